@@ -1,0 +1,275 @@
+"""Phase classification of finished runs, from their learning curves alone (no JAX).
+
+Two rules are offered (`classify.rule`):
+
+``accuracy`` (default). With ``t_fit``/``t_gen`` the first eval step where train/test accuracy
+reaches ``threshold``, the phase is the first of these that applies:
+
+1. ``diverge``: a non-finite loss, accuracy or weight norm appeared at some eval point.
+2. ``confuse``: the training set was never fit (no ``t_fit``).
+3. ``oscillate``: at least ``min_cycles`` relapses, one of them in the last quarter of training
+   (it never settles, as in Slingshot cycles). A relapse is a fitted eval point after ``t_fit``
+   followed by one whose train accuracy is below ``threshold``, or whose train loss exceeds both
+   ``spike_factor`` times its running minimum since ``t_fit`` and ``spike_floor``.
+4. ``memorize``: final test accuracy below ``threshold``.
+5. ``comprehend``: ``t_gen - t_fit < grok_gap`` steps.
+6. ``grok``: otherwise.
+
+``grok_gap`` (1000 steps) is Liu et al. (2022)'s gap for a 1e5-step budget; it should scale with
+the budget.
+
+``pair`` follows the PAIR explorable "Do Machine Learning Models Memorize or Generalize?":
+min train loss > ``pair_fit_loss`` is "high train loss" (our ``confuse``); else min test loss >
+``pair_gen_loss`` is ``memorize``; else max over eval points of test loss / train loss <
+``pair_ratio`` is ``comprehend``; else ``grok``. ``diverge`` still comes first. Loss
+normalization: the thresholds are compared with phasegrok's losses multiplied by
+``pair_loss_scale``. phasegrok's cross-entropy is the plain mean over examples (natural log),
+whereas PAIR's notebook divides it by the number of classes p; set ``pair_loss_scale:
+per_class`` to divide each run's losses by its ``n_classes`` and match PAIR. The ratio test is
+scale-free. A train loss of exactly 0 (float32 underflow) makes the ratio infinite.
+
+Extra per-run columns: ``n_relapses``, ``ungrokked`` (test accuracy reached ``threshold`` and
+ended below it), ``max_loss_ratio`` (max test/train loss over finite eval points),
+``still_learning`` (test accuracy rose by more than ``still_learning_delta`` over the last
+``still_learning_window`` fraction of training, so the budget rather than the run decided the
+phase) and ``grok_delay`` (``t_gen - t_fit``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+# Legend order: healthy to pathological. The classification priority is in the docstring.
+PHASES: tuple[str, ...] = ("comprehend", "grok", "memorize", "oscillate", "confuse", "diverge")
+
+# Okabe-Ito colours (colour-blind safe), fixed per phase in every figure.
+PHASE_COLORS: dict[str, str] = {
+    "comprehend": "#009E73",
+    "grok": "#0072B2",
+    "memorize": "#E69F00",
+    "oscillate": "#CC79A7",
+    "confuse": "#8C8C8C",
+    "diverge": "#D55E00",
+}
+
+CLASS_COLUMNS: tuple[str, ...] = (
+    "phase",
+    "t_fit",
+    "t_gen",
+    "n_relapses",
+    "ungrokked",
+    "max_loss_ratio",
+    "still_learning",
+    "grok_delay",
+)
+
+CURVE_COLUMNS: tuple[str, ...] = ("train_loss", "test_loss", "train_acc", "test_acc", "weight_norm")
+
+
+class ClassifySpec(BaseModel):
+    """Thresholds of the phase classification (the sweep file's `classify:` section)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rule: Literal["accuracy", "pair"] = Field(
+        "accuracy", description="accuracy: thresholds on accuracy; pair: PAIR's loss rule"
+    )
+    threshold: float = Field(0.9, gt=0, le=1, description="accuracy that counts as fit/general")
+    spike_factor: float = Field(
+        10.0, gt=1, description="a train loss this many times its running min is a relapse"
+    )
+    spike_floor: float | None = Field(
+        None, ge=0, description="loss spikes below this are noise; None: 0.1 x chance loss"
+    )
+    min_cycles: int = Field(2, ge=1, description="relapses needed for oscillate")
+    grok_gap: float = Field(1000, ge=0, description="t_gen - t_fit below this (steps): comprehend")
+    still_learning_delta: float = Field(
+        0.05, ge=0, description="test accuracy rise over the last window that flags a run"
+    )
+    still_learning_window: float = Field(
+        0.1, gt=0, le=1, description="fraction of training at the end checked for a rise"
+    )
+    pair_fit_loss: float = Field(1e-5, gt=0, description="pair: min train loss above: confuse")
+    pair_gen_loss: float = Field(1e-5, gt=0, description="pair: min test loss above: memorize")
+    pair_ratio: float = Field(5e4, gt=0, description="pair: max test/train loss below: comprehend")
+    pair_loss_scale: float | Literal["per_class"] = Field(
+        1.0, description="pair: multiply losses by this; per_class divides by n_classes as PAIR"
+    )
+
+
+def _as_spec(spec: ClassifySpec | Mapping[str, Any] | None) -> ClassifySpec:
+    if spec is None:
+        return ClassifySpec()
+    if isinstance(spec, ClassifySpec):
+        return spec
+    return ClassifySpec(**dict(spec))
+
+
+def chance_loss(loss: np.ndarray | pd.Series, n_classes: np.ndarray | pd.Series) -> np.ndarray:
+    """Loss of an uninformative model: ln(n) for cross-entropy, 1/n (all-zero output) for mse."""
+    n = np.asarray(n_classes, dtype=float)
+    is_mse = np.asarray(loss, dtype=object) == "mse"
+    return np.where(is_mse, 1.0 / n, np.log(n))
+
+
+def _dense(curves: pd.DataFrame, run_ids: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Long curves to (runs x evals) arrays, NaN-padded after each run's last eval point."""
+    missing_cols = [c for c in ("run_id", "step", *CURVE_COLUMNS) if c not in curves.columns]
+    if missing_cols:
+        raise ValueError(f"curves lack columns: {', '.join(missing_cols)}")
+    codes = pd.Categorical(curves["run_id"].astype(str), categories=run_ids).codes
+    keep = codes >= 0
+    codes = codes[keep]
+    step = curves["step"].to_numpy(dtype=float)[keep]
+    order = np.lexsort((step, codes))
+    codes, step = codes[order], step[order]
+    counts = np.bincount(codes, minlength=len(run_ids))
+    if (counts == 0).any():
+        absent = run_ids[counts == 0]
+        shown = ", ".join(map(str, absent[:5])) + (" ..." if len(absent) > 5 else "")
+        raise ValueError(f"{len(absent)} run(s) have no curve points: {shown}")
+    # Position of each row within its run, the column index in the dense arrays.
+    pos = np.arange(len(codes)) - np.searchsorted(codes, codes, side="left")
+    shape = (len(run_ids), int(counts.max()))
+    arrays = {}
+    for name, values in (("step", step),) + tuple(
+        (c, curves[c].to_numpy(dtype=float)[keep][order]) for c in CURVE_COLUMNS
+    ):
+        dense = np.full(shape, np.nan)
+        dense[codes, pos] = values
+        arrays[name] = dense
+    return counts, arrays
+
+
+def _masked_int(values: np.ndarray, present: np.ndarray) -> pd.arrays.IntegerArray:
+    ints = np.where(present, np.nan_to_num(values), 0).astype(np.int64)
+    return pd.arrays.IntegerArray(ints, ~present)
+
+
+def classify_runs(
+    runs: pd.DataFrame,
+    curves: pd.DataFrame,
+    spec: ClassifySpec | Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Return a copy of `runs` with the classification columns (`CLASS_COLUMNS`) set.
+
+    Existing classification columns are replaced, so reclassifying with other thresholds is
+    safe. Rows keep their order and index. Needs `run_id` and `n_classes` (and `loss`, else
+    cross-entropy is assumed) in `runs`; `curves` in the long format of curves.parquet.
+    """
+    spec = _as_spec(spec)
+    if "run_id" not in runs.columns:
+        raise ValueError("runs lack the run_id column")
+    run_ids = runs["run_id"].astype(str).to_numpy()
+    if len(set(run_ids)) != len(run_ids):
+        raise ValueError("runs has duplicate run_id values")
+    out = runs.drop(columns=[c for c in CLASS_COLUMNS if c in runs.columns])
+    if len(runs) == 0:
+        return _empty_columns(out)
+
+    counts, a = _dense(curves, run_ids)
+    n_runs, n_evals = a["step"].shape
+    rows = np.arange(n_runs)
+    last = counts - 1
+    idx = np.arange(n_evals)[None, :]
+    valid = idx < counts[:, None]
+    steps = a["step"]
+    tr_acc, te_acc = a["train_acc"], a["test_acc"]
+    tr_loss, te_loss = a["train_loss"], a["test_loss"]
+    thr = spec.threshold
+
+    finite = np.ones_like(valid)
+    for name in CURVE_COLUMNS:
+        finite &= np.isfinite(a[name])
+    diverged = (valid & ~finite).any(axis=1)
+
+    fit = valid & (tr_acc >= thr)
+    gen = valid & (te_acc >= thr)
+    has_fit, has_gen = fit.any(axis=1), gen.any(axis=1)
+    i_fit = fit.argmax(axis=1)
+    t_fit = np.where(has_fit, steps[rows, i_fit], np.nan)
+    t_gen = np.where(has_gen, steps[rows, gen.argmax(axis=1)], np.nan)
+
+    # Relapses: good -> bad transitions after t_fit.
+    if spec.spike_floor is not None:
+        floor = np.full(n_runs, spec.spike_floor)
+    else:
+        if "n_classes" not in runs.columns:
+            raise ValueError("runs lack n_classes, needed for the default spike_floor")
+        loss_kind = runs["loss"] if "loss" in runs.columns else np.full(n_runs, "cross_entropy")
+        floor = 0.1 * chance_loss(loss_kind, runs["n_classes"])
+    after = valid & has_fit[:, None] & (idx >= i_fit[:, None])
+    with np.errstate(invalid="ignore"):
+        run_min = np.fmin.accumulate(np.where(after, tr_loss, np.nan), axis=1)
+        spike = (tr_loss > spec.spike_factor * run_min) & (tr_loss > floor[:, None])
+        bad = after & ((tr_acc < thr) | spike | ~np.isfinite(tr_loss))
+    good = after & ~bad
+    relapse = good[:, :-1] & bad[:, 1:]
+    n_relapses = relapse.sum(axis=1)
+    t_end = steps[rows, last]
+    late = (relapse & (steps[:, 1:] > 0.75 * t_end[:, None])).any(axis=1)
+    oscillate = (n_relapses >= spec.min_cycles) & late
+
+    final_test = te_acc[rows, last]
+    ungrokked = has_gen & ~(final_test >= thr)
+    # Steps are sorted within a run, so the last point at or before the window start is a count.
+    start = t_end * (1 - spec.still_learning_window)
+    i_start = (valid & (steps <= start[:, None])).sum(axis=1) - 1
+    i_start = np.clip(i_start, 0, None)
+    still_learning = (final_test - te_acc[rows, i_start]) > spec.still_learning_delta
+
+    ok = valid & finite
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(ok, te_loss / tr_loss, np.nan)
+    max_ratio = np.fmax.reduce(ratio, axis=1)
+    delay = t_gen - t_fit
+
+    if spec.rule == "accuracy":
+        phase = np.select(
+            [diverged, ~has_fit, oscillate, ~(final_test >= thr), delay < spec.grok_gap],
+            ["diverge", "confuse", "oscillate", "memorize", "comprehend"],
+            default="grok",
+        )
+    else:
+        if spec.pair_loss_scale == "per_class":
+            scale = 1.0 / runs["n_classes"].to_numpy(dtype=float)
+        else:
+            scale = np.full(n_runs, float(spec.pair_loss_scale))
+        min_train = np.fmin.reduce(np.where(ok, tr_loss, np.nan), axis=1) * scale
+        min_test = np.fmin.reduce(np.where(ok, te_loss, np.nan), axis=1) * scale
+        phase = np.select(
+            [
+                diverged,
+                min_train > spec.pair_fit_loss,
+                min_test > spec.pair_gen_loss,
+                max_ratio < spec.pair_ratio,
+            ],
+            ["diverge", "confuse", "memorize", "comprehend"],
+            default="grok",
+        )
+
+    out["phase"] = pd.array(phase.astype(str), dtype="str")
+    out["t_fit"] = _masked_int(t_fit, has_fit)
+    out["t_gen"] = _masked_int(t_gen, has_gen)
+    out["n_relapses"] = n_relapses.astype(np.int64)
+    out["ungrokked"] = ungrokked
+    out["max_loss_ratio"] = max_ratio.astype(float)
+    out["still_learning"] = still_learning
+    out["grok_delay"] = _masked_int(delay, has_fit & has_gen)
+    return out
+
+
+def _empty_columns(out: pd.DataFrame) -> pd.DataFrame:
+    out["phase"] = pd.array([], dtype="str")
+    for c in ("t_fit", "t_gen", "grok_delay"):
+        out[c] = pd.array([], dtype="Int64")
+    out["n_relapses"] = np.array([], dtype=np.int64)
+    out["ungrokked"] = np.array([], dtype=bool)
+    out["max_loss_ratio"] = np.array([], dtype=float)
+    out["still_learning"] = np.array([], dtype=bool)
+    return out

@@ -1,0 +1,330 @@
+"""Training: one pure function per run, vmapped over a batch of runs, compiled once per shape.
+
+The pieces are small pure functions of one run (`init_state`, `train_step`, `evaluate`,
+`train_segment`); `jax.vmap` lifts a segment to a batch, and `jax.lax.scan` carries the steps,
+so there is no Python loop per step. `execute_batch` is the only impure part: it builds the
+data, compiles (once per static spec and batch width), and calls the segment program once per
+few eval points so that progress and Ctrl-C come back quickly. It knows no files.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from phasegrok.models import example_input, make_model
+from phasegrok.optim import make_optimizer
+from phasegrok.plan import Batch, Hyper, StaticSpec, segment_evals
+from phasegrok.tasks import TaskData, batch_data, shared_axes
+
+METRICS = ("train_loss", "test_loss", "train_acc", "test_acc", "weight_norm")
+
+# Streams drawn from a run's seed inside JAX.
+_INIT_STREAM, _MINIBATCH_STREAM = 0, 1
+
+
+class TrainState(NamedTuple):
+    params: Any
+    opt_state: Any
+
+
+# --------------------------------------------------------------------------------------------
+# One run
+
+
+def init_state(static: StaticSpec, hyper: Hyper) -> TrainState:
+    """Base parameters from the seed, every one multiplied by `init_scale` (Omnigrok's alpha)."""
+    key = jax.random.fold_in(jax.random.key(hyper.seed), _INIT_STREAM)
+    params = make_model(static).init(key, example_input(static))["params"]
+    params = jax.tree.map(lambda p: p * hyper.init_scale, params)
+    return TrainState(params, make_optimizer(static.optimizer, hyper).init(params))
+
+
+def per_example_loss(static: StaticSpec, logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Cross-entropy (natural log), or MSE against one-hot targets averaged over classes."""
+    if static.loss == "cross_entropy":
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    targets = jax.nn.one_hot(labels, logits.shape[-1])
+    return jnp.mean(jnp.square(logits - targets), axis=-1)
+
+
+def _weighted_mean(values: jax.Array, weights: jax.Array) -> jax.Array:
+    return jnp.sum(values * weights) / jnp.sum(weights)
+
+
+def loss_fn(static: StaticSpec, params: Any, x: jax.Array, y: jax.Array, w: jax.Array) -> jax.Array:
+    logits = make_model(static).apply({"params": params}, x)
+    return _weighted_mean(per_example_loss(static, logits, y), w)
+
+
+def global_norm(params: Any) -> jax.Array:
+    return optax.global_norm(params)
+
+
+def evaluate(static: StaticSpec, params: Any, data: TaskData) -> jax.Array:
+    """[train_loss, test_loss, train_acc, test_acc, weight_norm]; all NaN once params are not finite."""
+    model = make_model(static)
+
+    def loss_and_acc(x, y, w):
+        logits = model.apply({"params": params}, x)
+        loss = _weighted_mean(per_example_loss(static, logits, y), w)
+        acc = _weighted_mean((jnp.argmax(logits, -1) == y).astype(jnp.float32), w)
+        return loss, acc
+
+    train_loss, train_acc = loss_and_acc(data.train_x, data.train_y, data.train_w)
+    test_loss, test_acc = loss_and_acc(data.test_x, data.test_y, data.test_w)
+    norm = global_norm(params)
+    metrics = jnp.stack([train_loss, test_loss, train_acc, test_acc, norm])
+    return jnp.where(jnp.isfinite(norm), metrics, jnp.nan)
+
+
+def _minibatch(
+    static: StaticSpec, hyper: Hyper, data: TaskData, step: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The step's examples: the whole train set, or `batch_size` distinct real examples drawn
+    from the run's own train set by its seed and the step number (so segmentation and batch
+    composition never change the draw)."""
+    if static.batch_size is None:
+        return data.train_x, data.train_y, data.train_w
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(hyper.seed), _MINIBATCH_STREAM), step)
+    scores = jnp.where(data.train_w > 0, jax.random.uniform(key, data.train_w.shape), 2.0)
+    _, index = jax.lax.top_k(-scores, static.batch_size)
+    return data.train_x[index], data.train_y[index], jnp.ones((static.batch_size,), jnp.float32)
+
+
+def train_step(
+    static: StaticSpec, hyper: Hyper, data: TaskData, state: TrainState, step: jax.Array
+) -> TrainState:
+    x, y, w = _minibatch(static, hyper, data, step)
+    grads = jax.grad(partial(loss_fn, static))(state.params, x, y, w)
+    updates, opt_state = make_optimizer(static.optimizer, hyper).update(
+        grads, state.opt_state, state.params
+    )
+    return TrainState(optax.apply_updates(state.params, updates), opt_state)
+
+
+def train_segment(
+    static: StaticSpec,
+    n_evals: int,
+    hyper: Hyper,
+    data: TaskData,
+    state: TrainState,
+    first_step: jax.Array,
+) -> tuple[TrainState, jax.Array]:
+    """`n_evals` x `eval_every` steps from `first_step`, evaluating after each `eval_every`.
+
+    Returns the new state and the metrics, shape (n_evals, len(METRICS)).
+    """
+
+    def one_step(state, step):
+        return train_step(static, hyper, data, state, step), None
+
+    def one_eval_period(state, start):
+        steps = start + jnp.arange(static.eval_every)
+        state, _ = jax.lax.scan(one_step, state, steps)
+        return state, evaluate(static, state.params, data)
+
+    starts = first_step + static.eval_every * jnp.arange(n_evals)
+    return jax.lax.scan(one_eval_period, state, starts)
+
+
+# --------------------------------------------------------------------------------------------
+# A batch of runs
+
+
+def _split(data: TaskData, axes: TaskData) -> tuple[TaskData, TaskData]:
+    """(per-run fields, shared fields) of `data`; the other fields are None in each."""
+    per_run = TaskData(*(a if ax == 0 else None for a, ax in zip(data, axes, strict=True)))
+    shared = TaskData(*(a if ax is None else None for a, ax in zip(data, axes, strict=True)))
+    return per_run, shared
+
+
+def _merge(per_run: TaskData, shared: TaskData) -> TaskData:
+    return TaskData(*(a if a is not None else b for a, b in zip(per_run, shared, strict=True)))
+
+
+def over_runs(fn: Callable, per_run: Any, vmap_width: int) -> Any:
+    """Apply `fn` to every run of `per_run` (a pytree with a leading run axis W): `jax.vmap`
+    over chunks of `vmap_width` runs, `jax.lax.map` over the chunks.
+
+    A run's numbers depend only on the chunk program, not on W or its neighbours, so a run
+    gives bitwise the same result in any batch of the same strategy.
+    """
+    width = jax.tree.leaves(per_run)[0].shape[0]
+    n_chunks = width // vmap_width
+    chunked = jax.tree.map(lambda a: a.reshape(n_chunks, vmap_width, *a.shape[1:]), per_run)
+    out = jax.lax.map(jax.vmap(fn), chunked)
+    return jax.tree.map(lambda a: a.reshape(width, *a.shape[2:]), out)
+
+
+def _batched_init(static: StaticSpec, vmap_width: int, hypers: Hyper, data: TaskData):
+    per_run, shared = _split(data, shared_axes(static))
+
+    def one(args):
+        hyper, run_data = args
+        state = init_state(static, hyper)
+        return state, evaluate(static, state.params, _merge(run_data, shared))
+
+    return over_runs(one, (hypers, per_run), vmap_width)
+
+
+def _batched_segment(
+    static: StaticSpec, n_evals: int, vmap_width: int, hypers, data, state, first_step
+):
+    per_run, shared = _split(data, shared_axes(static))
+
+    def one(args):
+        hyper, run_data, run_state = args
+        return train_segment(
+            static, n_evals, hyper, _merge(run_data, shared), run_state, first_step
+        )
+
+    return over_runs(one, (hypers, per_run, state), vmap_width)
+
+
+@dataclass
+class Programs:
+    init: Any
+    segment: Any
+    compile_seconds: float
+
+
+_PROGRAMS: dict[tuple, Programs] = {}
+
+
+def compile_count() -> int:
+    """Programs compiled so far in this process (each is an init and a segment executable)."""
+    return len(_PROGRAMS)
+
+
+def _precision(static: StaticSpec) -> Any:
+    return jax.default_matmul_precision("highest" if static.precision == "highest" else None)
+
+
+def _programs(
+    static: StaticSpec, n_evals: int, vmap_width: int, hypers: Hyper, data: TaskData
+) -> Programs:
+    """Compile (or fetch) the init and segment executables for this shape, ahead of time."""
+    key = (static, n_evals, vmap_width, len(hypers.seed))
+    if key in _PROGRAMS:
+        return _PROGRAMS[key]
+    start = time.perf_counter()
+    init_fn = partial(_batched_init, static, vmap_width)
+    with _precision(static):
+        init = jax.jit(init_fn).lower(hypers, data).compile()
+        state_shape, _ = jax.eval_shape(init_fn, hypers, data)
+        segment = (
+            jax.jit(partial(_batched_segment, static, n_evals, vmap_width), donate_argnums=(2,))
+            .lower(hypers, data, state_shape, jnp.int32(0))
+            .compile()
+        )
+    programs = Programs(init, segment, time.perf_counter() - start)
+    _PROGRAMS[key] = programs
+    return programs
+
+
+def device_description() -> str:
+    devices = jax.devices()
+    return f"{len(devices)} x {devices[0].platform}: {devices[0].device_kind}"
+
+
+def default_memory_budget() -> int:
+    """Bytes one batch may use: 1 GiB on a CPU host, half the free memory of an accelerator."""
+    device = jax.devices()[0]
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    if stats and "bytes_limit" in stats:
+        return int(0.5 * (stats["bytes_limit"] - stats.get("bytes_in_use", 0)))
+    return 1 << 30
+
+
+def choose_strategy(static: StaticSpec) -> int:
+    """Runs per vmapped chunk (the rest of a batch goes through `lax.map`).
+
+    On a CPU one run at a time inside one program beats a wide vmap (each run's matmuls stay
+    in cache); an accelerator needs many runs side by side to fill its cores. The choice is a
+    function of the backend and shape alone, so a run's numbers never depend on its batch.
+    """
+    if jax.default_backend() == "cpu":
+        return 1
+    return 128
+
+
+def stack_hypers(hypers: list[Hyper]) -> Hyper:
+    """Per-run values as arrays with a leading run axis (float32 for rates, int32 for counts)."""
+    columns = list(zip(*hypers, strict=True))
+    ints = {"n_train", "seed", "warmup_steps"}
+    return Hyper(
+        *(
+            np.asarray(col, dtype=np.int32 if name in ints else np.float32)
+            for name, col in zip(Hyper._fields, columns, strict=True)
+        )
+    )
+
+
+@dataclass
+class BatchResult:
+    """What one batch produced, as NumPy arrays with a leading run axis (padding removed)."""
+
+    run_ids: list[str]
+    steps: np.ndarray  # (n_evals + 1,) eval steps, 0 included
+    metrics: np.ndarray  # (runs, n_evals + 1, len(METRICS))
+    params: dict[int, Any]  # step -> params pytree with a leading run axis; the last step always
+    wall_seconds: float
+    compile_seconds: float
+
+
+def execute_batch(
+    batch: Batch,
+    on_steps: Callable[[int], None] | None = None,
+    width: int | None = None,
+    vmap_width: int = 1,
+) -> BatchResult:
+    """Train every run of `batch` and return its curves and parameters.
+
+    The batch is padded with copies of its last run (results discarded) to `width` runs (a
+    multiple of `vmap_width`), so that the batches of a group share one compiled program;
+    `on_steps(n)` is called after each segment with the number of model-steps just done (runs x
+    steps, padding excluded).
+    """
+    static = batch.static
+    start = time.perf_counter()
+    runs = list(batch.runs)
+    n_real = len(runs)
+    width = -(-max(width or n_real, n_real) // vmap_width) * vmap_width
+    hyper_list = [r.hyper for r in runs] + [runs[-1].hyper] * (width - n_real)
+    hypers = stack_hypers(hyper_list)
+    data = batch_data(static, hyper_list)
+    n_evals = segment_evals(static, width)
+    compiled_before = compile_count()
+    programs = _programs(static, n_evals, vmap_width, hypers, data)
+    compile_seconds = programs.compile_seconds if compile_count() > compiled_before else 0.0
+
+    state, metrics0 = programs.init(hypers, data)
+    saves = set(static.save_params_at) | {static.steps}
+    saved = {0: jax.device_get(state.params)} if 0 in saves else {}
+    chunks = [np.asarray(metrics0)[:, None, :]]
+    for first in range(0, static.steps, n_evals * static.eval_every):
+        state, metrics = programs.segment(hypers, data, state, jnp.int32(first))
+        chunks.append(np.asarray(metrics))  # blocks: progress and Ctrl-C every segment
+        done = first + n_evals * static.eval_every
+        if done in saves:
+            saved[done] = jax.device_get(state.params)
+        if on_steps is not None:
+            on_steps(n_real * n_evals * static.eval_every)
+    trim = {step: jax.tree.map(lambda a: np.asarray(a[:n_real]), p) for step, p in saved.items()}
+    return BatchResult(
+        run_ids=[r.run_id for r in runs],
+        steps=np.arange(static.n_evals + 1) * static.eval_every,
+        metrics=np.concatenate(chunks, axis=1)[:n_real],
+        params=trim,
+        wall_seconds=time.perf_counter() - start,
+        compile_seconds=compile_seconds,
+    )

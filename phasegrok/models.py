@@ -1,0 +1,103 @@
+"""The MLPs (flax.linen): a modular-arithmetic MLP over two operand embeddings, and a parity MLP.
+
+The modular model applies its first layer to the p-row embedding table rather than to every
+example: `token_map(E) = E @ W` is a (p, width) table and the first hidden pre-activation of
+the pair (a, b) is `T_a[a] + T_b[b] + bias`. That is exactly `Dense(concat(E[a], E[b]))`
+(or `W E[a] + W E[b]` for `combine: sum`), costs p rows instead of one per example, and the
+table is what the Fourier analysis of the mechanistic lens reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from phasegrok.plan import StaticSpec
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "relu": jax.nn.relu,
+    "gelu": jax.nn.gelu,
+    "tanh": jnp.tanh,
+    "quadratic": jnp.square,
+}
+
+
+def circular_table(p: int, freqs: tuple[int, ...]) -> np.ndarray:
+    """Fixed embedding of token a: (cos 2 pi f a / p, sin 2 pi f a / p) for each f, (p, 2 len)."""
+    angles = 2 * np.pi * np.outer(np.arange(p), np.asarray(freqs)) / p
+    return np.concatenate([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+
+
+class ModularMLP(nn.Module):
+    """Logits over Z_p for integer pairs `x` of shape (n, 2)."""
+
+    static: StaticSpec
+
+    def setup(self) -> None:
+        s = self.static
+        if s.embedding == "learned":
+            self.table = self.param(
+                "embedding", nn.initializers.normal(stddev=1.0), (s.p, s.embed_dim)
+            )
+        elif s.embedding == "one_hot":
+            self.table = jnp.eye(s.p, dtype=jnp.float32)
+        else:
+            self.table = jnp.asarray(circular_table(s.p, s.circular_freqs))
+        first_in = s.embed_dim if s.combine == "sum" else 2 * s.embed_dim
+        width = s.hidden[0]
+        self.first_kernel = self.param(
+            "first_kernel", nn.initializers.lecun_normal(), (first_in, width)
+        )
+        self.first_bias = self.param("first_bias", nn.initializers.zeros, (width,)) if s.bias else None
+        self.layers = [nn.Dense(w, use_bias=s.bias) for w in s.hidden[1:]]
+        out_dim = s.embed_dim if s.tie_output else s.p
+        self.readout = nn.Dense(out_dim, use_bias=s.bias)
+
+    def token_maps(self) -> tuple[jax.Array, jax.Array]:
+        """(p, width) first-layer input of each token, for the left and the right operand."""
+        d = self.static.embed_dim
+        if self.static.combine == "sum":
+            shared = self.table @ self.first_kernel
+            return shared, shared
+        return self.table @ self.first_kernel[:d], self.table @ self.first_kernel[d:]
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        left, right = self.token_maps()
+        h = left[x[:, 0]] + right[x[:, 1]]
+        if self.first_bias is not None:
+            h = h + self.first_bias
+        act = ACTIVATIONS[self.static.activation]
+        h = act(h)
+        for layer in self.layers:
+            h = act(layer(h))
+        out = self.readout(h)
+        return out @ self.table.T if self.static.tie_output else out
+
+
+class ParityMLP(nn.Module):
+    """Two logits for inputs in {-1, +1}^n_bits."""
+
+    static: StaticSpec
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = ACTIVATIONS[self.static.activation]
+        h = x.astype(jnp.float32)
+        for width in self.static.hidden:
+            h = act(nn.Dense(width, use_bias=self.static.bias)(h))
+        return nn.Dense(2, use_bias=self.static.bias)(h)
+
+
+def make_model(static: StaticSpec) -> nn.Module:
+    return ModularMLP(static) if static.task_kind == "modular" else ParityMLP(static)
+
+
+def example_input(static: StaticSpec) -> jax.Array:
+    """A one-example input of the right shape and dtype, for `init`."""
+    if static.task_kind == "modular":
+        return jnp.zeros((1, 2), jnp.int32)
+    return jnp.ones((1, static.n_bits), jnp.int8)

@@ -1,0 +1,295 @@
+"""From a validated sweep to runs and batches: pure Python, no JAX.
+
+A `Run` is one grid point x one seed. Its `StaticSpec` is everything that changes the compiled
+program (shapes, step counts, choices of function); its `Hyper` values are the numbers that are
+vmapped as traced arrays. Runs with equal static specs share one compiled program and are cut
+into batches sized to memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Any, NamedTuple
+
+from phasegrok.config import ConfigError, SweepSpec, n_examples, train_size
+
+# Bump when a change to training alters the numbers a run produces: it changes every run_id,
+# so results from the older code are never mixed with new ones on resume.
+NUMERICS_VERSION = 1
+
+# Keys that only mean something for one task kind (or one embedding); blanked elsewhere so
+# that a run's identity and its row in runs.parquet carry only what decided it.
+_MODULAR_ONLY = (
+    "task.op",
+    "task.p",
+    "task.symmetric",
+    "data.train_fraction",
+    "model.embedding",
+    "model.circular_freqs",
+    "model.embed_dim",
+    "model.combine",
+    "model.tie_output",
+)
+_PARITY_ONLY = ("task.n_bits", "task.k", "task.test_size", "data.train_size")
+
+
+@dataclass(frozen=True)
+class StaticSpec:
+    """What a compiled training program depends on; hashable, one program per distinct value."""
+
+    task_kind: str
+    op: str | None
+    p: int | None
+    symmetric: bool | None
+    n_bits: int | None
+    k: int | None
+    test_size: int | None
+    embedding: str | None
+    circular_freqs: tuple[int, ...] | None
+    embed_dim: int | None
+    combine: str | None
+    hidden: tuple[int, ...]
+    activation: str
+    tie_output: bool
+    bias: bool
+    optimizer: str
+    batch_size: int | None  # None: full batch
+    loss: str
+    steps: int
+    eval_every: int
+    precision: str
+    save_params_at: tuple[int, ...]
+    train_pad: int  # rows of the padded train set; runs with fewer real examples are masked
+
+    @property
+    def n_classes(self) -> int:
+        return self.p if self.task_kind == "modular" else 2
+
+    @property
+    def n_evals(self) -> int:
+        """Eval points after step 0."""
+        return self.steps // self.eval_every
+
+    @property
+    def n_eval_examples(self) -> int:
+        if self.task_kind == "modular":
+            return _n_pairs(self.op, self.p, self.symmetric)
+        return self.train_pad + self.test_size
+
+
+class Hyper(NamedTuple):
+    """Per-run values that vary inside one compiled program (vmapped with a leading run axis)."""
+
+    lr: Any
+    weight_decay: Any
+    b1: Any
+    b2: Any
+    eps: Any
+    momentum: Any
+    warmup_steps: Any
+    init_scale: Any
+    n_train: Any
+    seed: Any
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    seed: int
+    config: dict[str, Any]  # resolved, flat, dotted keys
+    static: StaticSpec
+    hyper: Hyper
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Runs of one static spec trained together."""
+
+    batch_id: str
+    static: StaticSpec
+    runs: tuple[Run, ...]
+
+
+def _n_pairs(op: str, p: int, symmetric: bool) -> int:
+    return n_examples({"task.op": op, "task.p": p, "task.symmetric": symmetric})
+
+
+def resolve(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Blank the keys that do not affect this run, fill in derived ones (embed_dim)."""
+    out = dict(cfg)
+    for key in _PARITY_ONLY if cfg["task.kind"] == "modular" else _MODULAR_ONLY:
+        out[key] = None
+    if cfg["task.kind"] == "modular":
+        if cfg["model.embedding"] != "circular":
+            out["model.circular_freqs"] = None
+        if cfg["model.embedding"] == "one_hot":
+            out["model.embed_dim"] = cfg["task.p"]
+        elif cfg["model.embedding"] == "circular":
+            out["model.embed_dim"] = 2 * len(cfg["model.circular_freqs"])
+    out = {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+    del out["train.seeds"]
+    return out
+
+
+def make_run_id(cfg: dict[str, Any], seed: int) -> str:
+    jax_major = version("jax").split(".")[0]
+    payload = json.dumps(
+        {"config": cfg, "seed": seed, "numerics": NUMERICS_VERSION, "jax": jax_major},
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def train_pad(cfg: dict[str, Any]) -> int:
+    """Rows the padded train set gets: a function of the run alone, so resume changes nothing.
+
+    Modular runs pad to every pair, which makes the train fraction a traced value (one compile
+    for a whole train-fraction axis); parity pads to the next power of two.
+    """
+    if cfg["task.kind"] == "modular":
+        return n_examples(cfg)
+    return 1 << (train_size(cfg) - 1).bit_length()
+
+
+def static_spec(cfg: dict[str, Any]) -> StaticSpec:
+    batch = cfg["optimizer.batch_size"]
+    freqs = cfg["model.circular_freqs"]
+    return StaticSpec(
+        task_kind=cfg["task.kind"],
+        op=cfg["task.op"],
+        p=cfg["task.p"],
+        symmetric=cfg["task.symmetric"],
+        n_bits=cfg["task.n_bits"],
+        k=cfg["task.k"],
+        test_size=cfg["task.test_size"],
+        embedding=cfg["model.embedding"],
+        circular_freqs=tuple(freqs) if freqs is not None else None,
+        embed_dim=cfg["model.embed_dim"],
+        combine=cfg["model.combine"],
+        hidden=tuple(cfg["model.hidden"]),
+        activation=cfg["model.activation"],
+        tie_output=bool(cfg["model.tie_output"]),
+        bias=cfg["model.bias"],
+        optimizer=cfg["optimizer.name"],
+        batch_size=None if batch == "full" else batch,
+        loss=cfg["loss"],
+        steps=cfg["train.steps"],
+        eval_every=cfg["train.eval_every"],
+        precision=cfg["train.precision"],
+        save_params_at=tuple(sorted(set(cfg["train.save_params_at"]))),
+        train_pad=train_pad(cfg),
+    )
+
+
+def make_run(cfg: dict[str, Any], seed: int) -> Run:
+    resolved = resolve(cfg)
+    hyper = Hyper(
+        lr=cfg["optimizer.lr"],
+        weight_decay=cfg["optimizer.weight_decay"],
+        b1=cfg["optimizer.b1"],
+        b2=cfg["optimizer.b2"],
+        eps=cfg["optimizer.eps"],
+        momentum=cfg["optimizer.momentum"],
+        warmup_steps=cfg["optimizer.warmup_steps"],
+        init_scale=cfg["model.init_scale"],
+        n_train=train_size(cfg),
+        seed=seed,
+    )
+    return Run(make_run_id(resolved, seed), seed, resolved, static_spec(cfg), hyper)
+
+
+def expand(spec: SweepSpec) -> list[Run]:
+    """Every grid point x seed as a Run, in grid order. Raises ConfigError on duplicate runs."""
+    runs, seen = [], {}
+    for cfg, seed in spec.run_configs():
+        run = make_run(cfg, seed)
+        if run.run_id in seen:
+            raise ConfigError(*_no_effect(spec, seen[run.run_id], cfg))
+        seen[run.run_id] = cfg
+        runs.append(run)
+    return runs
+
+
+def _no_effect(spec: SweepSpec, first: dict, second: dict) -> tuple[str, str]:
+    differing = [k for k in spec.grid if first[k] != second[k]]
+    key = differing[0] if differing else next(iter(spec.grid), "")
+    return (
+        f"grid.{key}",
+        f"values {first.get(key)!r} and {second.get(key)!r} give the same run: this key has no "
+        f"effect with task.kind {first['task.kind']!r} / model.embedding {first['model.embedding']!r}",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Cost estimates, used to size batches and training segments
+
+
+def n_params(static: StaticSpec) -> int:
+    widths = list(static.hidden)
+    count = 0
+    if static.task_kind == "modular":
+        d, p = static.embed_dim, static.p
+        if static.embedding == "learned":
+            count += p * d
+        first_in = d if static.combine == "sum" else 2 * d
+        out_dim = d if static.tie_output else p
+    else:
+        first_in, out_dim = static.n_bits, 2
+    dims = [first_in, *widths, out_dim]
+    for fan_in, fan_out in itertools.pairwise(dims):
+        count += fan_in * fan_out + (fan_out if static.bias else 0)
+    return count
+
+
+def flops_per_step(static: StaticSpec) -> float:
+    """Rough FLOPs of one full-batch training step of one run (for sizing, not for reporting)."""
+    rows = static.batch_size or static.train_pad
+    embedding = static.p * static.embed_dim if static.embedding == "learned" else 0
+    per_example = 2 * 3 * (n_params(static) - embedding)
+    return float(rows * per_example)
+
+
+def run_bytes(static: StaticSpec) -> int:
+    """Device bytes one run needs while training: params, optimizer state, data, activations."""
+    params = 4 * n_params(static) * 5  # params, grads, two moments, updates
+    rows = static.train_pad + static.n_eval_examples
+    activations = 4 * rows * (sum(static.hidden) * 3 + static.n_classes * 2)
+    data = rows * (static.n_bits or 2) * 4
+    return params + activations + data
+
+
+def plan_batches(
+    runs: list[Run], memory_budget: int = 1 << 30, max_runs_per_batch: int = 256
+) -> list[Batch]:
+    """Group runs by static spec, then cut each group into batches that fit `memory_budget`."""
+    groups: dict[StaticSpec, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(run.static, []).append(run)
+    batches = []
+    for static, members in groups.items():
+        cap = max(1, min(max_runs_per_batch, memory_budget // run_bytes(static)))
+        n_batches = -(-len(members) // cap)
+        size = -(-len(members) // n_batches)  # equal sizes: one padded width per group
+        for start in range(0, len(members), size):
+            chunk = tuple(members[start : start + size])
+            digest = hashlib.sha256("".join(r.run_id for r in chunk).encode()).hexdigest()[:16]
+            batches.append(Batch(digest, static, chunk))
+    return batches
+
+
+def segment_evals(static: StaticSpec, n_runs: int, target_flops: float = 2e10) -> int:
+    """Eval points per compiled segment: about `target_flops` of work, so progress and Ctrl-C
+    come back every second or so; a divisor of the eval count (and of every step whose params
+    are saved), so every segment has the same shape and compiles once."""
+    unit = static.n_evals
+    for step in static.save_params_at:
+        unit = math.gcd(unit, step // static.eval_every)
+    unit = unit or static.n_evals
+    per_eval = max(1.0, flops_per_step(static) * static.eval_every * n_runs)
+    wanted = max(1, int(target_flops // per_eval))
+    return max(d for d in range(1, unit + 1) if unit % d == 0 and d <= wanted) if wanted < unit else unit

@@ -1,0 +1,290 @@
+"""The results folder: batch parts written atomically, assembled into runs/curves parquet.
+
+Layout of a results folder:
+    sweep.yaml              the resolved sweep that last wrote here
+    manifest.json           the sweep's identity, package versions, device
+    parts/<batch>.curves.parquet, parts/<batch>.params.npz, parts/<batch>.runs.parquet
+    runs.parquet, curves.parquet   assembled from the parts
+
+Every file is written under a temporary name, flushed to disk and renamed into place, and a
+batch's runs part is written last: a batch exists exactly when its runs part does. A sweep
+killed at any moment therefore leaves only whole batches, and a rerun skips their run_ids.
+No JAX here: the engine's arrays arrive as NumPy.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+METRICS = ("train_loss", "test_loss", "train_acc", "test_acc", "weight_norm")
+PACKAGES = ("phasegrok", "jax", "jaxlib", "flax", "optax", "numpy", "pandas", "pyarrow")
+MANIFEST, SWEEP_YAML, PARTS = "manifest.json", "sweep.yaml", "parts"
+RUNS, CURVES = "runs.parquet", "curves.parquet"
+
+
+class OutputError(Exception):
+    """The results folder cannot be used (another sweep's results, unwritable, disk full)."""
+
+
+def package_versions() -> dict[str, str]:
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# Atomic files
+
+
+def _atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
+    """Write through `write(file)` to a temporary name, fsync, then rename over `path`."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, mode) as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    _atomic_write(path, lambda f: f.write(text), mode="w")
+
+
+def write_table(path: Path, frame: pd.DataFrame, metadata: dict[str, Any] | None = None) -> None:
+    """Parquet with `metadata` (JSON) under the schema key b'phasegrok'."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if metadata is not None:
+        merged = {**(table.schema.metadata or {}), b"phasegrok": json.dumps(metadata).encode()}
+        table = table.replace_schema_metadata(merged)
+    _atomic_write(path, lambda f: pq.write_table(table, f))
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    raw = (pq.read_schema(path).metadata or {}).get(b"phasegrok")
+    return json.loads(raw) if raw else {}
+
+
+# --------------------------------------------------------------------------------------------
+# The folder
+
+
+def prepare(out_dir: Path, identity: str, resolved: dict[str, Any], force: bool) -> None:
+    """Claim `out_dir` for a sweep of `identity`: refuse another sweep's results unless `force`.
+
+    Raises OutputError with a one-line message.
+    """
+    manifest = out_dir / MANIFEST
+    if manifest.exists():
+        theirs = json.loads(manifest.read_text()).get("identity")
+        if theirs != identity and not force:
+            raise OutputError(
+                f"{out_dir} holds results of a different sweep (identity {theirs}, this one is "
+                f"{identity}); use --force to replace them, or choose another --out"
+            )
+        if theirs != identity:
+            clear(out_dir)
+    elif out_dir.exists() and any(out_dir.iterdir()) and not force:
+        raise OutputError(
+            f"{out_dir} is not empty and holds no phasegrok results; use --force or another --out"
+        )
+    try:
+        (out_dir / PARTS).mkdir(parents=True, exist_ok=True)
+        write_text(manifest, json.dumps({"identity": identity, "name": resolved["name"]}, indent=1))
+        write_text(out_dir / SWEEP_YAML, yaml.safe_dump(resolved, sort_keys=False))
+    except OSError as err:
+        raise OutputError(f"cannot write to {out_dir}: {err.strerror or err}") from None
+
+
+def clear(out_dir: Path) -> None:
+    """Remove phasegrok's own files from `out_dir` (for --force)."""
+    shutil.rmtree(out_dir / PARTS, ignore_errors=True)
+    for name in (MANIFEST, SWEEP_YAML, RUNS, CURVES):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def _parts(out_dir: Path, suffix: str) -> list[Path]:
+    return sorted((out_dir / PARTS).glob(f"*.{suffix}"))
+
+
+def done_run_ids(out_dir: Path) -> set[str]:
+    """run_ids of every batch whose runs part was written (the commit marker)."""
+    ids: set[str] = set()
+    for part in _parts(out_dir, "runs.parquet"):
+        ids.update(pq.read_table(part, columns=["run_id"]).column("run_id").to_pylist())
+    return ids
+
+
+# --------------------------------------------------------------------------------------------
+# Batches
+
+
+def _json_cell(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, list | tuple) else value
+
+
+def runs_frame(
+    configs: list[dict[str, Any]],
+    run_ids: list[str],
+    seeds: list[int],
+    n_classes: int,
+    metrics: np.ndarray,
+    extra: dict[str, Any],
+) -> pd.DataFrame:
+    """One row per run: its resolved hyperparameters and final / best metrics."""
+    rows = []
+    for cfg, run_id, seed, curve in zip(configs, run_ids, seeds, metrics, strict=True):
+        row = {"run_id": run_id, **{k: _json_cell(v) for k, v in cfg.items()}, "seed": seed}
+        row["n_classes"] = n_classes
+        with np.errstate(invalid="ignore"):
+            for i, name in enumerate(METRICS):
+                row[f"final_{name}"] = float(curve[-1, i])
+            for name in ("train_loss", "test_loss"):
+                row[f"best_{name}"] = float(np.nanmin(curve[:, METRICS.index(name)], initial=np.inf))
+            for name in ("train_acc", "test_acc"):
+                row[f"best_{name}"] = float(np.nanmax(curve[:, METRICS.index(name)], initial=-np.inf))
+        rows.append({**row, **extra})
+    return pd.DataFrame(rows)
+
+
+def curves_frame(run_ids: list[str], steps: np.ndarray, metrics: np.ndarray) -> pd.DataFrame:
+    n_runs, n_points, _ = metrics.shape
+    frame = pd.DataFrame(
+        {
+            "run_id": np.repeat(np.asarray(run_ids, dtype=object), n_points),
+            "step": np.tile(steps.astype(np.int64), n_runs),
+        }
+    )
+    for i, name in enumerate(METRICS):
+        frame[name] = metrics[:, :, i].reshape(-1)
+    return frame
+
+
+def _flat_params(params: dict[int, Any], run_ids: list[str]) -> dict[str, np.ndarray]:
+    """`{run_id}/{step}/{layer path}` -> array, for np.savez."""
+    flat = {}
+    for step, tree in params.items():
+        for path, leaf in _leaves(tree):
+            for i, run_id in enumerate(run_ids):
+                flat[f"{run_id}/{step}/{path}"] = leaf[i]
+    return flat
+
+
+def _leaves(tree: Any, prefix: str = "") -> Iterable[tuple[str, np.ndarray]]:
+    if isinstance(tree, dict):
+        for key, sub in tree.items():
+            yield from _leaves(sub, f"{prefix}/{key}" if prefix else str(key))
+    else:
+        yield prefix, np.asarray(tree)
+
+
+def write_batch(
+    out_dir: Path,
+    batch_id: str,
+    runs: pd.DataFrame,
+    curves: pd.DataFrame,
+    params: dict[int, Any],
+    metadata: dict[str, Any],
+) -> None:
+    """Write one finished batch: curves, then params, then the runs part that commits it."""
+    parts = out_dir / PARTS
+    run_ids = list(runs["run_id"])
+    try:
+        write_table(parts / f"{batch_id}.curves.parquet", curves, metadata)
+        buffer = io.BytesIO()
+        np.savez(buffer, **_flat_params(params, run_ids))
+        _atomic_write(parts / f"{batch_id}.params.npz", lambda f: f.write(buffer.getvalue()))
+        write_table(parts / f"{batch_id}.runs.parquet", runs, metadata)
+    except OSError as err:
+        raise OutputError(
+            f"cannot write results to {out_dir}: {err.strerror or err}; "
+            "earlier batches are intact, rerun the same command to resume"
+        ) from None
+
+
+def assemble(out_dir: Path, order: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All committed batches as (runs, curves), runs in `order` first (then the rest)."""
+    runs_parts = _parts(out_dir, "runs.parquet")
+    if not runs_parts:
+        raise OutputError(f"{out_dir} holds no finished runs")
+    runs = pd.concat([pd.read_parquet(p) for p in runs_parts], ignore_index=True)
+    curves_parts = [p.with_name(p.name.replace(".runs.", ".curves.")) for p in runs_parts]
+    curves = pd.concat([pd.read_parquet(p) for p in curves_parts], ignore_index=True)
+    rank = {run_id: i for i, run_id in enumerate(order or [])}
+    runs["_rank"] = runs["run_id"].map(rank).fillna(len(rank))
+    runs = runs.sort_values(["_rank", "run_id"], kind="stable").drop(columns="_rank")
+    runs = runs.reset_index(drop=True)
+    position = {run_id: i for i, run_id in enumerate(runs["run_id"])}
+    curves = curves.assign(_pos=curves["run_id"].map(position))
+    curves = curves.sort_values(["_pos", "step"], kind="stable").drop(columns="_pos")
+    return runs, curves.reset_index(drop=True)
+
+
+def load_params(out_dir: Path, run_id: str, step: int | None = None) -> dict[str, Any]:
+    """A run's parameters (nested dict of arrays) at `step` (default: the last saved)."""
+    for part in _parts(out_dir, "params.npz"):
+        with np.load(part) as archive:
+            keys = [k for k in archive.files if k.startswith(f"{run_id}/")]
+            if not keys:
+                continue
+            steps = sorted({int(k.split("/")[1]) for k in keys})
+            chosen = steps[-1] if step is None else step
+            if chosen not in steps:
+                raise KeyError(f"run {run_id} has parameters at steps {steps}, not {step}")
+            tree: dict[str, Any] = {}
+            prefix = f"{run_id}/{chosen}/"
+            for key in keys:
+                if key.startswith(prefix):
+                    node = tree
+                    *parents, leaf = key[len(prefix) :].split("/")
+                    for name in parents:
+                        node = node.setdefault(name, {})
+                    node[leaf] = archive[key]
+            return tree
+    raise KeyError(f"no parameters stored for run {run_id}")
+
+
+@dataclass
+class Results:
+    """A results folder loaded into pandas: `.runs` (one row per run) and `.curves` (long)."""
+
+    path: Path
+    runs: pd.DataFrame
+    curves: pd.DataFrame
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return read_metadata(self.path / RUNS)
+
+    def params(self, run_id: str, step: int | None = None) -> dict[str, Any]:
+        return load_params(self.path, run_id, step)
+
+
+def load(out_dir: str | Path) -> Results:
+    """Open a results folder; assembles the parts if the sweep was interrupted."""
+    out_dir = Path(out_dir)
+    if (out_dir / RUNS).exists() and (out_dir / CURVES).exists():
+        return Results(out_dir, pd.read_parquet(out_dir / RUNS), pd.read_parquet(out_dir / CURVES))
+    runs, curves = assemble(out_dir)
+    return Results(out_dir, runs, curves)
