@@ -21,7 +21,9 @@ __all__ = ["load", "run_sweep"]
 __version__ = "0.1.0"
 
 
-def run_sweep(source: str | Path | Mapping[str, Any], out: str | Path | None = None, **kwargs: Any) -> Results:
+def run_sweep(
+    source: str | Path | Mapping[str, Any], out: str | Path | None = None, **kwargs: Any
+) -> Results:
     """Train (or resume) a sweep from a YAML path or a dict; see `phasegrok.sweep.run_sweep`."""
     from phasegrok.sweep import run_sweep as _run_sweep
 

@@ -68,6 +68,9 @@ CLASS_COLUMNS: tuple[str, ...] = (
     "grok_delay",
 )
 
+# Schema metadata key of runs.parquet recording thresholds set by `phasegrok.plot --classify`.
+CLASSIFY_META = b"phasegrok.classify"
+
 CURVE_COLUMNS: tuple[str, ...] = ("train_loss", "test_loss", "train_acc", "test_acc", "weight_norm")
 
 

@@ -218,7 +218,7 @@ def read_sweep_file(path: str | Path) -> dict[str, Any]:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError("", f"invalid YAML in {path}{where}: {problem}") from None
+        raise ConfigError("", f"invalid YAML{where}: {problem}") from None
     except UnicodeDecodeError:
         raise ConfigError("", f"{path} is not a text file") from None
     if data is None:
@@ -293,7 +293,9 @@ def _children(parent: str) -> list[str]:
 def _resolve_seeds(seeds: int | tuple[int, ...]) -> tuple[int, ...]:
     if isinstance(seeds, int):
         if seeds < 1:
-            raise ConfigError("train.seeds", f"must be a count >= 1 or a list of seeds (got {seeds})")
+            raise ConfigError(
+                "train.seeds", f"must be a count >= 1 or a list of seeds (got {seeds})"
+            )
         return tuple(range(seeds))
     if not seeds:
         raise ConfigError("train.seeds", "the list of seeds is empty")
@@ -324,7 +326,9 @@ def _expand_axis(key: str, spec: Any) -> tuple[Any, ...]:
             or not all(isinstance(a, int | float) and not isinstance(a, bool) for a in args)
             or not isinstance(args[2], int)
         ):
-            raise ConfigError(f"{where}.{kind}", f"expects [lo, hi, n] with an integer n (got {args!r})")
+            raise ConfigError(
+                f"{where}.{kind}", f"expects [lo, hi, n] with an integer n (got {args!r})"
+            )
         lo, hi, n = args
         if n < 1:
             raise ConfigError(f"{where}.{kind}", f"n must be >= 1 (got {n})")
@@ -364,7 +368,9 @@ def _check_plots(sweep_file: SweepFile, grid: Mapping[str, Any]) -> None:
             key = getattr(plot, axis)
             if key not in grid:
                 swept = ", ".join(grid) or "none"
-                raise ConfigError(f"plots[{i}].{axis}", f"'{key}' is not a swept axis; swept: {swept}")
+                raise ConfigError(
+                    f"plots[{i}].{axis}", f"'{key}' is not a swept axis; swept: {swept}"
+                )
 
 
 # --------------------------------------------------------------------------------------------
@@ -399,7 +405,9 @@ def check_run(cfg: Mapping[str, Any]) -> None:
         if cfg[key] < 1:
             raise ConfigError(key, f"must be >= 1 (got {cfg[key]})")
     if not cfg["model.hidden"] or min(cfg["model.hidden"]) < 1:
-        raise ConfigError("model.hidden", f"one width >= 1 per hidden layer (got {cfg['model.hidden']})")
+        raise ConfigError(
+            "model.hidden", f"one width >= 1 per hidden layer (got {cfg['model.hidden']})"
+        )
     if cfg["optimizer.lr"] <= 0:
         raise ConfigError("optimizer.lr", f"must be > 0 (got {cfg['optimizer.lr']})")
     for key in ("optimizer.weight_decay", "optimizer.momentum", "optimizer.warmup_steps"):
@@ -481,7 +489,9 @@ def _check_parity(cfg: Mapping[str, Any]) -> None:
             "data.train_size", f"must be in 1..2**n_bits ({2**n_bits} distinct inputs); got {size}"
         )
     if cfg["model.tie_output"]:
-        raise ConfigError("model.tie_output", "only for task.kind modular (parity has no embedding)")
+        raise ConfigError(
+            "model.tie_output", "only for task.kind modular (parity has no embedding)"
+        )
 
 
 def _check_points(spec: SweepSpec) -> None:

@@ -65,12 +65,8 @@ def loss_fn(static: StaticSpec, params: Any, x: jax.Array, y: jax.Array, w: jax.
     return _weighted_mean(per_example_loss(static, logits, y), w)
 
 
-def global_norm(params: Any) -> jax.Array:
-    return optax.global_norm(params)
-
-
 def evaluate(static: StaticSpec, params: Any, data: TaskData) -> jax.Array:
-    """[train_loss, test_loss, train_acc, test_acc, weight_norm]; all NaN once params are not finite."""
+    """[train_loss, test_loss, train_acc, test_acc, weight_norm]; NaN once params are not finite."""
     model = make_model(static)
 
     def loss_and_acc(x, y, w):
@@ -81,7 +77,7 @@ def evaluate(static: StaticSpec, params: Any, data: TaskData) -> jax.Array:
 
     train_loss, train_acc = loss_and_acc(data.train_x, data.train_y, data.train_w)
     test_loss, test_acc = loss_and_acc(data.test_x, data.test_y, data.test_w)
-    norm = global_norm(params)
+    norm = optax.tree.norm(params)
     metrics = jnp.stack([train_loss, test_loss, train_acc, test_acc, norm])
     return jnp.where(jnp.isfinite(norm), metrics, jnp.nan)
 
@@ -94,7 +90,9 @@ def _minibatch(
     composition never change the draw)."""
     if static.batch_size is None:
         return data.train_x, data.train_y, data.train_w
-    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(hyper.seed), _MINIBATCH_STREAM), step)
+    key = jax.random.fold_in(
+        jax.random.fold_in(jax.random.key(hyper.seed), _MINIBATCH_STREAM), step
+    )
     scores = jnp.where(data.train_w > 0, jax.random.uniform(key, data.train_w.shape), 2.0)
     _, index = jax.lax.top_k(-scores, static.batch_size)
     return data.train_x[index], data.train_y[index], jnp.ones((static.batch_size,), jnp.float32)

@@ -52,7 +52,9 @@ class ModularMLP(nn.Module):
         self.first_kernel = self.param(
             "first_kernel", nn.initializers.lecun_normal(), (first_in, width)
         )
-        self.first_bias = self.param("first_bias", nn.initializers.zeros, (width,)) if s.bias else None
+        self.first_bias = (
+            self.param("first_bias", nn.initializers.zeros, (width,)) if s.bias else None
+        )
         self.layers = [nn.Dense(w, use_bias=s.bias) for w in s.hidden[1:]]
         out_dim = s.embed_dim if s.tie_output else s.p
         self.readout = nn.Dense(out_dim, use_bias=s.bias)

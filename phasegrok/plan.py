@@ -200,7 +200,7 @@ def make_run(cfg: dict[str, Any], seed: int) -> Run:
         n_train=train_size(cfg),
         seed=seed,
     )
-    return Run(make_run_id(resolved, seed), seed, resolved, static_spec(cfg), hyper)
+    return Run(make_run_id(resolved, seed), seed, resolved, static_spec(resolved), hyper)
 
 
 def expand(spec: SweepSpec) -> list[Run]:
@@ -221,7 +221,8 @@ def _no_effect(spec: SweepSpec, first: dict, second: dict) -> tuple[str, str]:
     return (
         f"grid.{key}",
         f"values {first.get(key)!r} and {second.get(key)!r} give the same run: this key has no "
-        f"effect with task.kind {first['task.kind']!r} / model.embedding {first['model.embedding']!r}",
+        f"effect with task.kind {first['task.kind']!r} / "
+        f"model.embedding {first['model.embedding']!r}",
     )
 
 
@@ -292,4 +293,8 @@ def segment_evals(static: StaticSpec, n_runs: int, target_flops: float = 2e10) -
     unit = unit or static.n_evals
     per_eval = max(1.0, flops_per_step(static) * static.eval_every * n_runs)
     wanted = max(1, int(target_flops // per_eval))
-    return max(d for d in range(1, unit + 1) if unit % d == 0 and d <= wanted) if wanted < unit else unit
+    return (
+        max(d for d in range(1, unit + 1) if unit % d == 0 and d <= wanted)
+        if wanted < unit
+        else unit
+    )

@@ -140,8 +140,12 @@ def done_run_ids(out_dir: Path) -> set[str]:
 # Batches
 
 
-def _json_cell(value: Any) -> Any:
-    return json.dumps(value) if isinstance(value, list | tuple) else value
+def _json_cell(key: str, value: Any) -> Any:
+    # Lists become JSON text and batch_size ("full" or an int) text, so every column has one
+    # type and groupby / pivot work on them.
+    if isinstance(value, list | tuple):
+        return json.dumps(value)
+    return str(value) if key == "optimizer.batch_size" else value
 
 
 def runs_frame(
@@ -155,15 +159,19 @@ def runs_frame(
     """One row per run: its resolved hyperparameters and final / best metrics."""
     rows = []
     for cfg, run_id, seed, curve in zip(configs, run_ids, seeds, metrics, strict=True):
-        row = {"run_id": run_id, **{k: _json_cell(v) for k, v in cfg.items()}, "seed": seed}
+        row = {"run_id": run_id, **{k: _json_cell(k, v) for k, v in cfg.items()}, "seed": seed}
         row["n_classes"] = n_classes
         with np.errstate(invalid="ignore"):
             for i, name in enumerate(METRICS):
                 row[f"final_{name}"] = float(curve[-1, i])
             for name in ("train_loss", "test_loss"):
-                row[f"best_{name}"] = float(np.nanmin(curve[:, METRICS.index(name)], initial=np.inf))
+                row[f"best_{name}"] = float(
+                    np.nanmin(curve[:, METRICS.index(name)], initial=np.inf)
+                )
             for name in ("train_acc", "test_acc"):
-                row[f"best_{name}"] = float(np.nanmax(curve[:, METRICS.index(name)], initial=-np.inf))
+                row[f"best_{name}"] = float(
+                    np.nanmax(curve[:, METRICS.index(name)], initial=-np.inf)
+                )
         rows.append({**row, **extra})
     return pd.DataFrame(rows)
 

@@ -107,8 +107,12 @@ def _modular_batch(static: StaticSpec, hypers: list[Hyper]) -> TaskData:
 
 def _parity_batch(static: StaticSpec, hypers: list[Hyper]) -> TaskData:
     n_bits, k = static.n_bits, static.k
-    train = {h.seed: parity_examples(h.seed, _TRAIN_STREAM, static.train_pad, n_bits, k) for h in hypers}
-    test = {h.seed: parity_examples(h.seed, _TEST_STREAM, static.test_size, n_bits, k) for h in hypers}
+    train = {
+        h.seed: parity_examples(h.seed, _TRAIN_STREAM, static.train_pad, n_bits, k) for h in hypers
+    }
+    test = {
+        h.seed: parity_examples(h.seed, _TEST_STREAM, static.test_size, n_bits, k) for h in hypers
+    }
     return TaskData(
         np.stack([train[h.seed][0] for h in hypers]),
         np.stack([train[h.seed][1] for h in hypers]),

@@ -136,9 +136,9 @@ def test_nan_midway_is_diverge():
 
 
 def dips(at: list[int], t_fit: int = 500) -> np.ndarray:
-    acc = step_up(t_fit)
+    acc, steps = step_up(t_fit), STEPS
     for t in at:
-        acc[(STEPS >= t) & (STEPS < t + 300)] = 0.4
+        acc[(steps >= t) & (steps < t + 300)] = 0.4
     return acc
 
 

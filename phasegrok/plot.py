@@ -1,0 +1,201 @@
+"""`python -m phasegrok.plot DIR [--classify KEY=VALUE ...] [--reclassify]`: redraw figures.
+
+Reads DIR/runs.parquet, DIR/curves.parquet and DIR/sweep.yaml; never needs JAX or retraining.
+
+- ``--classify KEY=VALUE`` (repeatable, or several pairs after one flag) overrides thresholds of
+  the sweep's ``classify:`` section, e.g. ``--classify threshold=0.95 grok_gap=500`` or
+  ``--classify rule=pair pair_loss_scale=per_class``. Values are parsed as YAML (``null`` for
+  None). Overrides apply on top of sweep.yaml, not on top of an earlier reclassification, so the
+  command line alone says what the phases mean.
+- ``--reclassify`` reclassifies with sweep.yaml's settings as written (undoing overrides).
+
+Reclassifying rewrites runs.parquet (temp file, then ``os.replace``) with new classification
+columns; other columns and the schema metadata are kept, the thresholds used are recorded under
+the schema key ``phasegrok.classify`` (shown in index.html), and curves.parquet is never
+written. Every figure and index.html are then redrawn.
+
+Bad input (missing folder or parquet file, unknown key, invalid value): one line on stderr
+naming the key and what is allowed, exit status 2, nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+from pydantic import ValidationError
+
+from phasegrok.classify import CLASSIFY_META, ClassifySpec, classify_runs
+
+RUNS, CURVES, SWEEP_YAML = "runs.parquet", "curves.parquet", "sweep.yaml"
+
+
+class UsageError(ValueError):
+    """Bad command-line input; the message is the one line printed."""
+
+
+def _allowed() -> str:
+    return ", ".join(ClassifySpec.model_fields)
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """`KEY=VALUE` strings to a dict of classify overrides (values parsed as YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip().removeprefix("classify.")
+        if not sep or not key:
+            raise UsageError(f"--classify expects KEY=VALUE, got '{item}'; keys: {_allowed()}")
+        if key not in ClassifySpec.model_fields:
+            raise UsageError(f"unknown classify key '{key}'; allowed: {_allowed()}")
+        try:
+            out[key] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            out[key] = raw
+    return out
+
+
+def build_spec(base: Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> ClassifySpec:
+    """sweep.yaml's `classify:` section with `overrides` on top, validated."""
+    merged = {**dict(base or {}), **overrides}
+    try:
+        return ClassifySpec(**merged)
+    except ValidationError as err:
+        e = err.errors()[0]
+        key = ".".join(str(p) for p in e["loc"]) or "?"
+        if e["type"] == "extra_forbidden":
+            raise UsageError(f"unknown classify key '{key}'; allowed: {_allowed()}") from None
+        got = merged.get(str(e["loc"][0])) if e["loc"] else None
+        raise UsageError(f"classify.{key}={got!r}: {e['msg']}") from None
+
+
+def read_sweep(results_dir: Path) -> dict[str, Any]:
+    path = results_dir / SWEEP_YAML
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise UsageError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
+    return data if isinstance(data, dict) else {}
+
+
+def write_runs(path: Path, runs: pd.DataFrame, classify: Mapping[str, Any] | None) -> None:
+    """Replace runs.parquet atomically, keeping its schema metadata; record `classify`."""
+    old = dict(pq.read_schema(path).metadata or {}) if path.exists() else {}
+    old.pop(b"pandas", None)
+    old.pop(CLASSIFY_META, None)
+    table = pa.Table.from_pandas(runs, preserve_index=False)
+    meta = {**(table.schema.metadata or {}), **old}
+    if classify is not None:
+        meta[CLASSIFY_META] = json.dumps(dict(classify)).encode()
+    table = table.replace_schema_metadata(meta)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _check_folder(d: Path) -> None:
+    if not d.is_dir():
+        raise UsageError(f"results folder '{d}' does not exist")
+    for name in (RUNS, CURVES):
+        if not (d / name).is_file():
+            raise UsageError(f"'{d}' has no {name}; expected a phasegrok results folder")
+
+
+def reclassify(results_dir: str | Path, overrides: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Reclassify a results folder's runs (sweep.yaml + `overrides`) and rewrite runs.parquet."""
+    d = Path(results_dir)
+    _check_folder(d)
+    sweep = read_sweep(d)
+    overrides = dict(overrides or {})
+    for key in overrides:
+        if key not in ClassifySpec.model_fields:
+            raise UsageError(f"unknown classify key '{key}'; allowed: {_allowed()}")
+    spec = build_spec(sweep.get("classify"), overrides)
+    runs = classify_runs(pd.read_parquet(d / RUNS), pd.read_parquet(d / CURVES), spec)
+    write_runs(d / RUNS, runs, spec.model_dump(mode="json") if overrides else None)
+    return runs
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, not argparse's usage block: scripts grep stderr.
+        self.exit(2, f"phasegrok.plot: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m phasegrok.plot",
+        description="Redraw a results folder's figures and index.html; optionally reclassify.",
+    )
+    p.add_argument("results_dir", metavar="DIR", help="results folder of a sweep")
+    p.add_argument(
+        "--classify",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override a classify threshold and reclassify; keys: {_allowed()}",
+    )
+    p.add_argument(
+        "--reclassify",
+        action="store_true",
+        help="reclassify with sweep.yaml's classify settings as written",
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point; returns the exit status."""
+    args = _parser().parse_args(argv)
+    d = Path(args.results_dir)
+    try:
+        _check_folder(d)
+        sweep = read_sweep(d)
+        overrides = parse_overrides(args.classify)
+        spec = build_spec(sweep.get("classify"), overrides)
+        runs = pd.read_parquet(d / RUNS)
+        _check_plot_axes(sweep, runs)
+    except UsageError as err:
+        print(f"phasegrok.plot: error: {err}", file=sys.stderr)
+        return 2
+
+    import matplotlib
+
+    matplotlib.use("Agg")  # a process of our own: no display, whatever the environment says
+    from phasegrok.plots import draw_all
+
+    if overrides or args.reclassify or "phase" not in runs.columns:
+        runs = classify_runs(runs, pd.read_parquet(d / CURVES), spec)
+        write_runs(d / RUNS, runs, spec.model_dump(mode="json") if overrides else None)
+    paths = draw_all(d, spec=sweep)
+    print(f"wrote {len(paths)} files; open {d / 'index.html'}")
+    return 0
+
+
+def _check_plot_axes(sweep: Mapping[str, Any], runs: pd.DataFrame) -> None:
+    for i, entry in enumerate(sweep.get("plots") or []):
+        for axis in ("x", "y"):
+            key = (entry or {}).get(axis) if isinstance(entry, Mapping) else None
+            if key is None or key not in runs.columns:
+                raise UsageError(
+                    f"plots[{i}].{axis}: '{key}' is not a column of runs.parquet; swept: "
+                    + (", ".join(sweep.get("grid") or {}) or "none")
+                )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

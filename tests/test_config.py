@@ -1,0 +1,138 @@
+"""Bad sweep files: one line naming the key, exit status 2, nothing written."""
+
+import copy
+
+import pytest
+import yaml
+from conftest import TINY
+
+from phasegrok.config import ConfigError, load_sweep
+from phasegrok.sweep import main
+
+
+def _with(path: str, value):
+    sweep = copy.deepcopy(TINY)
+    node = sweep
+    *parents, leaf = path.split(".")
+    for name in parents:
+        node = node.setdefault(name, {})
+    node[leaf] = value
+    sweep["grid"].pop(path, None)  # a swept key's base value is never used
+    return sweep
+
+
+BAD = [
+    (_with("optimizer.lrr", 1.0), "optimizer.lrr", "did you mean 'optimizer.lr'"),
+    (_with("model.hiden", [3]), "model.hiden", "did you mean 'model.hidden'"),
+    (_with("trian", {}), "trian", "did you mean 'train'"),
+    (_with("classify.treshold", 0.8), "classify.treshold", "did you mean"),
+    (_with("optimizer.lr", "fast"), "optimizer.lr", "valid number"),
+    (_with("optimizer.lr", -1.0), "optimizer.lr", "must be > 0"),
+    (_with("optimizer.lr", 0.0), "optimizer.lr", "must be > 0"),
+    (_with("optimizer.weight_decay", -0.1), "optimizer.weight_decay", ">= 0"),
+    (_with("optimizer.name", "lion"), "optimizer.name", "'adamw', 'adam' or 'sgd'"),
+    (_with("data.train_fraction", 1.5), "data.train_fraction", "(0, 1)"),
+    (_with("data.train_fraction", 0.0), "data.train_fraction", "(0, 1)"),
+    (_with("task.p", 1), "task.p", ">= 2"),
+    (_with("task", {"kind": "modular", "op": "div", "p": 12}), "task.p", "prime"),
+    (
+        _with("task", {"kind": "modular", "op": "sub", "symmetric": True}),
+        "task.symmetric",
+        "commutative",
+    ),
+    (
+        _with("model", {"embedding": "circular", "circular_freqs": [1, 9], "hidden": [8]}),
+        "model.circular_freqs",
+        "1..5",
+    ),
+    (_with("train.steps", 60.5), "train.steps", "integer"),
+    (_with("train.eval_every", 7), "train.eval_every", "divide"),
+    (_with("train.save_params_at", [30]), "train.save_params_at", "multiples"),
+    (_with("grid", {"optimizer.lr": []}), "grid.optimizer.lr", "empty"),
+    (
+        _with("grid", {"optimizer.learning_rate": [1.0]}),
+        "grid.optimizer.learning_rate",
+        "not a known",
+    ),
+    (_with("grid", {"optimizer.lr": [1e-3, -1.0]}), "grid.optimizer.lr", "must be > 0"),
+    (
+        _with("grid", {"optimizer.lr": {"logspace": [-3, -1]}}),
+        "grid.optimizer.lr.logspace",
+        "[lo, hi, n]",
+    ),
+    (_with("grid", {"train.seeds": [1, 2]}), "grid.train.seeds", "cannot be swept"),
+    (
+        _with("plots", [{"x": "optimizer.lr", "y": "model.init_scale"}]),
+        "plots[0].y",
+        "not a swept axis",
+    ),
+    (_with("optimizer.batch_size", 10_000), "optimizer.batch_size", "larger than the training set"),
+    (
+        _with("task", {"kind": "parity", "n_bits": 4, "k": 5}),
+        "task.k",
+        "1..n_bits",
+    ),
+    (
+        {**_with("task", {"kind": "parity", "n_bits": 4, "k": 2}), "data": {"train_size": 100}},
+        "data.train_size",
+        "2**n_bits",
+    ),
+]
+
+
+@pytest.mark.parametrize(("sweep", "key", "fragment"), BAD, ids=[b[1] for b in BAD])
+def test_bad_sweep_names_the_key(sweep, key, fragment, tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    out = tmp_path / "out"
+    status = main([str(path), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"{key}:" in err and fragment in err, err
+    assert not out.exists()
+
+
+def test_missing_file_and_invalid_yaml(tmp_path, capsys):
+    assert main([str(tmp_path / "nope.yaml")]) == 2
+    assert "not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ntask:\n  kind: modular: parity\n")
+    assert main([str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "invalid YAML" in err and "line 3" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_grid_values_expand_in_order():
+    spec = load_sweep(
+        _with("grid", {"optimizer.weight_decay": {"logspace": [-2, 1, 4]}, "optimizer.lr": [1e-3]})
+    )
+    assert spec.grid["optimizer.weight_decay"] == (0.01, 0.1, 1.0, 10.0)
+    assert spec.n_runs() == 4 * 1 * 2
+    linear = load_sweep(_with("grid", {"data.train_fraction": {"linspace": [0.2, 0.8, 4]}}))
+    assert linear.grid["data.train_fraction"] == (0.2, 0.4, 0.6, 0.8)
+
+
+def test_sweeping_a_key_without_effect_is_refused():
+    sweep = _with("task", {"kind": "parity", "n_bits": 6, "k": 2})
+    sweep["data"] = {"train_size": 20}
+    sweep["grid"] = {"data.train_fraction": [0.3, 0.5]}
+    from phasegrok.plan import expand
+
+    with pytest.raises(ConfigError, match="no effect"):
+        expand(load_sweep(sweep))
+
+
+def test_identity_ignores_grid_values_seeds_classify_and_plots():
+    a = load_sweep(TINY)
+    b = load_sweep(
+        {
+            **TINY,
+            "grid": {"optimizer.weight_decay": [5.0], "optimizer.lr": [1e-3]},
+            "train": {**TINY["train"], "seeds": 5},
+            "classify": {"threshold": 0.8},
+        }
+    )
+    c = load_sweep(_with("task.p", 13))
+    assert a.identity() == b.identity() != c.identity()

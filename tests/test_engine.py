@@ -1,0 +1,138 @@
+import numpy as np
+import pytest
+
+from phasegrok import engine
+from phasegrok.config import load_sweep
+from phasegrok.plan import Batch, expand, plan_batches
+
+
+def _batch(runs):
+    return Batch("test", runs[0].static, tuple(runs))
+
+
+def test_run_in_vmapped_batch_equals_run_alone(tiny):
+    runs = expand(load_sweep(tiny))
+    together = engine.execute_batch(_batch(runs), vmap_width=4)
+    alone = engine.execute_batch(_batch(runs[5:6]), vmap_width=1)
+    np.testing.assert_allclose(together.metrics[5], alone.metrics[0], rtol=1e-4, atol=1e-5)
+    final = runs[0].static.steps
+    for a, b in zip(
+        engine.jax.tree.leaves(together.params[final]),
+        engine.jax.tree.leaves(alone.params[final]),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a[5], b[0], rtol=1e-4, atol=1e-5)
+
+
+def test_same_strategy_is_bitwise_whatever_the_batch(tiny):
+    runs = expand(load_sweep(tiny))
+    full = engine.execute_batch(_batch(runs), vmap_width=2)
+    part = engine.execute_batch(_batch(runs[3:6]), vmap_width=2)
+    assert np.array_equal(full.metrics[3:6], part.metrics, equal_nan=True)
+
+
+def test_one_compile_per_shape_group(tiny):
+    tiny["grid"] = {
+        "optimizer.lr": {"logspace": [-3.5, -2, 4]},
+        "optimizer.weight_decay": {"logspace": [-2, 1, 4]},
+        "model.init_scale": [0.5, 1.0],
+        "data.train_fraction": [0.3, 0.6],
+        "model.hidden": [[16], [24]],  # a static axis: two shape groups
+    }
+    tiny["train"]["seeds"] = 1
+    runs = expand(load_sweep(tiny))
+    batches = plan_batches(runs, max_runs_per_batch=40)  # several batches per group
+    assert len({b.static for b in batches}) == 2 and len(batches) > 2
+    before = engine.compile_count()
+    widths = {}
+    for b in batches:
+        widths[b.static] = max(widths.get(b.static, 0), len(b.runs))
+    for b in batches:
+        engine.execute_batch(b, width=widths[b.static], vmap_width=8)
+    assert engine.compile_count() - before == 2
+
+
+def test_divergent_run_is_marked_and_does_not_touch_the_others(tiny):
+    tiny["grid"] = {"optimizer.lr": [1.0e-3, 1.0e4, 3.0e-3]}
+    tiny["optimizer"]["name"] = "sgd"
+    tiny["train"]["seeds"] = 1
+    runs = expand(load_sweep(tiny))
+    together = engine.execute_batch(_batch(runs), vmap_width=1)
+    assert np.isnan(together.metrics[1, -1]).all()
+    assert np.isfinite(together.metrics[[0, 2]]).all()
+    without = engine.execute_batch(_batch([runs[0], runs[2]]), vmap_width=1)
+    assert np.array_equal(together.metrics[[0, 2]], without.metrics)
+
+
+def test_curves_have_every_eval_point_and_params_are_saved(tiny):
+    tiny["train"]["save_params_at"] = [0, 20]
+    runs = expand(load_sweep(tiny))[:2]
+    result = engine.execute_batch(_batch(runs))
+    assert result.steps.tolist() == [0, 20, 40, 60]
+    assert result.metrics.shape == (2, 4, len(engine.METRICS))
+    assert sorted(result.params) == [0, 20, 60]
+    norm0 = np.sqrt(sum((leaf[0] ** 2).sum() for leaf in engine.jax.tree.leaves(result.params[0])))
+    assert norm0 == pytest.approx(
+        result.metrics[0, 0, engine.METRICS.index("weight_norm")], rel=1e-5
+    )
+
+
+def test_init_scale_multiplies_every_initial_parameter(tiny):
+    tiny["grid"] = {"model.init_scale": [1.0, 3.0]}
+    tiny["train"] = {"steps": 20, "eval_every": 20, "seeds": 1, "save_params_at": [0]}
+    runs = expand(load_sweep(tiny))
+    result = engine.execute_batch(_batch(runs))
+    for leaf in engine.jax.tree.leaves(result.params[0]):
+        np.testing.assert_allclose(leaf[1], 3.0 * leaf[0], rtol=1e-6)
+
+
+def test_training_reduces_the_train_loss(tiny):
+    tiny["train"] = {"steps": 200, "eval_every": 100, "seeds": 1}
+    tiny["grid"] = {}
+    result = engine.execute_batch(_batch(expand(load_sweep(tiny))))
+    train_loss = result.metrics[0, :, 0]
+    assert train_loss[-1] < 0.5 * train_loss[0]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"model": {"embedding": "one_hot", "combine": "sum", "activation": "quadratic"}},
+        {"model": {"embedding": "circular", "circular_freqs": [1, 2], "tie_output": True}},
+        {"model": {"hidden": [16, 8], "activation": "gelu", "bias": False}, "loss": "mse"},
+        {"optimizer": {"name": "adam", "batch_size": 16, "warmup_steps": 10}},
+        {
+            "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+            "train": {"precision": "highest"},
+        },
+    ],
+)
+def test_every_model_and_optimizer_variant_trains(tiny, overrides):
+    for section, values in overrides.items():
+        if isinstance(values, dict):
+            tiny.setdefault(section, {}).update(values)
+        else:
+            tiny[section] = values
+    tiny["grid"] = {"optimizer.weight_decay": [0.0, 0.5]}
+    runs = expand(load_sweep(tiny))
+    result = engine.execute_batch(_batch(runs))
+    assert np.isfinite(result.metrics).all()
+    assert not np.array_equal(result.metrics[0], result.metrics[2])  # the swept value matters
+
+
+def test_minibatches_differ_by_seed_and_are_reproducible(tiny):
+    tiny["optimizer"]["batch_size"] = 8
+    tiny["grid"] = {}
+    runs = expand(load_sweep(tiny))
+    a = engine.execute_batch(_batch(runs))
+    b = engine.execute_batch(_batch(runs))
+    assert np.array_equal(a.metrics, b.metrics)
+    assert not np.array_equal(a.metrics[0], a.metrics[1])
+
+
+def test_parity_batch_trains(tiny_parity):
+    runs = expand(load_sweep(tiny_parity))
+    result = engine.execute_batch(_batch(runs))
+    assert result.metrics.shape == (4, 3, 5)
+    assert np.isfinite(result.metrics).all()
+    assert ((result.metrics[:, :, 2:4] >= 0) & (result.metrics[:, :, 2:4] <= 1)).all()
