@@ -165,6 +165,11 @@ class GridAxis:
     def n(self) -> int:
         return len(self.values)
 
+    def labels(self) -> list[str]:
+        """Formatted values, in one notation per axis (1e-3 next to 0.01 reads as a typo)."""
+        sci = self.scale == "log" and min(self.values) < 1e-2
+        return [fmt(v, sci) for v in self.values]
+
     def centers(self) -> np.ndarray:
         if self.scale == "category":
             return np.arange(self.n, dtype=float)
@@ -262,9 +267,7 @@ def _style() -> Iterator[None]:
 def _save(fig: Figure, path: Path) -> Path:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        fig.savefig(
-            tmp, format="png", dpi=DPI, facecolor="white", bbox_inches="tight", pad_inches=0.05
-        )
+        fig.savefig(tmp, format="png", dpi=DPI, facecolor="white")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -272,7 +275,11 @@ def _save(fig: Figure, path: Path) -> Path:
 
 
 def _describe(runs: pd.DataFrame) -> str:
-    """Fixed settings shared by every run, for titles: 'modular add, p=97, 5000 steps'."""
+    """Fixed settings shared by every run, for titles: 'modular, add, p=97, 5000 steps'."""
+    kinds = set(runs["task.kind"].dropna()) if "task.kind" in runs.columns else set()
+    # Keys that mean nothing for the task at hand (p for parity, n and k for modular).
+    irrelevant = {"parity": {"task.p", "task.op"}, "modular": {"task.n_bits", "task.k"}}
+    skip = set.intersection(*(irrelevant.get(k, set()) for k in kinds)) if kinds else set()
     parts = []
     for key, show in (
         ("task.kind", "{}"),
@@ -283,17 +290,7 @@ def _describe(runs: pd.DataFrame) -> str:
         ("loss", "{}"),
         ("train.steps", "{} steps"),
     ):
-        if key in runs.columns and runs[key].nunique(dropna=True) == 1:
-            if (
-                key in ("task.n_bits", "task.k")
-                and runs.get("task.kind", pd.Series()).eq("modular").all()
-            ):
-                continue
-            if (
-                key in ("task.p", "task.op")
-                and runs.get("task.kind", pd.Series()).eq("parity").all()
-            ):
-                continue
+        if key not in skip and key in runs.columns and runs[key].nunique(dropna=True) == 1:
             parts.append(show.format(fmt(runs[key].iloc[0])).replace("_", "-"))
     if "seed" in runs.columns:
         n = runs["seed"].nunique()
@@ -304,7 +301,9 @@ def _describe(runs: pd.DataFrame) -> str:
 def _title(fig: Figure, head: str, runs: pd.DataFrame) -> None:
     """Bold heading over a wrapped line of the sweep's fixed settings, fitting the width."""
     width = max(30, int(fig.get_figwidth() * 13))
-    sub = textwrap.fill(_describe(runs), width)
+    # No-break spaces inside each item, so lines break only between items ("1 seed" stays).
+    items = [item.replace(" ", "\u00a0") for item in _describe(runs).split(", ")]
+    sub = textwrap.fill(", ".join(items), width, break_on_hyphens=False)
     fig.suptitle(f"{head}\n{sub}" if sub else head, fontsize="medium")
 
 
@@ -315,19 +314,17 @@ def _set_axis(ax: Any, axis: GridAxis, which: str, show_label: bool) -> None:
     set_scale("log" if axis.scale == "log" else "linear")
     e = axis.edges()
     set_lim(e[0], e[-1])
-    # One notation per axis: 1e-3 next to 0.01 reads as a typo.
-    sci = axis.scale == "log" and min(axis.values) < 1e-2
-    labels = [fmt(v, sci) for v in axis.values]
     if axis.scale == "category" or axis.n <= 10:
         # Ticks at the grid values themselves: the reader sees exactly what was swept.
         keep = np.arange(axis.n)[:: max(1, math.ceil(axis.n / 12))]
+        labels = [axis.labels()[i] for i in keep]
         target.set_major_locator(FixedLocator(axis.centers()[keep]))
-        target.set_ticklabels([labels[i] for i in keep])
+        target.set_ticklabels(labels)
         target.set_minor_locator(NullLocator())
-    if which == "x" and (axis.n > 6 or max(map(len, labels), default=0) > 5):
-        for t in ax.get_xticklabels():
-            t.set_rotation(40)
-            t.set_ha("right")
+        if which == "x" and (len(keep) > 6 or max(map(len, labels), default=0) > 5):
+            for t in ax.get_xticklabels():
+                t.set_rotation(40)
+                t.set_ha("right")
     if show_label:
         (ax.set_xlabel if which == "x" else ax.set_ylabel)(label(axis.key))
 
@@ -366,7 +363,7 @@ def _facet_panels(
         masks.append(mask)
         titles.append(
             ", ".join(
-                f"{_short(fa.key)} = {fmt(fa.values[i])}" for fa, i in zip(fas, combo, strict=True)
+                f"{_short(fa.key)} = {fa.labels()[i]}" for fa, i in zip(fas, combo, strict=True)
             )
         )
     w = float(np.clip(0.3 * xa.n + 1.1, 2.3, 4.2))

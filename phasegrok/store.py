@@ -111,6 +111,8 @@ def prepare(out_dir: Path, identity: str, resolved: dict[str, Any], force: bool)
         )
     try:
         (out_dir / PARTS).mkdir(parents=True, exist_ok=True)
+        for stale in (out_dir / PARTS).glob(".*.tmp-*"):  # left by a sweep killed mid-write
+            stale.unlink(missing_ok=True)
         write_text(manifest, json.dumps({"identity": identity, "name": resolved["name"]}, indent=1))
         write_text(out_dir / SWEEP_YAML, yaml.safe_dump(resolved, sort_keys=False))
     except OSError as err:

@@ -72,6 +72,7 @@ def run_sweep(
     progress: bool = True,
     plots: bool = True,
     memory_budget: int | None = None,
+    max_runs_per_batch: int = 256,
 ) -> store.Results:
     """Train every missing run of a sweep (YAML path or dict), then classify and draw.
 
@@ -85,7 +86,7 @@ def run_sweep(
     runs = expand(spec)
     out_dir = Path(out) if out is not None else default_out(spec)
     store.prepare(out_dir, spec.identity(), spec.resolved_dict(), force)
-    train_missing(spec, runs, out_dir, progress=progress, memory_budget=memory_budget)
+    train_missing(spec, runs, out_dir, progress, memory_budget, max_runs_per_batch)
     return finish(spec, runs, out_dir, plots=plots)
 
 
@@ -95,6 +96,7 @@ def train_missing(
     out_dir: Path,
     progress: bool = True,
     memory_budget: int | None = None,
+    max_runs_per_batch: int = 256,
 ) -> None:
     """Train the runs of `runs` that `out_dir` does not hold yet, one batch file at a time."""
     from tqdm.auto import tqdm
@@ -106,7 +108,7 @@ def train_missing(
     if not todo:
         return
     budget = memory_budget or engine.default_memory_budget()
-    batches = plan_batches(todo, memory_budget=budget)
+    batches = plan_batches(todo, memory_budget=budget, max_runs_per_batch=max_runs_per_batch)
     widths: dict[Any, int] = {}
     for batch in batches:
         widths[batch.static] = max(widths.get(batch.static, 0), len(batch.runs))
@@ -194,6 +196,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true", help="replace another sweep's results")
     parser.add_argument("--no-plots", action="store_true", help="skip drawing figures")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--batch-runs",
+        type=int,
+        default=256,
+        metavar="N",
+        help="at most N runs per batch (the unit that is saved; default 256)",
+    )
     return parser
 
 
@@ -234,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     start = time.perf_counter()
     try:
-        train_missing(spec, runs, out_dir, progress=not args.quiet)
+        train_missing(spec, runs, out_dir, not args.quiet, None, max(1, args.batch_runs))
         results = finish(spec, runs, out_dir, plots=not args.no_plots)
     except Interrupted as stop:
         print(
