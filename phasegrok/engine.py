@@ -188,6 +188,44 @@ def _batched_segment(
     return over_runs(one, (hypers, per_run, state), vmap_width)
 
 
+@dataclass(frozen=True)
+class Strategy:
+    """How a batch's run axis is laid out: chunks of `vmap_width` runs side by side (vmap),
+    chunks one after another (lax.map), the runs split over `n_devices` local devices."""
+
+    vmap_width: int = 1
+    n_devices: int = 1
+
+    @property
+    def multiple(self) -> int:
+        """A batch's width must be a multiple of this."""
+        return self.vmap_width * self.n_devices
+
+    def describe(self) -> str:
+        layout = "lax.map over runs" if self.vmap_width == 1 else f"vmap x{self.vmap_width}"
+        return f"{layout} on {self.n_devices} {jax.default_backend()} device(s)"
+
+
+def _sharded(fn: Callable, strategy: Strategy, static: StaticSpec, n_args: int) -> Callable:
+    """`fn(hypers, data, *rest)` with the run axis split over local devices (shard_map).
+
+    Arrays with a run axis are split, the shared task arrays and scalars replicated.
+    """
+    if strategy.n_devices == 1:
+        return fn
+    mesh = jax.sharding.Mesh(np.asarray(jax.devices()[: strategy.n_devices]), ("runs",))
+    runs, replicated = jax.sharding.PartitionSpec("runs"), jax.sharding.PartitionSpec()
+    data_specs = TaskData(*(runs if ax == 0 else replicated for ax in shared_axes(static)))
+    rest = (runs, replicated)[: n_args - 2]
+    return jax.shard_map(
+        fn,
+        mesh=mesh,
+        in_specs=(runs, data_specs, *rest),
+        out_specs=runs,
+        check_vma=False,
+    )
+
+
 @dataclass
 class Programs:
     init: Any
@@ -208,19 +246,22 @@ def _precision(static: StaticSpec) -> Any:
 
 
 def _programs(
-    static: StaticSpec, n_evals: int, vmap_width: int, hypers: Hyper, data: TaskData
+    static: StaticSpec, n_evals: int, strategy: Strategy, hypers: Hyper, data: TaskData
 ) -> Programs:
     """Compile (or fetch) the init and segment executables for this shape, ahead of time."""
-    key = (static, n_evals, vmap_width, len(hypers.seed))
+    key = (static, n_evals, strategy, len(hypers.seed))
     if key in _PROGRAMS:
         return _PROGRAMS[key]
     start = time.perf_counter()
-    init_fn = partial(_batched_init, static, vmap_width)
+    init_fn = _sharded(partial(_batched_init, static, strategy.vmap_width), strategy, static, 2)
+    segment_fn = _sharded(
+        partial(_batched_segment, static, n_evals, strategy.vmap_width), strategy, static, 4
+    )
     with _precision(static):
         init = jax.jit(init_fn).lower(hypers, data).compile()
         state_shape, _ = jax.eval_shape(init_fn, hypers, data)
         segment = (
-            jax.jit(partial(_batched_segment, static, n_evals, vmap_width), donate_argnums=(2,))
+            jax.jit(segment_fn, donate_argnums=(2,))
             .lower(hypers, data, state_shape, jnp.int32(0))
             .compile()
         )
@@ -243,16 +284,18 @@ def default_memory_budget() -> int:
     return 1 << 30
 
 
-def choose_strategy(static: StaticSpec) -> int:
-    """Runs per vmapped chunk (the rest of a batch goes through `lax.map`).
+def choose_strategy(static: StaticSpec) -> Strategy:
+    """The layout of the run axis for this backend and shape.
 
     On a CPU one run at a time inside one program beats a wide vmap (each run's matmuls stay
-    in cache); an accelerator needs many runs side by side to fill its cores. The choice is a
-    function of the backend and shape alone, so a run's numbers never depend on its batch.
+    in cache), with the runs split over the host devices (one per core when the CLI started
+    JAX); an accelerator needs many runs side by side to fill its cores. The choice depends on
+    the backend and shape alone, so a run's numbers never depend on its batch.
     """
+    n_devices = len(jax.local_devices())
     if jax.default_backend() == "cpu":
-        return 1
-    return 128
+        return Strategy(vmap_width=1, n_devices=n_devices)
+    return Strategy(vmap_width=128, n_devices=n_devices)
 
 
 def stack_hypers(hypers: list[Hyper]) -> Hyper:
@@ -283,12 +326,12 @@ def execute_batch(
     batch: Batch,
     on_steps: Callable[[int], None] | None = None,
     width: int | None = None,
-    vmap_width: int = 1,
+    strategy: Strategy | None = None,
 ) -> BatchResult:
     """Train every run of `batch` and return its curves and parameters.
 
     The batch is padded with copies of its last run (results discarded) to `width` runs (a
-    multiple of `vmap_width`), so that the batches of a group share one compiled program;
+    multiple of `strategy.multiple`), so that the batches of a group share one compiled program;
     `on_steps(n)` is called after each segment with the number of model-steps just done (runs x
     steps, padding excluded).
     """
@@ -296,13 +339,14 @@ def execute_batch(
     start = time.perf_counter()
     runs = list(batch.runs)
     n_real = len(runs)
-    width = -(-max(width or n_real, n_real) // vmap_width) * vmap_width
+    strategy = strategy or Strategy()
+    width = -(-max(width or n_real, n_real) // strategy.multiple) * strategy.multiple
     hyper_list = [r.hyper for r in runs] + [runs[-1].hyper] * (width - n_real)
     hypers = stack_hypers(hyper_list)
     data = batch_data(static, hyper_list)
     n_evals = segment_evals(static, width)
     compiled_before = compile_count()
-    programs = _programs(static, n_evals, vmap_width, hypers, data)
+    programs = _programs(static, n_evals, strategy, hypers, data)
     compile_seconds = programs.compile_seconds if compile_count() > compiled_before else 0.0
 
     state, metrics0 = programs.init(hypers, data)

@@ -145,15 +145,22 @@ def make_run_id(cfg: dict[str, Any], seed: int) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def train_pad(cfg: dict[str, Any]) -> int:
-    """Rows the padded train set gets: a function of the run alone, so resume changes nothing.
+def bucket(n: int) -> int:
+    """n rounded up to a multiple of max(8, 2^(bits(n) - 5)): at most 1/16 padding (or 7 rows)."""
+    quantum = max(8, 1 << max(0, n.bit_length() - 5))
+    return -(-n // quantum) * quantum
 
-    Modular runs pad to every pair, which makes the train fraction a traced value (one compile
-    for a whole train-fraction axis); parity pads to the next power of two.
+
+def train_pad(cfg: dict[str, Any]) -> int:
+    """Rows of the run's padded train set: its train size rounded up to a size bucket.
+
+    A function of the run alone, so resuming or regrouping never changes its numbers. Runs
+    whose train sizes share a bucket share a program, the size being a traced mask; the
+    bucket keeps each run's cost close to its own data (a modular run with 30% of the pairs
+    does not pay for 100%).
     """
-    if cfg["task.kind"] == "modular":
-        return n_examples(cfg)
-    return 1 << (train_size(cfg) - 1).bit_length()
+    size = bucket(train_size(cfg))
+    return min(size, n_examples(cfg)) if cfg["task.kind"] == "modular" else size
 
 
 def static_spec(cfg: dict[str, Any]) -> StaticSpec:

@@ -70,12 +70,14 @@ def build_spec(base: Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> 
     try:
         return ClassifySpec(**merged)
     except ValidationError as err:
-        e = err.errors()[0]
-        key = ".".join(str(p) for p in e["loc"]) or "?"
-        if e["type"] == "extra_forbidden":
+        errors = err.errors()
+        key = str(errors[0]["loc"][0]) if errors[0]["loc"] else "?"
+        if errors[0]["type"] == "extra_forbidden":
             raise UsageError(f"unknown classify key '{key}'; allowed: {_allowed()}") from None
-        got = merged.get(str(e["loc"][0])) if e["loc"] else None
-        raise UsageError(f"classify.{key}={got!r}: {e['msg']}") from None
+        # A union field (pair_loss_scale) fails once per branch: say what each would accept.
+        msgs = [e["msg"] for e in errors if e["loc"] and str(e["loc"][0]) == key]
+        got = merged.get(key)
+        raise UsageError(f"classify.{key}={got!r}: {'; or '.join(msgs)}") from None
 
 
 def read_sweep(results_dir: Path) -> dict[str, Any]:

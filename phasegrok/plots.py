@@ -138,6 +138,10 @@ def is_log_spaced(values: Sequence[float]) -> bool:
     return bool(v[-1] / v[0] >= 4 and steps.max() <= 1.6 * steps.min())
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_)
+
+
 def _evenly_spaced(v: np.ndarray) -> bool:
     d = np.diff(v)
     return len(v) <= 2 or bool(d.max() <= 1.1 * d.min())
@@ -167,7 +171,10 @@ class GridAxis:
 
     def labels(self) -> list[str]:
         """Formatted values, in one notation per axis (1e-3 next to 0.01 reads as a typo)."""
-        sci = self.scale == "log" and min(self.values) < 1e-2
+        numbers = [abs(float(v)) for v in self.values if _is_number(v) and v != 0]
+        sci = (
+            len(numbers) == len(self.values) - (0 in self.values) and min(numbers, default=1) < 1e-2
+        )
         return [fmt(v, sci) for v in self.values]
 
     def centers(self) -> np.ndarray:
@@ -574,8 +581,9 @@ def metric_map(
                 clipped = max(v, norm.vmin) if isinstance(norm, LogNorm) else v
                 rgba[j, i] = cmap(norm(clipped))
         _draw_cells(ax, p.xa, p.ya, rgba, texts, still)
-    sm = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
-    p.fig.colorbar(sm, ax=p.axes, label=m.colorbar, shrink=0.9, aspect=25)
+    if np.isfinite(every).any():  # all "never": a colour bar would only show a made-up range
+        sm = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
+        p.fig.colorbar(sm, ax=p.axes, label=m.colorbar, shrink=0.9, aspect=25)
     handles = []
     if any_never:
         handles.append(Patch(facecolor=NEVER_COLOR, label="× never (median seed)"))
@@ -603,11 +611,21 @@ def examples(runs: pd.DataFrame, k: int = EXAMPLES_PER_PHASE) -> dict[str, list[
     return out
 
 
-def _run_label(row: pd.Series, keys: Sequence[str]) -> str:
-    parts = [f"{_short(k)}={fmt(row[k])}" for k in keys if k in row.index]
-    if "seed" in row.index:
-        parts.append(f"s{row['seed']}")
-    return ", ".join(parts) or str(row["run_id"])
+def _run_labeller(runs: pd.DataFrame, keys: Sequence[str]) -> Callable[[pd.Series], str]:
+    """Legend text of a run, 'wd=1e-3, frac=0.3, s0', with each axis's own notation."""
+    names = {}
+    for k in keys:
+        if k in runs.columns:
+            axis = make_axis(runs, k)
+            names[k] = dict(zip(map(_canon, axis.values), axis.labels(), strict=True))
+
+    def run_label(row: pd.Series) -> str:
+        parts = [f"{_short(k)}={names[k].get(_canon(row[k]), row[k])}" for k in names]
+        if "seed" in row.index:
+            parts.append(f"s{row['seed']}")
+        return ", ".join(parts) or str(row.name)
+
+    return run_label
 
 
 def _shades(color: str, n: int) -> list[tuple[float, ...]]:
@@ -631,6 +649,7 @@ def curves_figure(runs: pd.DataFrame, curves: pd.DataFrame, keys: Sequence[str])
     picks = examples(runs)
     groups = _curve_groups(curves, {r for ids in picks.values() for r in ids})
     by_id = runs.assign(run_id=runs["run_id"].astype(str)).set_index("run_id")
+    run_label = _run_labeller(runs, keys)
     n = len(picks)
     ncols = min(n, 3)
     nrows = math.ceil(n / ncols)
@@ -649,7 +668,7 @@ def curves_figure(runs: pd.DataFrame, curves: pd.DataFrame, keys: Sequence[str])
                 g["test_acc"],
                 color=color,
                 lw=1.3,
-                label=_run_label(by_id.loc[rid], keys),
+                label=run_label(by_id.loc[rid]),
             )
             ax.plot(g["step"], g["train_acc"], color=color, lw=1.0, ls="--")
         # symlog: linear below the first eval step, so step 0 stays on a log axis.
@@ -719,20 +738,21 @@ def lu_figure(runs: pd.DataFrame, curves: pd.DataFrame) -> Figure:
         )
         finals = finals.loc[finals[f"final_{which}_loss"] > 0]
         norms.append(finals["final_weight_norm"].to_numpy(dtype=float))
-        sns.scatterplot(
-            data=finals,
-            x="final_weight_norm",
-            y=f"final_{which}_loss",
-            hue="phase",
-            hue_order=present,
-            palette=PHASE_COLORS,
-            s=14,
-            alpha=0.8,
-            edgecolor="white",
-            linewidth=0.3,
-            legend="auto" if which == "test" else False,
-            ax=ax,
-        )
+        if len(finals):
+            sns.scatterplot(
+                data=finals,
+                x="final_weight_norm",
+                y=f"final_{which}_loss",
+                hue="phase",
+                hue_order=present,
+                palette=PHASE_COLORS,
+                s=14,
+                alpha=0.8,
+                edgecolor="white",
+                linewidth=0.3,
+                legend=False,
+                ax=ax,
+            )
         ax.set_yscale("log")
         ax.set_xlabel("parameter norm ‖θ‖₂")
         ax.set_ylabel(f"{which} loss (nats)" if _is_ce(runs) else f"{which} loss (MSE)")
@@ -747,10 +767,10 @@ def lu_figure(runs: pd.DataFrame, curves: pd.DataFrame) -> Figure:
             ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt(v)))
             ax.xaxis.set_minor_formatter(NullFormatter())
-    if axes[1].get_legend() is not None:
-        sns.move_legend(
-            axes[1], "center left", bbox_to_anchor=(1.02, 0.5), frameon=False, title="phase"
-        )
+    handles = [
+        Line2D([], [], color=PHASE_COLORS[ph], marker="o", ms=4, lw=0.8, label=ph) for ph in present
+    ]
+    fig.legend(handles=handles, loc="outside right center", frameon=False, title="phase")
     _title(fig, "Loss against weight norm (lines: example runs; dots: final states)", runs)
     return fig
 
@@ -851,14 +871,19 @@ def load_results(
     return pd.read_parquet(d / RUNS), pd.read_parquet(d / CURVES), _read_sweep(d)
 
 
-def _captions(spec: Mapping[str, Any], cs: ClassifySpec) -> dict[str, str]:
+def _captions(cs: ClassifySpec, any_still: bool) -> dict[str, str]:
     thr = f"{cs.threshold:g}"
-    still = (
-        f"Hatched: at least one seed was still learning when training stopped (test accuracy rose"
-        f" by more than {cs.still_learning_delta:g} over the last"
-        f" {100 * cs.still_learning_window:g}% of steps), so its phase may reflect the step"
-        " budget rather than the run."
+    rise = (
+        f"test accuracy rose by more than {cs.still_learning_delta:g} over the last"
+        f" {100 * cs.still_learning_window:g}% of steps"
     )
+    if any_still:
+        still = (
+            f"Hatched: at least one seed was still learning when training stopped ({rise}), so"
+            " its phase may reflect the step budget rather than the run."
+        )
+    else:
+        still = f"No run was still learning when training stopped (none whose {rise})."
     return {
         "phase": "Phase of each grid point: majority over seeds; a lighter colour and the k/n"
         " count (seeds in the majority phase / seeds) mark split votes. Facets are the remaining"
@@ -925,7 +950,8 @@ def draw_all(
         runs = runs.assign(seed=0)
 
     keys = grid_keys(spec, runs)
-    captions = _captions(spec, cs)
+    any_still = "still_learning" in runs.columns and bool(runs["still_learning"].any())
+    captions = _captions(cs, any_still)
     figures: list[tuple[Path, str]] = []
 
     def emit(name: str, build: Callable[[], Figure], caption: str) -> None:
@@ -965,7 +991,8 @@ def draw_all(
     sweep_text = (
         (d / SWEEP_YAML).read_text()
         if (d / SWEEP_YAML).exists()
-        else yaml.safe_dump(spec, sort_keys=False)
+        # Through JSON first: safe_dump cannot represent the tuples of a resolved spec.
+        else yaml.safe_dump(json.loads(json.dumps(spec, default=str)), sort_keys=False)
     )
     classify_text = yaml.safe_dump(cs.model_dump(mode="json"), sort_keys=False)
     if recorded is not None:

@@ -7,6 +7,7 @@ happens before JAX is imported; bad input is one line on stderr and exit status 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -130,7 +131,7 @@ def train_missing(
         for batch in batches:
             strategy = engine.choose_strategy(batch.static)
             result = engine.execute_batch(
-                batch, on_steps=bar.update, width=widths[batch.static], vmap_width=strategy
+                batch, on_steps=bar.update, width=widths[batch.static], strategy=strategy
             )
             configs = [r.config for r in batch.runs]
             extra = {
@@ -216,7 +217,21 @@ def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def use_host_devices() -> None:
+    """One XLA host device per core, so CPU runs split over the cores (see engine.Strategy).
+
+    Must happen before JAX starts; a process that already imported JAX keeps its devices.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "jax" in sys.modules or "xla_force_host_platform_device_count" in flags:
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    flag = f"--xla_force_host_platform_device_count={max(1, cores or 1)}"
+    os.environ["XLA_FLAGS"] = f"{flags} {flag}".strip()
+
+
 def main(argv: list[str] | None = None) -> int:
+    use_host_devices()
     args = _parser().parse_args(argv)
     try:
         spec = load_sweep(args.sweep)

@@ -12,8 +12,8 @@ def _batch(runs):
 
 def test_run_in_vmapped_batch_equals_run_alone(tiny):
     runs = expand(load_sweep(tiny))
-    together = engine.execute_batch(_batch(runs), vmap_width=4)
-    alone = engine.execute_batch(_batch(runs[5:6]), vmap_width=1)
+    together = engine.execute_batch(_batch(runs), strategy=engine.Strategy(4))
+    alone = engine.execute_batch(_batch(runs[5:6]), strategy=engine.Strategy(1))
     np.testing.assert_allclose(together.metrics[5], alone.metrics[0], rtol=1e-4, atol=1e-5)
     final = runs[0].static.steps
     for a, b in zip(
@@ -26,8 +26,8 @@ def test_run_in_vmapped_batch_equals_run_alone(tiny):
 
 def test_same_strategy_is_bitwise_whatever_the_batch(tiny):
     runs = expand(load_sweep(tiny))
-    full = engine.execute_batch(_batch(runs), vmap_width=2)
-    part = engine.execute_batch(_batch(runs[3:6]), vmap_width=2)
+    full = engine.execute_batch(_batch(runs), strategy=engine.Strategy(2))
+    part = engine.execute_batch(_batch(runs[3:6]), strategy=engine.Strategy(2))
     assert np.array_equal(full.metrics[3:6], part.metrics, equal_nan=True)
 
 
@@ -36,7 +36,7 @@ def test_one_compile_per_shape_group(tiny):
         "optimizer.lr": {"logspace": [-3.5, -2, 4]},
         "optimizer.weight_decay": {"logspace": [-2, 1, 4]},
         "model.init_scale": [0.5, 1.0],
-        "data.train_fraction": [0.3, 0.6],
+        "data.train_fraction": [0.3, 0.32],  # 36 and 39 of 121 pairs: one size bucket (40)
         "model.hidden": [[16], [24]],  # a static axis: two shape groups
     }
     tiny["train"]["seeds"] = 1
@@ -48,7 +48,7 @@ def test_one_compile_per_shape_group(tiny):
     for b in batches:
         widths[b.static] = max(widths.get(b.static, 0), len(b.runs))
     for b in batches:
-        engine.execute_batch(b, width=widths[b.static], vmap_width=8)
+        engine.execute_batch(b, width=widths[b.static], strategy=engine.Strategy(8))
     assert engine.compile_count() - before == 2
 
 
@@ -57,10 +57,10 @@ def test_divergent_run_is_marked_and_does_not_touch_the_others(tiny):
     tiny["optimizer"]["name"] = "sgd"
     tiny["train"]["seeds"] = 1
     runs = expand(load_sweep(tiny))
-    together = engine.execute_batch(_batch(runs), vmap_width=1)
+    together = engine.execute_batch(_batch(runs), strategy=engine.Strategy(1))
     assert np.isnan(together.metrics[1, -1]).all()
     assert np.isfinite(together.metrics[[0, 2]]).all()
-    without = engine.execute_batch(_batch([runs[0], runs[2]]), vmap_width=1)
+    without = engine.execute_batch(_batch([runs[0], runs[2]]), strategy=engine.Strategy(1))
     assert np.array_equal(together.metrics[[0, 2]], without.metrics)
 
 

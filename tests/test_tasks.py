@@ -47,10 +47,10 @@ def test_modular_splits_are_disjoint_nested_and_sized(tiny):
     tiny["grid"] = {"data.train_fraction": [0.2, 0.6]}
     tiny["train"]["seeds"] = [5]
     runs = expand(load_sweep(tiny))
-    data = batch_data(runs[0].static, [r.hyper for r in runs])
     pairs, _ = modular_pairs("add", 11, False)
     train_sets = []
-    for i, run in enumerate(runs):
+    for run in runs:
+        data, i = batch_data(run.static, [run.hyper]), 0
         n_train = run.hyper.n_train
         assert n_train == round(run.config["data.train_fraction"] * 121)
         assert data.train_w[i].sum() == n_train
@@ -75,6 +75,14 @@ def test_parity_labels_and_nested_train_sets():
 def test_parity_batch_masks_train_padding(tiny_parity):
     runs = expand(load_sweep(tiny_parity))
     data = batch_data(runs[0].static, [r.hyper for r in runs])
-    assert data.train_x.shape == (len(runs), 128, 8)  # 100 padded to a power of two
+    assert data.train_x.shape == (len(runs), 104, 8)  # 100 padded to its size bucket
     assert data.train_w.sum(axis=1).tolist() == [100] * len(runs)
     assert data.test_x.shape == (len(runs), 64, 8)
+
+
+def test_size_buckets_pad_at_most_one_sixteenth():
+    from phasegrok.plan import bucket
+
+    for n in [1, 7, 36, 39, 100, 1000, 2823, 9409, 123_457]:
+        assert n <= bucket(n) <= max(n + 7, n * 17 / 16)
+    assert bucket(36) == bucket(39) == 40
