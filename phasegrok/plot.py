@@ -1,4 +1,6 @@
-"""`python -m phasegrok.plot DIR [--classify KEY=VALUE ...] [--reclassify]`: redraw figures.
+"""`python -m phasegrok.plot DIR [--classify KEY=VALUE ...] [--reclassify] [--run ID ...]`.
+
+Redraws a results folder's figures and index.html.
 
 Reads DIR/runs.parquet, DIR/curves.parquet and DIR/sweep.yaml; never needs JAX or retraining.
 
@@ -8,14 +10,17 @@ Reads DIR/runs.parquet, DIR/curves.parquet and DIR/sweep.yaml; never needs JAX o
   None). Overrides apply on top of sweep.yaml, not on top of an earlier reclassification, so the
   command line alone says what the phases mean.
 - ``--reclassify`` reclassifies with sweep.yaml's settings as written (undoing overrides).
+- ``--run RUN_ID`` (repeatable) draws the per-run figures of the mechanistic lens (spectrum,
+  star, lens curve, parity weights; `phasegrok.lens_plots`) for these runs instead of one
+  example run per phase. Earlier per-run files stay on disk; index.html shows the runs asked for.
 
 Reclassifying rewrites runs.parquet (temp file, then ``os.replace``) with new classification
 columns; other columns and the schema metadata are kept, the thresholds used are recorded under
 the schema key ``phasegrok.classify`` (shown in index.html), and curves.parquet is never
 written. Every figure and index.html are then redrawn.
 
-Bad input (missing folder or parquet file, unknown key, invalid value): one line on stderr
-naming the key and what is allowed, exit status 2, nothing written.
+Bad input (missing folder or parquet file, unknown key, invalid value, unknown run id): one
+line on stderr naming the key (or run id) and what is allowed, exit status 2, nothing written.
 """
 
 from __future__ import annotations
@@ -157,6 +162,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="reclassify with sweep.yaml's classify settings as written",
     )
+    p.add_argument(
+        "--run",
+        action="append",
+        default=[],
+        metavar="RUN_ID",
+        help="draw the per-run lens figures for this run (repeatable); default: one per phase",
+    )
     return p
 
 
@@ -171,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec = build_spec(sweep.get("classify"), overrides)
         runs = pd.read_parquet(d / RUNS)
         _check_plot_axes(sweep, runs)
+        _check_runs(args.run, runs)
     except UsageError as err:
         print(f"phasegrok.plot: error: {err}", file=sys.stderr)
         return 2
@@ -183,9 +196,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if overrides or args.reclassify or "phase" not in runs.columns:
         runs = classify_runs(runs, pd.read_parquet(d / CURVES), spec)
         write_runs(d / RUNS, runs, spec.model_dump(mode="json") if overrides else None)
-    paths = draw_all(d, spec=sweep)
+    paths = draw_all(d, spec=sweep, lens_runs=args.run or None)
     print(f"wrote {len(paths)} files; open {d / 'index.html'}")
     return 0
+
+
+def _check_runs(run_ids: Sequence[str], runs: pd.DataFrame) -> None:
+    known = set(runs["run_id"].astype(str)) if "run_id" in runs.columns else set()
+    for run_id in run_ids:
+        if run_id not in known:
+            examples = ", ".join(sorted(known)[:3]) + (", ..." if len(known) > 3 else "")
+            raise UsageError(
+                f"--run: unknown run id '{run_id}'; runs.parquet has {len(known)} runs"
+                + (f" ({examples})" if known else "")
+            )
 
 
 def _check_plot_axes(sweep: Mapping[str, Any], runs: pd.DataFrame) -> None:

@@ -520,6 +520,9 @@ class MapSpec:
     title: str
     colorbar: str
     never_is_inf: bool  # missing values mean "never reached", drawn grey, not averaged away
+    cmap: str | None = None  # default: viridis for final_test_acc, else viridis_r
+    limits: tuple[float | None, float | None] | None = None  # linear scale; None: the data's
+    reference: float | None = None  # a value marked by a dashed line on the colour bar
 
 
 MAPS: tuple[MapSpec, ...] = (
@@ -537,7 +540,13 @@ def _eval_interval(runs: pd.DataFrame) -> float:
     return 1.0
 
 
-def _norm(column: str, finite: np.ndarray, runs: pd.DataFrame) -> Normalize:
+def _norm(m: MapSpec, finite: np.ndarray, runs: pd.DataFrame) -> Normalize:
+    column = m.column
+    if m.limits is not None:
+        lo, hi = m.limits
+        lo = float(finite.min()) if lo is None and len(finite) else float(lo or 0.0)
+        hi = float(finite.max()) if hi is None and len(finite) else float(hi or lo + 1.0)
+        return Normalize(lo, hi if hi > lo else lo + 1.0)
     if column == "final_test_acc":
         return Normalize(0.0, 1.0)
     if column == "t_gen":
@@ -566,8 +575,8 @@ def metric_map(
         medians.append(cells.groupby(["_ix", "_iy"])["_value"].median())
         stills.append(_still_cells(cells))
     every = np.concatenate([s.to_numpy() for s in medians]) if medians else np.array([])
-    norm = _norm(m.column, every[np.isfinite(every)], runs)
-    cmap = mpl.colormaps["viridis" if m.column == "final_test_acc" else "viridis_r"]
+    norm = _norm(m, every[np.isfinite(every)], runs)
+    cmap = mpl.colormaps[m.cmap or ("viridis" if m.column == "final_test_acc" else "viridis_r")]
     any_never = False
     for ax, med, still in zip(p.axes, medians, stills, strict=True):
         rgba = np.zeros((p.ya.n, p.xa.n, 4))
@@ -583,7 +592,10 @@ def metric_map(
         _draw_cells(ax, p.xa, p.ya, rgba, texts, still)
     if np.isfinite(every).any():  # all "never": a colour bar would only show a made-up range
         sm = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
-        p.fig.colorbar(sm, ax=p.axes, label=m.colorbar, shrink=0.9, aspect=25)
+        cbar = p.fig.colorbar(sm, ax=p.axes, label=m.colorbar, shrink=0.9, aspect=25)
+        if m.reference is not None and norm.vmin <= m.reference <= norm.vmax:
+            cbar.ax.axhline(m.reference, color="white", lw=2.6)
+            cbar.ax.axhline(m.reference, color="0.1", lw=1.3, ls=(0, (2, 1)))
     handles = []
     if any_never:
         handles.append(Patch(facecolor=NEVER_COLOR, label="× never (median seed)"))
@@ -813,6 +825,23 @@ pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:.85em}
 """
 
 
+_LENS_INTRO = (
+    "What the runs learned, read from their parameters (phasegrok.lens). Modular tasks: the"
+    " token maps E·W (the first hidden layer's input from each token) are Fourier-transformed"
+    " over the tokens; a generalizing model concentrates their power on a few frequencies and"
+    " puts its tokens on circles. Parity: the share of the first layer's weight on the k label"
+    " bits, and the hidden units still reading an irrelevant bit."
+)
+
+
+def _figure_html(p: Path, caption: str) -> str:
+    return (
+        f"<figure id='{html.escape(p.stem)}'><a href='{html.escape(p.name)}'>"
+        f"<img src='{html.escape(p.name)}' alt='{html.escape(p.stem)}'></a>"
+        f"<figcaption><b>{html.escape(p.name)}</b>. {html.escape(caption)}</figcaption></figure>"
+    )
+
+
 def write_index(
     results_dir: Path,
     runs: pd.DataFrame,
@@ -820,17 +849,26 @@ def write_index(
     sweep_text: str,
     classify_text: str,
     name: str | None = None,
+    lens: Sequence[tuple[str, list[tuple[Path, str]]]] = (),
 ) -> Path:
-    """index.html: figures (relative links), phase counts and settings; no server needed."""
+    """index.html: figures (relative links), phase counts and settings; no server needed.
+
+    `lens` holds (heading, figures) groups of the "Mechanistic lens" section, shown when any
+    group has a figure.
+    """
     name = html.escape(str(name or results_dir.name))
-    figs = "\n".join(
-        f"<figure id='{html.escape(p.stem)}'><a href='{html.escape(p.name)}'>"
-        f"<img src='{html.escape(p.name)}' alt='{html.escape(p.stem)}'></a>"
-        f"<figcaption><b>{html.escape(p.name)}</b>. {html.escape(c)}</figcaption></figure>"
-        for p, c in figures
-    )
+    figs = "\n".join(_figure_html(p, c) for p, c in figures)
+    lens = [(head, group) for head, group in lens if group]
+    if lens:
+        figs += "\n<h2 id='mechanistic-lens'>Mechanistic lens</h2>\n"
+        figs += f"<p>{html.escape(_LENS_INTRO)}</p>\n"
+        figs += "\n".join(
+            f"<h3>{html.escape(head)}</h3>\n" + "\n".join(_figure_html(p, c) for p, c in group)
+            for head, group in lens
+        )
+    every = [*figures, *(f for _, group in lens for f in group)]
     toc = " · ".join(
-        f"<a href='#{html.escape(p.stem)}'>{html.escape(p.stem)}</a>" for p, _ in figures
+        f"<a href='#{html.escape(p.stem)}'>{html.escape(p.stem)}</a>" for p, _ in every
     )
     page = (
         f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
@@ -922,12 +960,17 @@ def draw_all(
     runs: pd.DataFrame | None = None,
     curves: pd.DataFrame | None = None,
     spec: Mapping[str, Any] | None = None,
+    lens_runs: Sequence[str] | None = None,
 ) -> list[Path]:
     """Write every figure and index.html into `results_dir`; return the written paths.
 
     Frames and the sweep dict not given are read from the folder. Runs without a `phase` column
-    are classified with the sweep's `classify:` settings first (in memory only).
+    are classified with the sweep's `classify:` settings first (in memory only). `lens_runs`:
+    the run ids that get the per-run lens figures (`phasegrok.lens_plots`); None: one example
+    run per phase present. An id not in `runs` raises ValueError.
     """
+    from phasegrok import lens_plots  # here: lens_plots imports this module
+
     d = Path(results_dir)
     if not d.is_dir():
         raise FileNotFoundError(f"results folder '{d}' does not exist")
@@ -953,11 +996,21 @@ def draw_all(
     any_still = "still_learning" in runs.columns and bool(runs["still_learning"].any())
     captions = _captions(cs, any_still)
     figures: list[tuple[Path, str]] = []
+    lens_maps: list[tuple[Path, str]] = []
+    lens_groups: list[tuple[str, list[tuple[Path, str]]]] = [
+        ("Lens metrics on the grid", lens_maps)
+    ]
+    lens_specs = lens_plots.lens_maps(runs, spec)
 
-    def emit(name: str, build: Callable[[], Figure], caption: str) -> None:
+    def emit(
+        name: str,
+        build: Callable[[], Figure],
+        caption: str,
+        into: list[tuple[Path, str]] | None = None,
+    ) -> None:
         with _style():
             fig = build()
-            figures.append((_save(fig, d / name), caption))
+            (figures if into is None else into).append((_save(fig, d / name), caption))
 
     if len(runs):
         for x, y in plot_pairs(spec, keys):
@@ -984,9 +1037,23 @@ def draw_all(
                         lambda m=m, x=x, y=y, f=facets, g=grid: metric_map(runs, m, x, y, f, g),
                         captions[m.column] + where,
                     )
+            for m, caption in lens_specs:
+                emit(
+                    f"map_{m.column}__{stem}.png",
+                    lambda m=m, x=x, y=y, f=facets, g=grid: metric_map(runs, m, x, y, f, g),
+                    caption + where,
+                    lens_maps,
+                )
         if len(curves):
             emit("curves.png", lambda: curves_figure(runs, curves, keys), captions["curves"])
             emit("lu.png", lambda: lu_figure(runs, curves), captions["lu"])
+    if lens_runs is not None or len(runs):
+        run_label = _run_labeller(runs, keys)
+        for head, jobs in lens_plots.run_jobs(d, runs, curves, spec, lens_runs, run_label):
+            group: list[tuple[Path, str]] = []
+            for name, build, caption in jobs:
+                emit(name, build, caption, group)
+            lens_groups.append((head, group))
 
     sweep_text = (
         (d / SWEEP_YAML).read_text()
@@ -999,5 +1066,8 @@ def draw_all(
         classify_text = "# set by the last `python -m phasegrok.plot --classify ...`\n" + (
             classify_text
         )
-    index = write_index(d, runs, figures, sweep_text, classify_text, spec.get("name"))
-    return [p for p, _ in figures] + [index]
+    index = write_index(
+        d, runs, figures, sweep_text, classify_text, spec.get("name"), lens=lens_groups
+    )
+    lens_paths = [p for _, group in lens_groups for p, _ in group]
+    return [p for p, _ in figures] + lens_paths + [index]

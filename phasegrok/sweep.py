@@ -138,6 +138,7 @@ def train_missing(
                 "batch_id": batch.batch_id,
                 "batch_wall_time": result.wall_seconds,
                 "batch_compile_time": result.compile_seconds,
+                "strategy": strategy.describe(),
             }
             runs_part = store.runs_frame(
                 configs,

@@ -14,7 +14,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # Columns that legitimately differ between an interrupted and an uninterrupted sweep.
-TIMING = ["batch_id", "batch_wall_time", "batch_compile_time"]
+TIMING = ["batch_id", "batch_wall_time", "batch_compile_time", "strategy"]
 
 SWEEP = {
     "name": "killme",

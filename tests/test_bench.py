@@ -1,0 +1,44 @@
+"""The benchmark's FLOP count, checked against a hand count."""
+
+from phasegrok.bench import dense_flops, shrink
+from phasegrok.config import load_sweep
+from phasegrok.plan import expand
+
+
+def _static(sweep):
+    return expand(load_sweep(sweep))[0].static
+
+
+def test_parity_flops_follow_the_formula():
+    static = _static(
+        {"task": {"kind": "parity", "n_bits": 30, "k": 3}, "model": {"hidden": [64]}, "grid": {}}
+    )
+    train, forward = dense_flops(static, 1000)
+    first = 2 * 1000 * 30 * 64
+    readout = 2 * 1000 * 64 * 2
+    assert forward == first + readout
+    assert train == 2 * first + 3 * readout  # no input gradient for the first layer
+
+
+def test_modular_first_layer_counts_the_table_not_the_examples():
+    static = _static(
+        {
+            "task": {"kind": "modular", "p": 97},
+            "model": {"embed_dim": 128, "hidden": [256, 64]},
+            "grid": {},
+        }
+    )
+    train, forward = dense_flops(static, 2823)
+    table = 2 * 2 * 97 * 128 * 256  # two operand tables
+    hidden = 2 * 2823 * 256 * 64
+    readout = 2 * 2823 * 64 * 97
+    assert forward == table + hidden + readout
+    assert train == 2 * table + 3 * hidden + 3 * readout
+    assert dense_flops(static, 100)[0] < train  # the dense layers scale with the examples
+
+
+def test_quick_shrinks_runs_and_steps():
+    sweep = {"train": {"steps": 2000, "eval_every": 100, "seeds": 8}, "grid": {"a": [1, 2, 3, 4]}}
+    quick = shrink(sweep)
+    assert quick["train"]["steps"] == 400 and quick["train"]["seeds"] == 1
+    assert quick["grid"]["a"] == [1, 2]
