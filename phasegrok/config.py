@@ -82,6 +82,13 @@ class TrainSpec(_Section):
     save_params_at: tuple[int, ...] = ()
 
 
+class AnalysisSpec(_Section):
+    """The mechanistic lens (phasegrok.lens): computed at every eval point."""
+
+    fourier_top_k: int = Field(5, ge=1)
+    irrelevant_threshold: float = Field(0.05, gt=0)
+
+
 class PlotSpec(_Section):
     x: str
     y: str
@@ -97,13 +104,14 @@ class SweepFile(_Section):
     optimizer: OptimizerSpec = OptimizerSpec()
     loss: Literal["cross_entropy", "mse"] = "cross_entropy"
     train: TrainSpec = TrainSpec()
+    analysis: AnalysisSpec = AnalysisSpec()
     grid: dict[str, Any] = {}
     classify: ClassifySpec = ClassifySpec()
     plots: tuple[PlotSpec, ...] = ()
 
 
 # The sections that describe one run; `grid` keys are dotted paths into these.
-RUN_SECTIONS = ("task", "data", "model", "optimizer", "loss", "train")
+RUN_SECTIONS = ("task", "data", "model", "optimizer", "loss", "train", "analysis")
 NOT_SWEEPABLE = {"train.seeds", "train.save_params_at"}
 COMMUTATIVE_OPS = {"add", "mul", "square_sum"}
 
@@ -467,6 +475,11 @@ def _check_modular(cfg: Mapping[str, Any]) -> None:
             "data.train_fraction",
             f"{fraction} of {n_all} pairs leaves {n_train} train and {n_all - n_train} test pairs; "
             "both must be >= 1",
+        )
+    if cfg["analysis.fourier_top_k"] > p // 2:
+        raise ConfigError(
+            "analysis.fourier_top_k",
+            f"at most p // 2 = {p // 2} frequencies exist; got {cfg['analysis.fourier_top_k']}",
         )
     if cfg["model.embedding"] == "circular":
         freqs = cfg["model.circular_freqs"]

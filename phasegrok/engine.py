@@ -20,12 +20,20 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from phasegrok import lens
 from phasegrok.models import example_input, make_model
 from phasegrok.optim import make_optimizer
 from phasegrok.plan import Batch, Hyper, StaticSpec, segment_evals
 from phasegrok.tasks import TaskData, batch_data, shared_axes
 
 METRICS = ("train_loss", "test_loss", "train_acc", "test_acc", "weight_norm")
+
+
+def metric_names(static: StaticSpec) -> tuple[str, ...]:
+    """Columns of a run's curves: the losses, accuracies and norm, then the lens metrics."""
+    lens_names = lens.MODULAR_METRICS if static.task_kind == "modular" else lens.PARITY_METRICS
+    return METRICS + lens_names
+
 
 # Streams drawn from a run's seed inside JAX.
 _INIT_STREAM, _MINIBATCH_STREAM = 0, 1
@@ -66,7 +74,7 @@ def loss_fn(static: StaticSpec, params: Any, x: jax.Array, y: jax.Array, w: jax.
 
 
 def evaluate(static: StaticSpec, params: Any, data: TaskData) -> jax.Array:
-    """[train_loss, test_loss, train_acc, test_acc, weight_norm]; NaN once params are not finite."""
+    """The `metric_names(static)` of a run's params; all NaN once params are not finite."""
     model = make_model(static)
 
     def loss_and_acc(x, y, w):
@@ -79,7 +87,18 @@ def evaluate(static: StaticSpec, params: Any, data: TaskData) -> jax.Array:
     test_loss, test_acc = loss_and_acc(data.test_x, data.test_y, data.test_w)
     norm = optax.tree.norm(params)
     metrics = jnp.stack([train_loss, test_loss, train_acc, test_acc, norm])
+    metrics = jnp.concatenate([metrics, lens_metrics(static, params, jnp)[0]])
     return jnp.where(jnp.isfinite(norm), metrics, jnp.nan)
+
+
+def lens_metrics(static: StaticSpec, params: Any, xp: Any) -> tuple[Any, Any]:
+    """(lens metrics in `metric_names` order, key frequencies or None); see phasegrok.lens."""
+    if static.task_kind == "parity":
+        kernel = lens.parity_first_kernel(params)
+        return lens.parity_lens(kernel, static.k, static.irrelevant_threshold, xp), None
+    table = lens.embedding_table(params, static.embedding, static.p, static.circular_freqs, xp)
+    maps = lens.token_maps(table, params["first_kernel"], static.combine)
+    return lens.modular_lens(maps, static.fourier_top_k, xp)
 
 
 def _minibatch(
@@ -119,7 +138,7 @@ def train_segment(
 ) -> tuple[TrainState, jax.Array]:
     """`n_evals` x `eval_every` steps from `first_step`, evaluating after each `eval_every`.
 
-    Returns the new state and the metrics, shape (n_evals, len(METRICS)).
+    Returns the new state and the metrics, shape (n_evals, len(metric_names(static))).
     """
 
     def one_step(state, step):
@@ -315,8 +334,10 @@ class BatchResult:
     """What one batch produced, as NumPy arrays with a leading run axis (padding removed)."""
 
     run_ids: list[str]
+    metric_names: tuple[str, ...]
     steps: np.ndarray  # (n_evals + 1,) eval steps, 0 included
-    metrics: np.ndarray  # (runs, n_evals + 1, len(METRICS))
+    metrics: np.ndarray  # (runs, n_evals + 1, len(metric_names))
+    key_frequencies: np.ndarray | None  # (runs, fourier_top_k) of the final params (modular)
     params: dict[int, Any]  # step -> params pytree with a leading run axis; the last step always
     wall_seconds: float
     compile_seconds: float
@@ -362,8 +383,19 @@ def execute_batch(
         if on_steps is not None:
             on_steps(n_real * n_evals * static.eval_every)
     trim = {step: jax.tree.map(lambda a: np.asarray(a[:n_real]), p) for step, p in saved.items()}
+    keys = None
+    if static.task_kind == "modular":
+        final = trim[static.steps]
+        keys = np.stack(
+            [
+                lens_metrics(static, jax.tree.map(lambda a, i=i: a[i], final), np)[1]
+                for i in range(n_real)
+            ]
+        )
     return BatchResult(
         run_ids=[r.run_id for r in runs],
+        metric_names=metric_names(static),
+        key_frequencies=keys,
         steps=np.arange(static.n_evals + 1) * static.eval_every,
         metrics=np.concatenate(chunks, axis=1)[:n_real],
         params=trim,

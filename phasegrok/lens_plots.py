@@ -24,6 +24,7 @@ import json
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +51,31 @@ _OTHER_COLOR = (0.78, 0.78, 0.78, 1.0)
 Job = tuple[str, Callable[[], Figure], str]  # (file name, figure builder, caption)
 
 
+class LensWarning(UserWarning):
+    """A run asked for by id lacks what a lens figure needs (its figures are skipped)."""
+
+
 # --------------------------------------------------------------------------------------------
 # Settings and stored parameters
 
 
-def analysis_settings(spec: Mapping[str, Any]) -> tuple[int, float]:
-    """(fourier_top_k, irrelevant_threshold) of the sweep's `analysis:` section."""
-    analysis = spec.get("analysis") or {}
+def analysis_settings(
+    spec: Mapping[str, Any], runs: pd.DataFrame | Mapping[str, Any] | None = None
+) -> tuple[int, float]:
+    """(fourier_top_k, irrelevant_threshold): a run's (or all runs') own, else the sweep's.
+
+    `runs` is one run's row or the runs frame; its ``analysis.*`` columns win where they hold a
+    single value. Otherwise the sweep's `analysis:` section, else the defaults (5, 0.05).
+    """
+    analysis = dict(spec.get("analysis") or {})
+    for name in ("fourier_top_k", "irrelevant_threshold"):
+        key = f"analysis.{name}"
+        if isinstance(runs, pd.DataFrame):
+            values = runs[key].dropna().unique() if key in runs.columns else []
+            if len(values) == 1:
+                analysis[name] = values[0]
+        elif runs is not None and _value(runs, key) is not None:
+            analysis[name] = _value(runs, key)
     return int(analysis.get("fourier_top_k", TOP_K)), float(
         analysis.get("irrelevant_threshold", THRESHOLD)
     )
@@ -123,7 +142,7 @@ def lens_values(
     params: Mapping[str, Any], row: Mapping[str, Any], top_k: int, threshold: float
 ) -> dict[str, float]:
     """The lens metrics of one parameter set: {fourier_top_k_share, fourier_gini} or parity's."""
-    if row["task.kind"] == "modular":
+    if _value(row, "task.kind", "modular") == "modular":
         metrics, _ = lens.modular_lens(modular_token_maps(params, row), top_k)
         names = lens.MODULAR_METRICS
     else:
@@ -226,7 +245,7 @@ def pick_runs(runs: pd.DataFrame) -> list[str]:
 
 def lens_maps(runs: pd.DataFrame, spec: Mapping[str, Any]) -> list[tuple[MapSpec, str]]:
     """Map specs and captions of the lens metrics present in runs.parquet."""
-    top_k, threshold = analysis_settings(spec)
+    top_k, threshold = analysis_settings(spec, runs)
     out = []
     col = "final_fourier_top_k_share"
     if col in runs.columns:
@@ -356,17 +375,8 @@ def spectrum_figure(
             fontweight="bold" if rank == 1 else "normal",
         )
     ax.axhline(1 / len(power), color="0.3", lw=0.8, ls="--")
-    ax.text(
-        len(power) + 0.6,
-        1 / len(power),
-        "uniform",
-        ha="right",
-        va="bottom",
-        fontsize=6.5,
-        color="0.3",
-    )
     ax.set_xlim(0.3, len(power) + 0.7)
-    ax.set_ylim(0, max(float(share.max()) * 1.15, 2 / len(power)))
+    ax.set_ylim(0, max(float(share.max()) * 1.12, 2 / len(power)))
     step = 1 if len(power) <= 30 else 5
     ax.set_xticks([f for f in freqs if f == 1 or f % step == 0])
     ax.set_xlabel(f"frequency f (cycles over the p = {p} tokens)")
@@ -374,16 +384,23 @@ def spectrum_figure(
     ax.grid(True, axis="y", lw=0.4, alpha=0.5)
     top = float(np.sort(share)[-top_k:].sum())
     gini = float(lens.gini(power))
-    ax.legend(
+    ax.set_title(
+        f"top-{top_k} share {top:.2f} · Gini {gini:.2f} · key frequencies"
+        f" {', '.join(map(str, keys))}",
+        fontweight="normal",
+        fontsize="small",
+        loc="left",
+    )
+    fig.legend(
         handles=[
             Patch(color=color, label=f"top-{top_k} (key) frequencies"),
             Patch(color="#BDBDBD", label="other frequencies"),
+            Line2D([], [], color="0.3", lw=0.8, ls="--", label="uniform spectrum"),
         ],
-        title=f"top-{top_k} share {top:.2f}, Gini {gini:.2f}",
-        title_fontsize=7,
         fontsize=7,
         frameon=False,
-        loc="upper right",
+        ncol=3,
+        loc="outside lower center",
     )
     _title(fig, f"Fourier spectrum of the token maps, {head}", runs)
     return fig
@@ -392,7 +409,7 @@ def spectrum_figure(
 def star_figure(
     params: Mapping[str, Any], row: pd.Series, runs: pd.DataFrame, top_k: int, head: str
 ) -> Figure:
-    """The star (rays per unit, coloured by frequency) over the tokens on the key circle."""
+    """Per operand (rows): the star of rays per unit, and the tokens on the key circle."""
     pts = star_points(params, row)
     ops = list(dict.fromkeys(pts["operand"]))
     first = pts.loc[pts["operand"] == ops[0]]
@@ -400,12 +417,13 @@ def star_figure(
     strongest = int(np.asarray(lens.key_frequencies(power_spectrum(params, row), 1))[0])
     circle = token_circle(params, row, strongest)
     p = int(row["task.p"])
-    fig = Figure(figsize=(3.3 * len(ops) + 1.7, 7.0), layout="constrained")
-    axes = fig.subplots(2, len(ops), squeeze=False)
+    fig = Figure(figsize=(8.0, 3.5 * len(ops) + 1.4), layout="constrained")
+    axes = fig.subplots(len(ops), 2, squeeze=False)
     names = {"left": "left operand a", "right": "right operand b", "both": "both operands (sum)"}
     sc = None
-    for col, op in enumerate(ops):
-        ax = axes[0, col]
+    for i, op in enumerate(ops):
+        last = i == len(ops) - 1
+        ax = axes[i, 0]
         sub = pts.loc[(pts["operand"] == op) & np.isfinite(pts["purity"])]
         sub = sub.loc[sub["norm"] > 1e-9 * max(float(sub["norm"].max()), 1e-30)]
         sub = sub.sort_values("norm", ascending=False)  # short rays drawn on top
@@ -421,13 +439,13 @@ def star_figure(
         ax.set_aspect("equal")
         ax.axhline(0, color="0.85", lw=0.5, zorder=0)
         ax.axvline(0, color="0.85", lw=0.5, zorder=0)
-        ax.set_title(f"units, {names[op]}", fontweight="normal")
-        ax.set_xlabel("Σₐ mᵤ(a) cos(2π fᵤ a / p)")
-        if col == 0:
-            ax.set_ylabel("Σₐ mᵤ(a) sin(2π fᵤ a / p)")
+        ax.set_title(f"units, {names[op]}", fontweight="normal", fontsize="small")
+        ax.set_ylabel("Σₐ mᵤ(a) sin(2π fᵤ a / p)")
+        if last:
+            ax.set_xlabel("Σₐ mᵤ(a) cos(2π fᵤ a / p)")
         ax.tick_params(labelsize=6)
 
-        ax = axes[1, col]
+        ax = axes[i, 1]
         tok = circle.loc[circle["operand"] == op]
         t = np.linspace(0, 2 * np.pi, 200)
         ax.plot(np.cos(t), np.sin(t), color="0.6", lw=0.8, ls="--", zorder=0)
@@ -462,12 +480,12 @@ def star_figure(
             fontweight="normal",
             fontsize="small",
         )
-        ax.set_xlabel(f"cos(2π·{strongest}·a/p) coordinate")
-        if col == 0:
-            ax.set_ylabel(f"sin(2π·{strongest}·a/p) coordinate")
+        ax.set_ylabel(f"sin(2π·{strongest}·a/p) coordinate")
+        if last:
+            ax.set_xlabel(f"cos(2π·{strongest}·a/p) coordinate")
         ax.tick_params(labelsize=6)
     if sc is not None:
-        fig.colorbar(sc, ax=list(axes[1]), label="token a", shrink=0.85, aspect=20)
+        fig.colorbar(sc, ax=list(axes[:, 1]), label="token a", shrink=0.8, aspect=25)
     handles = []
     shown = [(f, n) for f, n in order if colors[f] != _OTHER_COLOR]
     for f, n in shown:
@@ -480,10 +498,11 @@ def star_figure(
         )
     fig.legend(
         handles=handles,
-        loc="outside right upper",
+        loc="outside lower center",
+        ncol=min(len(handles), 5),
         frameon=False,
         fontsize=7,
-        title="unit's frequency fᵤ",
+        title="unit's strongest frequency fᵤ (rays; faint: not a clean sinusoid)",
         title_fontsize=7,
     )
     _title(fig, f"The star: hidden units by frequency, {head}", runs)
@@ -499,7 +518,7 @@ def lens_curve_figure(
     head: str,
 ) -> Figure:
     """Accuracy (top) and the lens metric (bottom) against step, on one symlog step axis."""
-    modular = row["task.kind"] == "modular"
+    modular = _value(row, "task.kind", "modular") == "modular"
     main, second = lens.MODULAR_METRICS if modular else lens.PARITY_METRICS
     names = {
         "fourier_top_k_share": f"top-{top_k} Fourier share",
@@ -508,7 +527,7 @@ def lens_curve_figure(
         "irrelevant_units": "units reading irrelevant bits",
     }
     curve = curve.replace([np.inf, -np.inf], np.nan).sort_values("step")
-    fig = Figure(figsize=(5.6, 4.6), layout="constrained")
+    fig = Figure(figsize=(5.6, 5.0), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[1, 1])
     top.plot(curve["step"], curve["test_acc"], color="0.1", lw=1.4, label="test")
     top.plot(curve["step"], curve["train_acc"], color="0.45", lw=1.1, ls="--", label="train")
@@ -548,7 +567,8 @@ def lens_curve_figure(
             twin = bottom.twinx()
             twin.plot(curve["step"], curve[second], color="0.35", lw=1.0, ls=":")
             twin.set_ylabel(names[second], color="0.35")
-            twin.set_ylim(bottom=0)
+            most = float(np.nanmax(curve[second].to_numpy(dtype=float), initial=0.0))
+            twin.set_ylim(-0.02 * (most + 1), 1.04 * (most + 1))
             twin.tick_params(axis="y", labelcolor="0.35")
             handles.append(Line2D([], [], color="0.35", lw=1.0, ls=":", label=names[second]))
     marks = {}
@@ -572,7 +592,7 @@ def lens_curve_figure(
         sec.tick_params(length=2, pad=1)
     bottom.set_xlabel("optimization step")
     if handles:
-        bottom.legend(handles=handles, fontsize=6.5, frameon=False, loc="upper left")
+        fig.legend(handles=handles, fontsize=6.5, frameon=False, loc="outside lower center", ncol=3)
     _title(fig, f"Lens metric during training, {head}", runs)
     return fig
 
@@ -685,7 +705,6 @@ def run_jobs(
     run was asked for by id). Unknown ids raise ValueError.
     """
     d = Path(results_dir)
-    top_k, threshold = analysis_settings(spec)
     by_id = runs.assign(run_id=runs["run_id"].astype(str)).set_index("run_id", drop=False)
     asked = run_ids is not None
     if asked:
@@ -700,7 +719,8 @@ def run_jobs(
     out = []
     for run_id in ids:
         row = by_id.loc[run_id]
-        kind = row.get("task.kind", "modular")
+        top_k, threshold = analysis_settings(spec, row)
+        kind = _value(row, "task.kind", "modular")
         head = _run_head(row, run_label)
         captions = _captions(kind, top_k, threshold)
         steps = saved.get(run_id, [])
@@ -711,19 +731,21 @@ def run_jobs(
         usable = params is not None and _finite(params)
         if asked and not usable:
             why = "no stored parameters" if params is None else "non-finite parameters"
-            warnings.warn(f"run {run_id}: {why}; parameter figures skipped", stacklevel=2)
+            warnings.warn(
+                f"run {run_id}: {why}; its parameter figures are skipped", LensWarning, stacklevel=2
+            )
         if usable and kind == "modular":
             jobs.append(
                 (
                     f"spectrum__{stem}.png",
-                    lambda p=params, r=row, h=head: spectrum_figure(p, r, runs, top_k, h),
+                    partial(spectrum_figure, params, row, runs, top_k, head),
                     captions["spectrum"],
                 )
             )
             jobs.append(
                 (
                     f"star__{stem}.png",
-                    lambda p=params, r=row, h=head: star_figure(p, r, runs, top_k, h),
+                    partial(star_figure, params, row, runs, top_k, head),
                     captions["star"],
                 )
             )
@@ -736,7 +758,7 @@ def run_jobs(
             jobs.append(
                 (
                     f"weights__{stem}.png",
-                    lambda w=kernels, r=row, h=head: weights_figure(w, r, runs, threshold, h),
+                    partial(weights_figure, kernels, row, runs, threshold, head),
                     captions["weights"],
                 )
             )
@@ -751,9 +773,7 @@ def run_jobs(
             jobs.append(
                 (
                     f"lens_curve__{stem}.png",
-                    lambda c=curve, r=row, f=from_params, h=head: lens_curve_figure(
-                        r, c, runs, f, top_k, h
-                    ),
+                    partial(lens_curve_figure, row, curve, runs, from_params, top_k, head),
                     captions["lens_curve"],
                 )
             )

@@ -14,8 +14,8 @@ from collections.abc import Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from phasegrok.lens import circular_table, token_maps
 from phasegrok.plan import StaticSpec
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -24,12 +24,6 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "tanh": jnp.tanh,
     "quadratic": jnp.square,
 }
-
-
-def circular_table(p: int, freqs: tuple[int, ...]) -> np.ndarray:
-    """Fixed embedding of token a: (cos 2 pi f a / p, sin 2 pi f a / p) for each f, (p, 2 len)."""
-    angles = 2 * np.pi * np.outer(np.arange(p), np.asarray(freqs)) / p
-    return np.concatenate([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
 
 
 class ModularMLP(nn.Module):
@@ -59,16 +53,8 @@ class ModularMLP(nn.Module):
         out_dim = s.embed_dim if s.tie_output else s.p
         self.readout = nn.Dense(out_dim, use_bias=s.bias)
 
-    def token_maps(self) -> tuple[jax.Array, jax.Array]:
-        """(p, width) first-layer input of each token, for the left and the right operand."""
-        d = self.static.embed_dim
-        if self.static.combine == "sum":
-            shared = self.table @ self.first_kernel
-            return shared, shared
-        return self.table @ self.first_kernel[:d], self.table @ self.first_kernel[d:]
-
     def __call__(self, x: jax.Array) -> jax.Array:
-        left, right = self.token_maps()
+        left, right = token_maps(self.table, self.first_kernel, self.static.combine)
         h = left[x[:, 0]] + right[x[:, 1]]
         if self.first_bias is not None:
             h = h + self.first_bias

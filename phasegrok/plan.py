@@ -34,8 +34,15 @@ _MODULAR_ONLY = (
     "model.embed_dim",
     "model.combine",
     "model.tie_output",
+    "analysis.fourier_top_k",
 )
-_PARITY_ONLY = ("task.n_bits", "task.k", "task.test_size", "data.train_size")
+_PARITY_ONLY = (
+    "task.n_bits",
+    "task.k",
+    "task.test_size",
+    "data.train_size",
+    "analysis.irrelevant_threshold",
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,8 @@ class StaticSpec:
     precision: str
     save_params_at: tuple[int, ...]
     train_pad: int  # rows of the padded train set; runs with fewer real examples are masked
+    fourier_top_k: int | None
+    irrelevant_threshold: float | None
 
     @property
     def n_classes(self) -> int:
@@ -190,6 +199,8 @@ def static_spec(cfg: dict[str, Any]) -> StaticSpec:
         precision=cfg["train.precision"],
         save_params_at=tuple(sorted(set(cfg["train.save_params_at"]))),
         train_pad=train_pad(cfg),
+        fourier_top_k=cfg["analysis.fourier_top_k"],
+        irrelevant_threshold=cfg["analysis.irrelevant_threshold"],
     )
 
 

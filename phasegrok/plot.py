@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -196,7 +197,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if overrides or args.reclassify or "phase" not in runs.columns:
         runs = classify_runs(runs, pd.read_parquet(d / CURVES), spec)
         write_runs(d / RUNS, runs, spec.model_dump(mode="json") if overrides else None)
-    paths = draw_all(d, spec=sweep, lens_runs=args.run or None)
+    from phasegrok.lens_plots import LensWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LensWarning)
+        paths = draw_all(d, spec=sweep, lens_runs=args.run or None)
+    for w in caught:
+        if issubclass(w.category, LensWarning):
+            print(f"phasegrok.plot: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     print(f"wrote {len(paths)} files; open {d / 'index.html'}")
     return 0
 

@@ -10,6 +10,10 @@
   ``map_grok_delay__<x>__<y>.png``: medians over seeds on the same grid.
 - ``curves.png``: train/test accuracy against step for a few runs of each phase.
 - ``lu.png``: train and test loss against weight norm (Omnigrok's LU picture).
+- The mechanistic lens (`phasegrok.lens_plots`), where runs.parquet has lens columns and the
+  folder stored parameters: ``map_final_fourier_top_k_share__<x>__<y>.png`` and friends, and per
+  run (one per phase, or `draw_all(..., lens_runs=[...])`) ``spectrum__<run_id>.png``,
+  ``star__<run_id>.png``, ``lens_curve__<run_id>.png`` or, for parity, ``weights__<run_id>.png``.
 - ``index.html``: every figure with a caption, phase counts and the sweep's settings.
 
 Axes are log-scaled where the grid values are log-spaced, linear where evenly spaced, and
@@ -238,9 +242,16 @@ def grid_keys(spec: Mapping[str, Any], runs: pd.DataFrame) -> list[str]:
         for c in runs.columns
         if c not in skip
         and not c.startswith(("final_", "best_"))
-        and c != "batch_wall_time"
-        and runs[c].nunique(dropna=True) > 1
+        and c not in ("batch_wall_time", "key_frequencies")
+        and _varies(runs[c])
     ]
+
+
+def _varies(col: pd.Series) -> bool:
+    try:
+        return col.nunique(dropna=True) > 1
+    except TypeError:  # list cells (key_frequencies): an output, never a grid axis
+        return False
 
 
 def plot_pairs(spec: Mapping[str, Any], keys: Sequence[str]) -> list[tuple[str, str]]:

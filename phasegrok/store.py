@@ -30,7 +30,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-METRICS = ("train_loss", "test_loss", "train_acc", "test_acc", "weight_norm")
 PACKAGES = ("phasegrok", "jax", "jaxlib", "flax", "optax", "numpy", "pandas", "pyarrow")
 MANIFEST, SWEEP_YAML, PARTS = "manifest.json", "sweep.yaml", "parts"
 RUNS, CURVES = "runs.parquet", "curves.parquet"
@@ -155,30 +154,30 @@ def runs_frame(
     run_ids: list[str],
     seeds: list[int],
     n_classes: int,
+    names: tuple[str, ...],
     metrics: np.ndarray,
     extra: dict[str, Any],
 ) -> pd.DataFrame:
-    """One row per run: its resolved hyperparameters and final / best metrics."""
+    """One row per run: its resolved hyperparameters and final / best metrics (`names` are the
+    columns of `metrics`, shape (runs, eval points, len(names)))."""
     rows = []
     for cfg, run_id, seed, curve in zip(configs, run_ids, seeds, metrics, strict=True):
         row = {"run_id": run_id, **{k: _json_cell(k, v) for k, v in cfg.items()}, "seed": seed}
         row["n_classes"] = n_classes
         with np.errstate(invalid="ignore"):
-            for i, name in enumerate(METRICS):
+            for i, name in enumerate(names):
                 row[f"final_{name}"] = float(curve[-1, i])
             for name in ("train_loss", "test_loss"):
-                row[f"best_{name}"] = float(
-                    np.nanmin(curve[:, METRICS.index(name)], initial=np.inf)
-                )
+                row[f"best_{name}"] = float(np.nanmin(curve[:, names.index(name)], initial=np.inf))
             for name in ("train_acc", "test_acc"):
-                row[f"best_{name}"] = float(
-                    np.nanmax(curve[:, METRICS.index(name)], initial=-np.inf)
-                )
+                row[f"best_{name}"] = float(np.nanmax(curve[:, names.index(name)], initial=-np.inf))
         rows.append({**row, **extra})
     return pd.DataFrame(rows)
 
 
-def curves_frame(run_ids: list[str], steps: np.ndarray, metrics: np.ndarray) -> pd.DataFrame:
+def curves_frame(
+    run_ids: list[str], steps: np.ndarray, names: tuple[str, ...], metrics: np.ndarray
+) -> pd.DataFrame:
     n_runs, n_points, _ = metrics.shape
     frame = pd.DataFrame(
         {
@@ -186,7 +185,7 @@ def curves_frame(run_ids: list[str], steps: np.ndarray, metrics: np.ndarray) -> 
             "step": np.tile(steps.astype(np.int64), n_runs),
         }
     )
-    for i, name in enumerate(METRICS):
+    for i, name in enumerate(names):
         frame[name] = metrics[:, :, i].reshape(-1)
     return frame
 

@@ -145,10 +145,15 @@ def train_missing(
                 result.run_ids,
                 [r.seed for r in batch.runs],
                 batch.static.n_classes,
+                result.metric_names,
                 result.metrics,
                 extra,
             )
-            curves_part = store.curves_frame(result.run_ids, result.steps, result.metrics)
+            if result.key_frequencies is not None:
+                runs_part["key_frequencies"] = [k.tolist() for k in result.key_frequencies]
+            curves_part = store.curves_frame(
+                result.run_ids, result.steps, result.metric_names, result.metrics
+            )
             store.write_batch(
                 out_dir, batch.batch_id, runs_part, curves_part, result.params, provenance
             )

@@ -69,7 +69,7 @@ def test_curves_have_every_eval_point_and_params_are_saved(tiny):
     runs = expand(load_sweep(tiny))[:2]
     result = engine.execute_batch(_batch(runs))
     assert result.steps.tolist() == [0, 20, 40, 60]
-    assert result.metrics.shape == (2, 4, len(engine.METRICS))
+    assert result.metrics.shape == (2, 4, len(result.metric_names))
     assert sorted(result.params) == [0, 20, 60]
     norm0 = np.sqrt(sum((leaf[0] ** 2).sum() for leaf in engine.jax.tree.leaves(result.params[0])))
     assert norm0 == pytest.approx(
@@ -133,6 +133,6 @@ def test_minibatches_differ_by_seed_and_are_reproducible(tiny):
 def test_parity_batch_trains(tiny_parity):
     runs = expand(load_sweep(tiny_parity))
     result = engine.execute_batch(_batch(runs))
-    assert result.metrics.shape == (4, 3, 5)
+    assert result.metrics.shape == (4, 3, 7)
     assert np.isfinite(result.metrics).all()
     assert ((result.metrics[:, :, 2:4] >= 0) & (result.metrics[:, :, 2:4] <= 1)).all()

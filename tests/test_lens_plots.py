@@ -16,7 +16,14 @@ from PIL import Image
 
 from phasegrok import lens
 from phasegrok.classify import ClassifySpec, classify_runs
-from phasegrok.lens_plots import param_steps, pick_runs, star_points, token_circle
+from phasegrok.lens_plots import (
+    LensWarning,
+    param_steps,
+    pick_runs,
+    run_jobs,
+    star_points,
+    token_circle,
+)
 from phasegrok.plots import draw_all
 from phasegrok.store import load_params, write_batch
 
@@ -350,3 +357,18 @@ def test_cli_unknown_run_is_one_line_exit_2(parity):
     err = result.stderr.strip()
     assert len(err.splitlines()) == 1 and "nope-42" in err
     assert {p.name: p.stat().st_mtime_ns for p in parity.iterdir()} == before
+
+
+def test_a_run_without_parameters_keeps_its_lens_curve_and_warns(parity):
+    runs = pd.read_parquet(parity / "runs.parquet")
+    curves = pd.read_parquet(parity / "curves.parquet")
+    source = runs["run_id"].iloc[0]
+    ghost = runs.iloc[[0]].assign(run_id="ghost")
+    ghost_curve = curves.loc[curves["run_id"] == source].assign(run_id="ghost")
+    runs, curves = pd.concat([runs, ghost]), pd.concat([curves, ghost_curve])
+    with pytest.warns(LensWarning, match="ghost"):
+        groups = run_jobs(parity, runs, curves, {}, ["ghost"], str)
+    [(head, jobs)] = groups
+    assert "ghost" in head and [name for name, _, _ in jobs] == ["lens_curve__ghost.png"]
+    with pytest.raises(ValueError, match="nope"):
+        run_jobs(parity, runs, curves, {}, ["nope"], str)

@@ -1,0 +1,78 @@
+"""The lens metrics as the engine computes them during training."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import phasegrok
+from phasegrok import engine
+from phasegrok.config import load_sweep
+from phasegrok.plan import Batch, expand
+
+
+def _train(sweep):
+    runs = expand(load_sweep(sweep))
+    return engine.execute_batch(Batch("lens", runs[0].static, tuple(runs)))
+
+
+def _column(result, name):
+    return result.metrics[:, :, result.metric_names.index(name)]
+
+
+def test_circular_embedding_reports_exactly_its_frequencies():
+    result = _train(
+        {
+            "task": {"kind": "modular", "p": 17},
+            "model": {"embedding": "circular", "circular_freqs": [3, 7], "hidden": [16]},
+            "analysis": {"fourier_top_k": 2},
+            "train": {"steps": 20, "eval_every": 10, "seeds": 2},
+        }
+    )
+    assert [sorted(k) for k in result.key_frequencies.tolist()] == [[3, 7], [3, 7]]
+    np.testing.assert_allclose(_column(result, "fourier_top_k_share"), 1.0, atol=1e-4)
+
+
+def test_random_initialization_reports_about_the_uniform_share():
+    result = _train(
+        {
+            "task": {"kind": "modular", "p": 59},
+            "model": {"embed_dim": 64, "hidden": [512]},
+            "train": {"steps": 10, "eval_every": 10, "seeds": 2},
+        }
+    )
+    uniform = 5 / (59 // 2)
+    at_init = _column(result, "fourier_top_k_share")[:, 0]
+    assert ((at_init > uniform) & (at_init < 1.3 * uniform)).all(), at_init
+
+
+def test_parity_lens_is_tracked_at_every_eval(tiny_parity):
+    result = _train(tiny_parity)
+    share = _column(result, "relevant_weight_share")
+    units = _column(result, "irrelevant_units")
+    assert ((share > 0) & (share < 1)).all()
+    assert share[:, 0] == pytest.approx(2 / 8, abs=0.15)  # random init: ~k / n_bits
+    assert ((units >= 0) & (units <= 16)).all()
+
+
+def test_generalizing_runs_concentrate_on_few_frequencies(tmp_path):
+    """A real sweep at p = 59: grok/comprehend runs are Fourier-sparse, memorizers are not."""
+    sweep = {
+        "name": "fourier",
+        "task": {"kind": "modular", "op": "add", "p": 59},
+        "model": {"embed_dim": 32, "hidden": [64]},
+        "optimizer": {"lr": 2.0e-2},
+        "train": {"steps": 2000, "eval_every": 50, "seeds": 2},
+        "classify": {"grok_gap": 200},
+        "grid": {"optimizer.weight_decay": [0.03, 1.0], "data.train_fraction": [0.5, 0.7]},
+    }
+    runs = phasegrok.run_sweep(sweep, tmp_path / "fourier", progress=False, plots=False).runs
+    general = runs[runs["phase"].isin(["grok", "comprehend"])]
+    memorize = runs[runs["phase"] == "memorize"]
+    assert len(general) >= 2 and len(memorize) >= 2, runs["phase"].tolist()
+    ratio = (
+        general["final_fourier_top_k_share"].mean() / memorize["final_fourier_top_k_share"].mean()
+    )
+    assert ratio >= 1.5, ratio
+    assert isinstance(
+        pd.read_parquet(tmp_path / "fourier" / "runs.parquet")["key_frequencies"][0][0], np.integer
+    )
