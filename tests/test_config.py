@@ -136,3 +136,40 @@ def test_identity_ignores_grid_values_seeds_classify_and_plots():
     )
     c = load_sweep(_with("task.p", 13))
     assert a.identity() == b.identity() != c.identity()
+
+
+def test_a_huge_grid_needs_yes(tmp_path, capsys):
+    sweep = _with("grid", {"optimizer.lr": {"logspace": [-4, -1, 200]}})
+    sweep["grid"]["optimizer.weight_decay"] = {"logspace": [-3, 1, 120]}
+    path = tmp_path / "huge.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    out = tmp_path / "out"
+    assert main([str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "48000 runs" in err and "--yes" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_validation_does_not_import_jax(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "ok.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    code = (
+        "import sys; from phasegrok.sweep import main; "
+        f"main([{str(path)!r}, '--dry-run']); "
+        "assert 'jax' not in sys.modules, 'jax imported'; print('clean')"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and "clean" in proc.stdout, proc.stderr
+
+
+def test_unwritable_output_folder(tmp_path, capsys):
+    path = tmp_path / "ok.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert main([str(path), "--out", str(blocker / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and len(err.strip().splitlines()) == 1

@@ -126,3 +126,28 @@ def test_killed_in_the_middle_of_a_write_resumes(reference, tmp_path):
     proc.wait(timeout=60)
     assert len(_committed(out)) == 1
     _resume_and_compare(sweep_file, out, frames)
+
+
+def test_a_full_disk_is_a_clear_error_and_loses_nothing(reference, tmp_path):
+    sweep_file, frames = reference
+    out = tmp_path / "out"
+    # The third batch's write fails as on a full disk.
+    wrapper = """
+        import errno, os
+        _replace = os.replace
+        _count = [0]
+        def full_disk(src, dst):
+            if str(dst).endswith(".curves.parquet"):
+                _count[0] += 1
+                if _count[0] == 3:
+                    raise OSError(errno.ENOSPC, "No space left on device")
+            _replace(src, dst)
+        os.replace = full_disk
+    """
+    proc = _start(sweep_file, out, wrapper)
+    assert proc.wait(timeout=600) == 1
+    err = proc.stderr.read().strip().splitlines()
+    assert "No space left on device" in err[-1] and "rerun the same command" in err[-1]
+    assert "Traceback" not in "\n".join(err)
+    assert len(_committed(out)) == 2
+    _resume_and_compare(sweep_file, out, frames)
