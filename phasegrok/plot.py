@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
@@ -35,14 +34,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 from pydantic import ValidationError
 
 from phasegrok.classify import CLASSIFY_META, ClassifySpec, classify_runs
-
-RUNS, CURVES, SWEEP_YAML = "runs.parquet", "curves.parquet", "sweep.yaml"
+from phasegrok.store import CURVES, RUNS, SWEEP_YAML, write_table
 
 
 class UsageError(ValueError):
@@ -99,20 +96,12 @@ def read_sweep(results_dir: Path) -> dict[str, Any]:
 
 def write_runs(path: Path, runs: pd.DataFrame, classify: Mapping[str, Any] | None) -> None:
     """Replace runs.parquet atomically, keeping its schema metadata; record `classify`."""
-    old = dict(pq.read_schema(path).metadata or {}) if path.exists() else {}
-    old.pop(b"pandas", None)
-    old.pop(CLASSIFY_META, None)
-    table = pa.Table.from_pandas(runs, preserve_index=False)
-    meta = {**(table.schema.metadata or {}), **old}
+    kept = dict(pq.read_schema(path).metadata or {}) if path.exists() else {}
+    kept.pop(b"pandas", None)
+    kept.pop(CLASSIFY_META, None)
     if classify is not None:
-        meta[CLASSIFY_META] = json.dumps(dict(classify)).encode()
-    table = table.replace_schema_metadata(meta)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        kept[CLASSIFY_META] = json.dumps(dict(classify)).encode()
+    write_table(path, runs, extra=kept)
 
 
 def _check_folder(d: Path) -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 import re
 import textwrap
 import warnings
@@ -57,9 +56,10 @@ from phasegrok.classify import (
     ClassifySpec,
     classify_runs,
 )
+from phasegrok.store import CURVES, RUNS, SWEEP_YAML, atomic_write, write_text
 
 DPI = 200
-SWEEP_YAML, RUNS, CURVES, INDEX = "sweep.yaml", "runs.parquet", "curves.parquet", "index.html"
+INDEX = "index.html"
 EXAMPLES_PER_PHASE = 3
 NEVER_COLOR = "#BDBDBD"
 
@@ -283,12 +283,7 @@ def _style() -> Iterator[None]:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        fig.savefig(tmp, format="png", dpi=DPI, facecolor="white")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=DPI, facecolor="white"))
     return path
 
 
@@ -893,9 +888,7 @@ def write_index(
         "</body></html>\n"
     )
     path = results_dir / INDEX
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, page)
     return path
 
 

@@ -53,7 +53,7 @@ def package_versions() -> dict[str, str]:
 # Atomic files
 
 
-def _atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
+def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
     """Write through `write(file)` to a temporary name, fsync, then rename over `path`."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -68,16 +68,21 @@ def _atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") ->
 
 
 def write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda f: f.write(text), mode="w")
+    atomic_write(path, lambda f: f.write(text), mode="w")
 
 
-def write_table(path: Path, frame: pd.DataFrame, metadata: dict[str, Any] | None = None) -> None:
-    """Parquet with `metadata` (JSON) under the schema key b'phasegrok'."""
+def write_table(
+    path: Path,
+    frame: pd.DataFrame,
+    metadata: dict[str, Any] | None = None,
+    extra: dict[bytes, bytes] | None = None,
+) -> None:
+    """Parquet with `metadata` (JSON) under the schema key b'phasegrok', plus raw `extra` keys."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
+    merged = {**(table.schema.metadata or {}), **(extra or {})}
     if metadata is not None:
-        merged = {**(table.schema.metadata or {}), b"phasegrok": json.dumps(metadata).encode()}
-        table = table.replace_schema_metadata(merged)
-    _atomic_write(path, lambda f: pq.write_table(table, f))
+        merged[b"phasegrok"] = json.dumps(metadata).encode()
+    atomic_write(path, lambda f: pq.write_table(table.replace_schema_metadata(merged), f))
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
@@ -223,7 +228,7 @@ def write_batch(
         write_table(parts / f"{batch_id}.curves.parquet", curves, metadata)
         buffer = io.BytesIO()
         np.savez(buffer, **_flat_params(params, run_ids))
-        _atomic_write(parts / f"{batch_id}.params.npz", lambda f: f.write(buffer.getvalue()))
+        atomic_write(parts / f"{batch_id}.params.npz", lambda f: f.write(buffer.getvalue()))
         write_table(parts / f"{batch_id}.runs.parquet", runs, metadata)
     except OSError as err:
         raise OutputError(

@@ -241,6 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         spec = load_sweep(args.sweep)
+        if spec.n_runs() > MAX_RUNS_WITHOUT_YES and not args.yes and not args.dry_run:
+            # Before expanding: a grid that large takes a while even to list.
+            return _fail(
+                f"{args.sweep}: grid: {spec.n_runs()} runs; this is very large: check the grid, "
+                "or pass --yes (see --dry-run for an estimate)",
+                2,
+            )
         runs = expand(spec)
     except ConfigError as err:
         return _fail(f"{args.sweep}: {err}", 2)
