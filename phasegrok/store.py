@@ -115,12 +115,23 @@ def prepare(out_dir: Path, identity: str, resolved: dict[str, Any], force: bool)
         )
     try:
         (out_dir / PARTS).mkdir(parents=True, exist_ok=True)
-        for stale in (out_dir / PARTS).glob(".*.tmp-*"):  # left by a sweep killed mid-write
-            stale.unlink(missing_ok=True)
+        _remove_unfinished(out_dir / PARTS)
         write_text(manifest, json.dumps({"identity": identity, "name": resolved["name"]}, indent=1))
         write_text(out_dir / SWEEP_YAML, yaml.safe_dump(resolved, sort_keys=False))
     except OSError as err:
         raise OutputError(f"cannot write to {out_dir}: {err.strerror or err}") from None
+
+
+def _remove_unfinished(parts: Path) -> None:
+    """Drop what a sweep killed mid-batch left: temporary files, and the curves and params of
+    batches whose runs part (the commit marker) was never written."""
+    for stale in parts.glob(".*.tmp-*"):
+        stale.unlink(missing_ok=True)
+    committed = {p.name.removesuffix(".runs.parquet") for p in parts.glob("*.runs.parquet")}
+    for suffix in (".curves.parquet", ".params.npz"):
+        for part in parts.glob(f"*{suffix}"):
+            if part.name.removesuffix(suffix) not in committed:
+                part.unlink(missing_ok=True)
 
 
 def clear(out_dir: Path) -> None:

@@ -80,6 +80,8 @@ def _resume_and_compare(sweep_file, out, reference_frames):
         assert part.with_name(part.name.replace(".runs.parquet", ".params.npz")).exists()
     proc = _start(sweep_file, out)
     assert proc.wait(timeout=600) == 0, proc.stderr.read()
+    names = {p.name.split(".")[0] for p in (out / "parts").iterdir()}
+    assert names == {p.name.split(".")[0] for p in _committed(out)}  # no half batches left
     runs, curves = _frames(out)
     ref_runs, ref_curves = reference_frames
     assert runs["run_id"].is_unique and len(runs) == 16
@@ -121,7 +123,10 @@ def test_killed_in_the_middle_of_a_write_resumes(reference, tmp_path):
         os.replace = slow_replace
     """
     proc = _start(sweep_file, out, wrapper)
-    _wait_for(lambda: any((out / "parts").glob(".*.runs.parquet.tmp-*")), proc)
+    _wait_for(
+        lambda: len(_committed(out)) == 1 and any((out / "parts").glob(".*.runs.parquet.tmp-*")),
+        proc,
+    )
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
     assert len(_committed(out)) == 1
