@@ -317,6 +317,7 @@ def _title(fig: Figure, head: str, runs: pd.DataFrame) -> None:
     # No-break spaces inside each item, so lines break only between items ("1 seed" stays).
     items = [item.replace(" ", "\u00a0") for item in _describe(runs).split(", ")]
     sub = textwrap.fill(", ".join(items), width, break_on_hyphens=False)
+    head = textwrap.fill(head, width, break_on_hyphens=False)
     fig.suptitle(f"{head}\n{sub}" if sub else head, fontsize="medium")
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from phasegrok import store
 from phasegrok.config import ConfigError, SweepSpec, load_sweep
-from phasegrok.plan import Run, expand, flops_per_step, n_params, plan_batches
+from phasegrok.plan import Run, expand, flops_per_step, make_run, n_params, plan_batches
 
 DEFAULT_RESULTS = Path("results")
 # Above these a sweep needs --yes: a typo in a grid should not fill a disk.
@@ -242,10 +242,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = load_sweep(args.sweep)
         if spec.n_runs() > MAX_RUNS_WITHOUT_YES and not args.yes and not args.dry_run:
-            # Before expanding: a grid that large takes a while even to list.
+            # Before expanding: a grid that large takes a while even to list, so the estimate
+            # scales the first run's cost.
+            n = spec.n_runs()
+            one = estimate([make_run(*next(spec.run_configs()))])
             return _fail(
-                f"{args.sweep}: grid: {spec.n_runs()} runs; this is very large: check the grid, "
-                "or pass --yes (see --dry-run for an estimate)",
+                f"{args.sweep}: grid: {n} runs, ~{one['flops'] * n / 1e12:.0f} TFLOP to train "
+                f"(~{_duration(one['cpu_seconds'] * n)} on a 2-core CPU), "
+                f"~{one['bytes'] * n / 2**20:.0f} MiB of results; this is very large: check the "
+                "grid, or pass --yes",
                 2,
             )
         runs = expand(spec)

@@ -77,6 +77,17 @@ BAD = [
         "data.train_size",
         "2**n_bits",
     ),
+    (
+        {
+            **_with("task", {"kind": "parity", "n_bits": 6, "k": 2}),
+            "data": {"train_size": 20},
+            "model": {"tie_output": True},
+        },
+        "model.tie_output",
+        "only for task.kind modular",
+    ),
+    (_with("analysis.fourier_top_k", 6), "analysis.fourier_top_k", "p // 2 = 5"),
+    (_with("train.seeds", 0), "train.seeds", ">= 1"),
 ]
 
 
@@ -147,6 +158,7 @@ def test_a_huge_grid_needs_yes(tmp_path, capsys):
     assert main([str(path), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "48000 runs" in err and "--yes" in err and len(err.strip().splitlines()) == 1
+    assert "TFLOP" in err and "MiB of results" in err  # an estimate comes with the count
     assert not out.exists()
 
 

@@ -125,3 +125,19 @@ def test_python_api_takes_a_dict(tiny, tmp_path):
     res = phasegrok.run_sweep(tiny, tmp_path / "api", progress=False, plots=False)
     assert len(res.runs) == 2 and len(res.curves) == 2 * 4
     assert "phase" in res.runs
+
+
+def test_a_changed_classify_only_reclassifies(tiny, tiny_file, tmp_path):
+    out = tmp_path / "out"
+    _cli(tiny_file, "--out", out, "--no-plots", "--quiet")
+    before = pd.read_parquet(out / "runs.parquet")
+    parts = sorted(p.name for p in (out / "parts").iterdir())
+    tiny["train"]["save_params_at"] = [20]
+    tiny["classify"] = {"threshold": 0.01}  # every run "fits" and "generalizes" at step 0
+    tiny_file.write_text(yaml.safe_dump(tiny))
+    again = _cli(tiny_file, "--out", out, "--no-plots", "--quiet")
+    assert "(12 already done)" in again.stderr
+    assert sorted(p.name for p in (out / "parts").iterdir()) == parts  # nothing retrained
+    after = pd.read_parquet(out / "runs.parquet")
+    assert (after["t_fit"] == 0).all() and not (before["t_fit"].fillna(-1) == 0).all()
+    np.testing.assert_array_equal(after["final_test_loss"], before["final_test_loss"])
