@@ -42,34 +42,12 @@ from typing import Any
 
 import yaml
 
+from phasegrok.plan import step_flops
+
 BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
 CONFIGS = ("parity-small", "modadd-medium", "modadd-large", "parity-4096")
 CPU_CONFIGS = ("parity-small", "modadd-medium", "parity-4096")
 SOLO_RUNS = 3  # runs timed one at a time for the speedup
-
-
-def dense_flops(static: Any, n: int) -> tuple[float, float]:
-    """(training FLOPs of one step on n examples, forward FLOPs of n examples) for one run."""
-    widths = list(static.hidden)
-    forward = 0.0
-    train = 0.0
-    if static.task_kind == "modular":
-        tables = 1 if static.combine == "sum" else 2
-        first = 2.0 * tables * static.p * static.embed_dim * widths[0]
-        out = static.embed_dim if static.tie_output else static.p
-    else:
-        first = 2.0 * n * static.n_bits * widths[0]
-        out = 2
-    forward += first
-    train += 2 * first
-    for fan_in, fan_out in zip(widths, [*widths[1:], out], strict=True):
-        forward += 2.0 * n * fan_in * fan_out
-        train += 6.0 * n * fan_in * fan_out
-    if static.task_kind == "modular" and static.tie_output:
-        tied = 2.0 * n * static.embed_dim * static.p
-        forward += tied
-        train += tied * (3 if static.embedding == "learned" else 2)
-    return train, forward
 
 
 def sweep_flops(runs: list[Any]) -> tuple[float, float]:
@@ -78,9 +56,9 @@ def sweep_flops(runs: list[Any]) -> tuple[float, float]:
     for run in runs:
         s = run.static
         n = s.batch_size or run.hyper.n_train
-        step, _ = dense_flops(s, n)
+        step, _ = step_flops(s, n)
         n_eval = s.n_eval_examples if s.task_kind == "modular" else run.hyper.n_train + s.test_size
-        _, forward = dense_flops(s, n_eval)
+        _, forward = step_flops(s, n_eval)
         train += step * s.steps
         evals += forward * (s.n_evals + 1)
     return train, evals

@@ -155,8 +155,8 @@ def make_run_id(cfg: dict[str, Any], seed: int) -> str:
 
 
 def bucket(n: int) -> int:
-    """n rounded up to a multiple of max(8, 2^(bits(n) - 5)): at most 1/16 padding (or 7 rows)."""
-    quantum = max(8, 1 << max(0, n.bit_length() - 5))
+    """n rounded up to a multiple of max(8, 2^(bits(n) - 7)): at most 1/64 padding (or 7 rows)."""
+    quantum = max(8, 1 << max(0, n.bit_length() - 7))
     return -(-n // quantum) * quantum
 
 
@@ -265,12 +265,34 @@ def n_params(static: StaticSpec) -> int:
     return count
 
 
+def step_flops(static: StaticSpec, n: int) -> tuple[float, float]:
+    """(training FLOPs of one step on n examples, forward FLOPs of n examples) for one run:
+    the minimal dense work, formula in `phasegrok.bench`'s docstring."""
+    widths = list(static.hidden)
+    forward = 0.0
+    train = 0.0
+    if static.task_kind == "modular":
+        tables = 1 if static.combine == "sum" else 2
+        first = 2.0 * tables * static.p * static.embed_dim * widths[0]
+        out = static.embed_dim if static.tie_output else static.p
+    else:
+        first = 2.0 * n * static.n_bits * widths[0]
+        out = 2
+    forward += first
+    train += 2 * first
+    for fan_in, fan_out in zip(widths, [*widths[1:], out], strict=True):
+        forward += 2.0 * n * fan_in * fan_out
+        train += 6.0 * n * fan_in * fan_out
+    if static.task_kind == "modular" and static.tie_output:
+        tied = 2.0 * n * static.embed_dim * static.p
+        forward += tied
+        train += tied * (3 if static.embedding == "learned" else 2)
+    return train, forward
+
+
 def flops_per_step(static: StaticSpec) -> float:
-    """Rough FLOPs of one full-batch training step of one run (for sizing, not for reporting)."""
-    rows = static.batch_size or static.train_pad
-    embedding = static.p * static.embed_dim if static.embedding == "learned" else 0
-    per_example = 2 * 3 * (n_params(static) - embedding)
-    return float(rows * per_example)
+    """FLOPs of one training step of one run on its padded train set (for sizing)."""
+    return step_flops(static, static.batch_size or static.train_pad)[0]
 
 
 def run_bytes(static: StaticSpec) -> int:

@@ -1,8 +1,8 @@
 """The benchmark's FLOP count, checked against a hand count."""
 
-from phasegrok.bench import dense_flops, shrink
+from phasegrok.bench import shrink
 from phasegrok.config import load_sweep
-from phasegrok.plan import expand
+from phasegrok.plan import expand, step_flops
 
 
 def _static(sweep):
@@ -13,7 +13,7 @@ def test_parity_flops_follow_the_formula():
     static = _static(
         {"task": {"kind": "parity", "n_bits": 30, "k": 3}, "model": {"hidden": [64]}, "grid": {}}
     )
-    train, forward = dense_flops(static, 1000)
+    train, forward = step_flops(static, 1000)
     first = 2 * 1000 * 30 * 64
     readout = 2 * 1000 * 64 * 2
     assert forward == first + readout
@@ -28,13 +28,13 @@ def test_modular_first_layer_counts_the_table_not_the_examples():
             "grid": {},
         }
     )
-    train, forward = dense_flops(static, 2823)
+    train, forward = step_flops(static, 2823)
     table = 2 * 2 * 97 * 128 * 256  # two operand tables
     hidden = 2 * 2823 * 256 * 64
     readout = 2 * 2823 * 64 * 97
     assert forward == table + hidden + readout
     assert train == 2 * table + 3 * hidden + 3 * readout
-    assert dense_flops(static, 100)[0] < train  # the dense layers scale with the examples
+    assert step_flops(static, 100)[0] < train  # the dense layers scale with the examples
 
 
 def test_quick_shrinks_runs_and_steps():
