@@ -104,5 +104,5 @@ def parity_lens(first_kernel: Any, k: int, threshold: float, xp: ModuleType = np
 
 
 def parity_first_kernel(params: Mapping[str, Any]) -> Any:
-    """The (n_bits, width) kernel of a parity MLP's first layer."""
-    return params["Dense_0"]["kernel"]
+    """The (n_bits, width) kernel of a parity MLP's first layer (stored (width, n_bits))."""
+    return params["Dense_0"]["kernel"].T

@@ -163,11 +163,11 @@ def make_folder(d: Path, kind: str, grid: dict | None = None) -> Path:
                 prune = max(0.01, 1 - step / t_gen) if learned else 1.0
                 tree = {
                     "Dense_0": {
-                        "kernel": parity_kernel(rng, prune),
+                        "kernel": parity_kernel(rng, prune).T,  # stored (width, n_bits)
                         "bias": np.zeros(P_WIDTH, np.float32),
                     },
                     "Dense_1": {
-                        "kernel": rng.normal(size=(P_WIDTH, 2)).astype(np.float32),
+                        "kernel": rng.normal(size=(2, P_WIDTH)).astype(np.float32),
                         "bias": np.zeros(2, np.float32),
                     },
                 }
