@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 TINY: dict[str, Any] = {
     "name": "tiny",
@@ -39,3 +47,24 @@ def tiny() -> dict[str, Any]:
 @pytest.fixture
 def tiny_parity() -> dict[str, Any]:
     return copy.deepcopy(TINY_PARITY)
+
+
+def assert_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG_SIGNATURE, path
+    with Image.open(path) as im:
+        im.verify()
+    with Image.open(path) as im:
+        assert im.size[0] >= 300 and im.size[1] >= 200, (path, im.size)
+        assert im.info.get("dpi", (150, 150))[0] >= 149
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run(
+        [sys.executable, "-m", "phasegrok.plot", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

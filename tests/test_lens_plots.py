@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from PIL import Image
+from conftest import assert_png, run_cli
 
 from phasegrok import lens
 from phasegrok.classify import ClassifySpec, classify_runs
@@ -27,8 +24,6 @@ from phasegrok.lens_plots import (
 from phasegrok.plots import draw_all
 from phasegrok.store import load_params, write_batch
 
-ROOT = Path(__file__).resolve().parents[1]
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 STEPS = np.arange(0, 5001, 250)
 P, D, WIDTH = 31, 12, 24
 N_BITS, K_BITS, P_WIDTH = 12, 3, 32
@@ -199,27 +194,6 @@ def make_folder(d: Path, kind: str, grid: dict | None = None) -> Path:
     runs.to_parquet(d / "runs.parquet", index=False)
     curves_df.to_parquet(d / "curves.parquet", index=False)
     return d
-
-
-def assert_png(path: Path) -> None:
-    assert path.read_bytes()[:8] == PNG_SIGNATURE, path
-    with Image.open(path) as im:
-        im.verify()
-    with Image.open(path) as im:
-        assert im.size[0] >= 300 and im.size[1] >= 200, (path, im.size)
-        assert im.info.get("dpi", (150, 150))[0] >= 149
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run(
-        [sys.executable, "-m", "phasegrok.plot", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,6 @@ import hashlib
 import itertools
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from PIL import Image
+from conftest import assert_png, run_cli
 
 from phasegrok.classify import CLASSIFY_META, PHASES, ClassifySpec, classify_runs
 from phasegrok.plot import main as plot_main
@@ -29,8 +27,6 @@ from phasegrok.plots import (
     plot_pairs,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 P = 31
 STEPS = np.arange(0, 5001, 100)
 
@@ -136,29 +132,8 @@ def make_results(
     return d
 
 
-def assert_png(path: Path) -> None:
-    assert path.read_bytes()[:8] == PNG_SIGNATURE, path
-    with Image.open(path) as im:
-        im.verify()
-    with Image.open(path) as im:
-        assert im.size[0] >= 300 and im.size[1] >= 200, (path, im.size)
-        assert im.info.get("dpi", (150, 150))[0] >= 149
-
-
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run(
-        [sys.executable, "-m", "phasegrok.plot", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture(scope="module")
