@@ -303,6 +303,12 @@ def default_memory_budget() -> int:
     return 1 << 30
 
 
+def max_flops_per_eval() -> float | None:
+    """Work allowed between two eval points of a batch: ~3-4 s on a 2-core CPU, so that Ctrl-C
+    and the progress bar answer within seconds; accelerators are fast enough not to need it."""
+    return 4e11 if jax.default_backend() == "cpu" else None
+
+
 def choose_strategy(static: StaticSpec) -> Strategy:
     """The layout of the run axis for this backend and shape.
 

@@ -305,15 +305,25 @@ def run_bytes(static: StaticSpec) -> int:
 
 
 def plan_batches(
-    runs: list[Run], memory_budget: int = 1 << 30, max_runs_per_batch: int = 256
+    runs: list[Run],
+    memory_budget: int = 1 << 30,
+    max_runs_per_batch: int = 256,
+    max_flops_per_eval: float | None = None,
 ) -> list[Batch]:
-    """Group runs by static spec, then cut each group into batches that fit `memory_budget`."""
+    """Group runs by static spec, then cut each group into batches that fit `memory_budget`.
+
+    `max_flops_per_eval` caps a batch's work between two eval points: the smallest compiled
+    segment is one eval period, and Ctrl-C and the progress bar wait for a segment to end.
+    """
     groups: dict[StaticSpec, list[Run]] = {}
     for run in runs:
         groups.setdefault(run.static, []).append(run)
     batches = []
     for static, members in groups.items():
         cap = max(1, min(max_runs_per_batch, memory_budget // run_bytes(static)))
+        if max_flops_per_eval is not None:
+            per_run = flops_per_step(static) * static.eval_every
+            cap = max(1, min(cap, int(max_flops_per_eval // per_run)))
         n_batches = -(-len(members) // cap)
         size = -(-len(members) // n_batches)  # equal sizes: one padded width per group
         for start in range(0, len(members), size):

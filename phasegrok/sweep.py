@@ -109,7 +109,12 @@ def train_missing(
     if not todo:
         return
     budget = memory_budget or engine.default_memory_budget()
-    batches = plan_batches(todo, memory_budget=budget, max_runs_per_batch=max_runs_per_batch)
+    batches = plan_batches(
+        todo,
+        memory_budget=budget,
+        max_runs_per_batch=max_runs_per_batch,
+        max_flops_per_eval=engine.max_flops_per_eval(),
+    )
     widths: dict[Any, int] = {}
     for batch in batches:
         widths[batch.static] = max(widths.get(batch.static, 0), len(batch.runs))

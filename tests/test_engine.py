@@ -136,3 +136,14 @@ def test_parity_batch_trains(tiny_parity):
     assert result.metrics.shape == (4, 3, 7)
     assert np.isfinite(result.metrics).all()
     assert ((result.metrics[:, :, 2:4] >= 0) & (result.metrics[:, :, 2:4] <= 1)).all()
+
+
+def test_batches_are_equal_and_bounded_by_work_between_evals(tiny):
+    from phasegrok.plan import flops_per_step
+
+    tiny["grid"] = {"optimizer.weight_decay": {"logspace": [-2, 0, 10]}}
+    runs = expand(load_sweep(tiny))  # 20 runs of one shape
+    per_eval = flops_per_step(runs[0].static) * runs[0].static.eval_every
+    batches = plan_batches(runs, max_flops_per_eval=6.5 * per_eval)
+    assert [len(b.runs) for b in batches] == [5, 5, 5, 5]  # cap 6 -> 4 equal batches
+    assert sorted(r.run_id for b in batches for r in b.runs) == sorted(r.run_id for r in runs)
