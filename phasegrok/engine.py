@@ -1,10 +1,11 @@
 """Training: one pure function per run, vmapped over a batch of runs, compiled once per shape.
 
 The pieces are small pure functions of one run (`init_state`, `train_step`, `evaluate`,
-`train_segment`); `jax.vmap` lifts a segment to a batch, and `jax.lax.scan` carries the steps,
-so there is no Python loop per step. `execute_batch` is the only impure part: it builds the
-data, compiles (once per static spec and batch width), and calls the segment program once per
-few eval points so that progress and Ctrl-C come back quickly. It knows no files.
+`train_segment`), with `jax.lax.scan` carrying the steps, so there is no Python loop per step.
+A `Strategy` lifts a segment to a batch: `jax.vmap` over chunks of runs, `jax.lax.map` over the
+chunks, `shard_map` over local devices. `execute_batch` is the only impure part: it builds the
+data, compiles (once per static spec, strategy and batch width), and calls the segment program
+once per few eval points so that progress and Ctrl-C come back quickly. It knows no files.
 """
 
 from __future__ import annotations
