@@ -11,8 +11,10 @@ modular model's first layer applied to the p-row embedding table (t tables: 2 fo
 1 for sum; d = embed_dim):
 
     first layer   modular: 2 * t * p * d * h_1 (forward) + the same (weight gradient)
+                           + the same again for a learned embedding (the table's gradient,
+                           the one input gradient of the first layer backprop needs)
                   parity:  2 * n * n_bits * h_1 (forward) + the same (weight gradient)
-                  (no input gradient for the first layer)
+                  (no input gradient for the first layer otherwise)
     layer i > 1:  3 * 2 * n * h_{i-1} * h_i   (forward, weight gradient, input gradient)
     readout:      3 * 2 * n * h_L * o
     tied output:  + 3 * 2 * n * d * p (learned embedding) or 2 * 2 * n * d * p (fixed)

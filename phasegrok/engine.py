@@ -74,20 +74,45 @@ def loss_fn(static: StaticSpec, params: Any, x: jax.Array, y: jax.Array, w: jax.
     return _weighted_mean(per_example_loss(static, logits, y), w)
 
 
+def correct(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """1.0 where the label's logit is strictly above every other logit (a tie is wrong).
+
+    Same as `argmax(logits) == labels` except on exact ties, and ~15x cheaper on XLA's CPU
+    backend, where argmax over 9,409 x 97 logits took as long as half the forward pass.
+    """
+    label_logit = jnp.take_along_axis(logits, labels[:, None], axis=-1)[:, 0]
+    others = jnp.where(jax.nn.one_hot(labels, logits.shape[-1]) > 0, -jnp.inf, logits)
+    return (label_logit > jnp.max(others, axis=-1)).astype(jnp.float32)
+
+
 def evaluate(static: StaticSpec, params: Any, data: TaskData) -> jax.Array:
-    """The `metric_names(static)` of a run's params; all NaN once params are not finite."""
+    """The `metric_names(static)` of a run's params; all NaN once params are not finite.
+
+    A modular run's test set is every pair (weighted by `test_w`), so one forward pass over
+    the pairs gives both: its train pairs are exactly those with `test_w` 0.
+    """
     model = make_model(static)
 
-    def loss_and_acc(x, y, w):
+    def per_example(x, y):
         logits = model.apply({"params": params}, x)
-        loss = _weighted_mean(per_example_loss(static, logits, y), w)
-        acc = _weighted_mean((jnp.argmax(logits, -1) == y).astype(jnp.float32), w)
-        return loss, acc
+        return per_example_loss(static, logits, y), correct(logits, y)
 
-    train_loss, train_acc = loss_and_acc(data.train_x, data.train_y, data.train_w)
-    test_loss, test_acc = loss_and_acc(data.test_x, data.test_y, data.test_w)
+    test_loss, test_correct = per_example(data.test_x, data.test_y)
+    if static.task_kind == "modular":
+        train_loss, train_correct, train_w = test_loss, test_correct, 1.0 - data.test_w
+    else:
+        train_loss, train_correct = per_example(data.train_x, data.train_y)
+        train_w = data.train_w
     norm = optax.tree.norm(params)
-    metrics = jnp.stack([train_loss, test_loss, train_acc, test_acc, norm])
+    metrics = jnp.stack(
+        [
+            _weighted_mean(train_loss, train_w),
+            _weighted_mean(test_loss, data.test_w),
+            _weighted_mean(train_correct, train_w),
+            _weighted_mean(test_correct, data.test_w),
+            norm,
+        ]
+    )
     metrics = jnp.concatenate([metrics, lens_metrics(static, params, jnp)[0]])
     return jnp.where(jnp.isfinite(norm), metrics, jnp.nan)
 

@@ -20,7 +20,7 @@ from phasegrok.config import ConfigError, SweepSpec, n_examples, train_size
 
 # Bump when a change to training alters the numbers a run produces: it changes every run_id,
 # so results from the older code are never mixed with new ones on resume.
-NUMERICS_VERSION = 2
+NUMERICS_VERSION = 3
 
 # Keys that only mean something for one task kind (or one embedding); blanked elsewhere so
 # that a run's identity and its row in runs.parquet carry only what decided it.
@@ -280,6 +280,8 @@ def step_flops(static: StaticSpec, n: int) -> tuple[float, float]:
         out = 2
     forward += first
     train += 2 * first
+    if static.task_kind == "modular" and static.embedding == "learned":
+        train += first  # the learned table's gradient: the first layer's input gradient
     for fan_in, fan_out in zip(widths, [*widths[1:], out], strict=True):
         forward += 2.0 * n * fan_in * fan_out
         train += 6.0 * n * fan_in * fan_out

@@ -33,8 +33,23 @@ def test_modular_first_layer_counts_the_table_not_the_examples():
     hidden = 2 * 2823 * 256 * 64
     readout = 2 * 2823 * 64 * 97
     assert forward == table + hidden + readout
-    assert train == 2 * table + 3 * hidden + 3 * readout
+    # forward, weight gradient and the learned table's gradient (the first layer's input)
+    assert train == 3 * table + 3 * hidden + 3 * readout
     assert step_flops(static, 100)[0] < train  # the dense layers scale with the examples
+
+
+def test_a_fixed_embedding_needs_no_table_gradient():
+    static = _static(
+        {
+            "task": {"kind": "modular", "p": 31},
+            "model": {"embedding": "one_hot", "hidden": [64]},
+            "grid": {},
+        }
+    )
+    train, _ = step_flops(static, 300)
+    table = 2 * 2 * 31 * 31 * 64
+    readout = 2 * 300 * 64 * 31
+    assert train == 2 * table + 3 * readout
 
 
 def test_quick_shrinks_runs_and_steps():

@@ -147,3 +147,35 @@ def test_batches_are_equal_and_bounded_by_work_between_evals(tiny):
     batches = plan_batches(runs, max_flops_per_eval=6.5 * per_eval)
     assert [len(b.runs) for b in batches] == [5, 5, 5, 5]  # cap 6 -> 4 equal batches
     assert sorted(r.run_id for b in batches for r in b.runs) == sorted(r.run_id for r in runs)
+
+
+def test_correct_is_argmax_except_that_a_tie_is_wrong():
+    logits = np.array([[0.1, 2.0, -1.0], [3.0, 3.0, 0.0], [0.0, 0.0, 0.0], [-5.0, -4.0, -6.0]])
+    labels = np.array([1, 0, 2, 1])
+    got = np.asarray(engine.correct(engine.jnp.asarray(logits), engine.jnp.asarray(labels)))
+    assert got.tolist() == [1.0, 0.0, 0.0, 1.0]
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(500, 13)).astype(np.float32)
+    labels = rng.integers(0, 13, size=500)
+    got = np.asarray(engine.correct(engine.jnp.asarray(logits), engine.jnp.asarray(labels)))
+    assert np.array_equal(got, (logits.argmax(-1) == labels).astype(np.float32))
+
+
+def test_modular_train_metrics_from_the_pairs_equal_those_of_the_train_set(tiny):
+    from phasegrok.tasks import batch_data
+
+    tiny["grid"] = {}
+    run = expand(load_sweep(tiny))[0]
+    static = run.static
+    data = engine.jax.tree.map(
+        lambda a: a[0] if a.shape[0] == 1 else a, batch_data(static, [run.hyper])
+    )
+    params = engine.init_state(static, run.hyper).params
+    metrics = np.asarray(engine.evaluate(static, params, data))
+    logits = np.asarray(engine.make_model(static).apply({"params": params}, data.train_x))
+    real = data.train_w > 0
+    loss = engine.per_example_loss(static, engine.jnp.asarray(logits), data.train_y)
+    np.testing.assert_allclose(metrics[0], np.asarray(loss)[real].mean(), rtol=1e-5)
+    accuracy = (logits.argmax(-1) == data.train_y)[real].mean()
+    np.testing.assert_allclose(metrics[2], accuracy, rtol=1e-6)
+    assert 0 < real.sum() < len(data.test_y)
