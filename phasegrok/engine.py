@@ -201,6 +201,8 @@ def over_runs(fn: Callable, per_run: Any, vmap_width: int) -> Any:
     A run's numbers depend only on the chunk program, not on W or its neighbours, so a run
     gives bitwise the same result in any batch of the same strategy.
     """
+    if vmap_width == 1:  # a vmap of one run only adds unit axes, which cost XLA fusions
+        return jax.lax.map(fn, per_run)
     width = jax.tree.leaves(per_run)[0].shape[0]
     n_chunks = width // vmap_width
     chunked = jax.tree.map(lambda a: a.reshape(n_chunks, vmap_width, *a.shape[1:]), per_run)
