@@ -103,6 +103,9 @@ def measure(name: str, quick: bool) -> dict[str, Any]:
     use_host_devices()
     import jax
 
+    # Compile time is part of what is measured: never reuse programs from a cache.
+    jax.config.update("jax_enable_compilation_cache", False)
+
     from phasegrok import engine
     from phasegrok.config import load_sweep
     from phasegrok.plan import Batch, expand, plan_batches

@@ -241,6 +241,28 @@ def use_host_devices() -> None:
     os.environ["XLA_FLAGS"] = f"{flags} {flag}".strip()
 
 
+def compile_cache_dir() -> Path | None:
+    """Where the CLI keeps compiled programs: `$PHASEGROK_COMPILE_CACHE` ("off" for nowhere),
+    else `$XDG_CACHE_HOME/phasegrok/xla` (`~/.cache/phasegrok/xla`)."""
+    chosen = os.environ.get("PHASEGROK_COMPILE_CACHE")
+    if chosen is not None:
+        return None if chosen.strip().lower() in ("", "off", "0", "none") else Path(chosen)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "phasegrok" / "xla"
+
+
+def use_compile_cache() -> None:
+    """JAX's persistent compilation cache, so that resuming, extending or rerunning a sweep
+    reuses the programs of its shape groups instead of compiling each again (~3 s on a CPU)."""
+    folder = compile_cache_dir()
+    if folder is None:
+        return
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
 def main(argv: list[str] | None = None) -> int:
     use_host_devices()
     args = _parser().parse_args(argv)
@@ -280,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     print(summary, file=sys.stderr)
     signal.signal(signal.SIGTERM, _terminate)
     start = time.perf_counter()
+    use_compile_cache()
     try:
         train_missing(spec, runs, out_dir, not args.quiet, None, max(1, args.batch_runs))
         results = finish(spec, runs, out_dir, plots=not args.no_plots)

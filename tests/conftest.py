@@ -6,6 +6,7 @@ import copy
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,10 @@ import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The CLI keeps compiled programs in a user cache folder; tests (and the CLIs they start)
+# use a throwaway one instead of the home folder.
+os.environ["PHASEGROK_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="phasegrok-test-xla-")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 TINY: dict[str, Any] = {

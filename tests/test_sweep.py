@@ -141,3 +141,18 @@ def test_a_changed_classify_only_reclassifies(tiny, tiny_file, tmp_path):
     after = pd.read_parquet(out / "runs.parquet")
     assert (after["t_fit"] == 0).all() and not (before["t_fit"].fillna(-1) == 0).all()
     np.testing.assert_array_equal(after["final_test_loss"], before["final_test_loss"])
+
+
+def test_compiled_programs_are_cached_and_give_the_same_numbers(tiny_file, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PHASEGROK_COMPILE_CACHE", str(cache))
+    _cli(tiny_file, "--out", tmp_path / "a", "--no-plots", "--quiet")
+    written = sorted(p.name for p in cache.rglob("*"))
+    assert written  # the shape group's programs
+    _cli(tiny_file, "--out", tmp_path / "b", "--no-plots", "--quiet")  # read from the cache
+    monkeypatch.setenv("PHASEGROK_COMPILE_CACHE", "off")
+    _cli(tiny_file, "--out", tmp_path / "c", "--no-plots", "--quiet")
+    assert sorted(p.name for p in cache.rglob("*")) == written
+    curves = [pd.read_parquet(tmp_path / d / "curves.parquet") for d in "abc"]
+    for other in curves[1:]:
+        pd.testing.assert_frame_equal(curves[0], other, check_exact=True)
