@@ -39,7 +39,9 @@ def test_products_vmap_over_runs(name):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-def test_parity_model_gradient_matches_a_plain_mlp(tiny_parity):
+@pytest.mark.parametrize("hidden", [[16], [16, 8]])
+def test_parity_model_gradient_matches_a_plain_mlp(tiny_parity, hidden):
+    tiny_parity["model"]["hidden"] = hidden
     static = expand(load_sweep(tiny_parity))[0].static
     model = make_model(static)
     x = jnp.where(jax.random.bernoulli(jax.random.key(2), shape=(30, static.n_bits)), 1, -1)
@@ -47,8 +49,11 @@ def test_parity_model_gradient_matches_a_plain_mlp(tiny_parity):
     params = model.init(jax.random.key(3), x)["params"]
 
     def plain(p):
-        h = jax.nn.relu(x.astype(jnp.float32) @ p["Dense_0"]["kernel"].T + p["Dense_0"]["bias"])
-        return jnp.sum(jnp.tanh(h @ p["Dense_1"]["kernel"].T + p["Dense_1"]["bias"]))
+        h = x.astype(jnp.float32)
+        for i in range(len(hidden)):
+            h = jax.nn.relu(h @ p[f"Dense_{i}"]["kernel"].T + p[f"Dense_{i}"]["bias"])
+        readout = p[f"Dense_{len(hidden)}"]
+        return jnp.sum(jnp.tanh(h @ readout["kernel"].T + readout["bias"]))
 
     got = jax.grad(lambda p: jnp.sum(jnp.tanh(model.apply({"params": p}, x))))(params)
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(jax.grad(plain)(params)), strict=True):
