@@ -179,3 +179,11 @@ def test_modular_train_metrics_from_the_pairs_equal_those_of_the_train_set(tiny)
     accuracy = (logits.argmax(-1) == data.train_y)[real].mean()
     np.testing.assert_allclose(metrics[2], accuracy, rtol=1e-6)
     assert 0 < real.sum() < len(data.test_y)
+
+
+def test_parity_run_in_vmapped_batch_equals_run_alone(tiny_parity):
+    # The accelerator layout (vmap) through parity's custom weight-gradient products.
+    runs = expand(load_sweep(tiny_parity))
+    together = engine.execute_batch(_batch(runs), strategy=engine.Strategy(4))
+    alone = engine.execute_batch(_batch(runs[2:3]), strategy=engine.Strategy(1))
+    np.testing.assert_allclose(together.metrics[2], alone.metrics[0], rtol=1e-4, atol=1e-5)
