@@ -257,6 +257,12 @@ def use_compile_cache() -> None:
     folder = compile_cache_dir()
     if folder is None:
         return
+    try:  # an unusable cache folder only costs compile time: train without it
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    if not os.access(folder, os.W_OK):
+        return
     import jax
 
     jax.config.update("jax_compilation_cache_dir", str(folder))

@@ -156,3 +156,12 @@ def test_compiled_programs_are_cached_and_give_the_same_numbers(tiny_file, tmp_p
     curves = [pd.read_parquet(tmp_path / d / "curves.parquet") for d in "abc"]
     for other in curves[1:]:
         pd.testing.assert_frame_equal(curves[0], other, check_exact=True)
+
+
+def test_an_unusable_cache_folder_only_skips_the_cache(tiny_file, tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("PHASEGROK_COMPILE_CACHE", str(blocker / "xla"))
+    proc = _cli(tiny_file, "--out", tmp_path / "out", "--no-plots", "--quiet")
+    assert "Warning" not in proc.stderr, proc.stderr
+    assert (tmp_path / "out" / "runs.parquet").exists()
