@@ -85,6 +85,37 @@ def correct(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return (label_logit > jnp.max(others, axis=-1)).astype(jnp.float32)
 
 
+def gradient(
+    static: StaticSpec, params: Any, x: jax.Array, y: jax.Array, w: jax.Array, chunks: int = 1
+) -> Any:
+    """The gradient of `loss_fn` with respect to `params`.
+
+    With `chunks` > 1 (modular tasks) the examples are taken in `chunks` equal slices and the
+    slices' gradients summed: the same gradient up to float rounding, but each slice's
+    activations stay in a CPU core's cache (modadd-medium: ~13% faster a step on 2 cores).
+    The token maps, shared by every example, are computed and differentiated once.
+    """
+    if chunks == 1:
+        return jax.grad(partial(loss_fn, static))(params, x, y, w)
+    model = make_model(static)
+    maps, maps_vjp = jax.vjp(lambda p: model.apply({"params": p}, method="token_maps"), params)
+
+    def summed_loss(p, m, xc, yc, wc):
+        logits = model.apply({"params": p}, xc, maps=m)
+        return jnp.sum(per_example_loss(static, logits, yc) * wc)
+
+    def add_slice(total, part):
+        grads = jax.grad(summed_loss, argnums=(0, 1))(params, maps, *part)
+        return jax.tree.map(jnp.add, total, grads), None
+
+    slices = jax.tree.map(lambda a: a.reshape(chunks, -1, *a.shape[1:]), (x, y, w))
+    zeros = jax.tree.map(jnp.zeros_like, (params, maps))
+    (direct, through_maps), _ = jax.lax.scan(add_slice, zeros, slices)
+    (from_maps,) = maps_vjp(through_maps)
+    total = jnp.sum(w)
+    return jax.tree.map(lambda a, b: (a + b) / total, direct, from_maps)
+
+
 def evaluate(static: StaticSpec, params: Any, data: TaskData) -> jax.Array:
     """The `metric_names(static)` of a run's params; all NaN once params are not finite.
 
@@ -144,10 +175,16 @@ def _minibatch(
 
 
 def train_step(
-    static: StaticSpec, hyper: Hyper, data: TaskData, state: TrainState, step: jax.Array
+    static: StaticSpec,
+    hyper: Hyper,
+    data: TaskData,
+    state: TrainState,
+    step: jax.Array,
+    chunks: int = 1,
 ) -> TrainState:
+    """One optimizer step; `chunks` as in `gradient`."""
     x, y, w = _minibatch(static, hyper, data, step)
-    grads = jax.grad(partial(loss_fn, static))(state.params, x, y, w)
+    grads = gradient(static, state.params, x, y, w, chunks)
     updates, opt_state = make_optimizer(static.optimizer, hyper).update(
         grads, state.opt_state, state.params
     )
@@ -161,6 +198,7 @@ def train_segment(
     data: TaskData,
     state: TrainState,
     first_step: jax.Array,
+    chunks: int = 1,
 ) -> tuple[TrainState, jax.Array]:
     """`n_evals` x `eval_every` steps from `first_step`, evaluating after each `eval_every`.
 
@@ -168,7 +206,7 @@ def train_segment(
     """
 
     def one_step(state, step):
-        return train_step(static, hyper, data, state, step), None
+        return train_step(static, hyper, data, state, step, chunks), None
 
     def one_eval_period(state, start):
         steps = start + jnp.arange(static.eval_every)
@@ -222,17 +260,18 @@ def _batched_init(static: StaticSpec, vmap_width: int, hypers: Hyper, data: Task
 
 
 def _batched_segment(
-    static: StaticSpec, n_evals: int, vmap_width: int, hypers, data, state, first_step
+    static: StaticSpec, n_evals: int, strategy: Strategy, hypers, data, state, first_step
 ):
     per_run, shared = _split(data, shared_axes(static))
+    chunks = strategy.example_chunks(static)
 
     def one(args):
         hyper, run_data, run_state = args
         return train_segment(
-            static, n_evals, hyper, _merge(run_data, shared), run_state, first_step
+            static, n_evals, hyper, _merge(run_data, shared), run_state, first_step, chunks
         )
 
-    return over_runs(one, (hypers, per_run, state), vmap_width)
+    return over_runs(one, (hypers, per_run, state), strategy.vmap_width)
 
 
 @dataclass(frozen=True)
@@ -242,15 +281,32 @@ class Strategy:
 
     vmap_width: int = 1
     n_devices: int = 1
+    example_chunk_bytes: int | None = None
 
     @property
     def multiple(self) -> int:
         """A batch's width must be a multiple of this."""
         return self.vmap_width * self.n_devices
 
+    def example_chunks(self, static: StaticSpec) -> int:
+        """How many equal slices a modular step's examples are taken in (see `gradient`):
+        enough that a slice's widest activations fit `example_chunk_bytes`, 1 if no divisor
+        of the step's examples is near that (or the step is small, or not modular)."""
+        if self.example_chunk_bytes is None or static.task_kind != "modular":
+            return 1
+        rows = static.batch_size or static.train_pad
+        target = max(1, self.example_chunk_bytes // (4 * max(*static.hidden, static.n_classes)))
+        fewest = -(-rows // target)
+        if fewest < 2:
+            return 1
+        return next((n for n in range(fewest, 2 * fewest + 1) if rows % n == 0), 1)
+
     def describe(self) -> str:
         layout = "lax.map over runs" if self.vmap_width == 1 else f"vmap x{self.vmap_width}"
-        return f"{layout} on {self.n_devices} {jax.default_backend()} device(s)"
+        text = f"{layout} on {self.n_devices} {jax.default_backend()} device(s)"
+        if self.example_chunk_bytes:
+            text += f", examples in slices of ~{self.example_chunk_bytes >> 10} KiB"
+        return text
 
 
 def _sharded(fn: Callable, strategy: Strategy, static: StaticSpec, n_args: int) -> Callable:
@@ -301,9 +357,7 @@ def _programs(
         return _PROGRAMS[key]
     start = time.perf_counter()
     init_fn = _sharded(partial(_batched_init, static, strategy.vmap_width), strategy, static, 2)
-    segment_fn = _sharded(
-        partial(_batched_segment, static, n_evals, strategy.vmap_width), strategy, static, 4
-    )
+    segment_fn = _sharded(partial(_batched_segment, static, n_evals, strategy), strategy, static, 4)
     with _precision(static):
         init = jax.jit(init_fn).lower(hypers, data).compile()
         state_shape, _ = jax.eval_shape(init_fn, hypers, data)
@@ -337,17 +391,24 @@ def max_flops_per_eval() -> float | None:
     return 4e11 if jax.default_backend() == "cpu" else None
 
 
+# A modular step's activations are taken in slices of about this size on a CPU: a core's L2
+# cache (1 MiB on the development machine's EPYC). Measured on modadd-medium's 2,848 x 256
+# activations: 4 slices ~13% faster a step than 1, 8 or 16 slices in between.
+CPU_CHUNK_BYTES = 1 << 20
+
+
 def choose_strategy(static: StaticSpec) -> Strategy:
     """The layout of the run axis for this backend and shape.
 
     On a CPU one run at a time inside one program beats a wide vmap (each run's matmuls stay
     in cache), with the runs split over the host devices (one per core when the CLI started
-    JAX); an accelerator needs many runs side by side to fill its cores. The choice depends on
-    the backend and shape alone, so a run's numbers never depend on its batch.
+    JAX) and a large modular step's examples taken in cache-sized slices; an accelerator needs
+    many runs side by side to fill its cores. The choice depends on the backend and shape
+    alone, so a run's numbers never depend on its batch.
     """
     n_devices = len(jax.local_devices())
     if jax.default_backend() == "cpu":
-        return Strategy(vmap_width=1, n_devices=n_devices)
+        return Strategy(vmap_width=1, n_devices=n_devices, example_chunk_bytes=CPU_CHUNK_BYTES)
     return Strategy(vmap_width=128, n_devices=n_devices)
 
 

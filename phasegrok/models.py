@@ -136,8 +136,13 @@ class ModularMLP(nn.Module):
         out_dim = s.embed_dim if s.tie_output else s.p
         self.readout = Dense(out_dim, use_bias=s.bias)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        left, right = token_maps(self.table, self.first_kernel, self.static.combine)
+    def token_maps(self) -> tuple[jax.Array, jax.Array]:
+        """The (p, width) first-layer tables of the left and right operand."""
+        return token_maps(self.table, self.first_kernel, self.static.combine)
+
+    def __call__(self, x: jax.Array, maps: tuple[jax.Array, jax.Array] | None = None) -> jax.Array:
+        """Logits of the pairs `x`; `maps`, if given, stands for `self.token_maps()`."""
+        left, right = self.token_maps() if maps is None else maps
         h = left[x[:, 0]] + right[x[:, 1]]
         if self.first_bias is not None:
             h = h + self.first_bias
