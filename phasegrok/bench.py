@@ -32,6 +32,7 @@ compile included once, scaled to all runs) / wall time of the sweep.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -139,9 +140,10 @@ def measure(name: str, quick: bool) -> dict[str, Any]:
     # Timed after the sweep so the sweep's peak RSS is its own.
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     solo = runs[:SOLO_RUNS]
+    solo_strategy = dataclasses.replace(strategy, n_devices=1)  # all else as the sweep's
     start = time.perf_counter()
     for run in solo:
-        engine.execute_batch(Batch("solo", run.static, (run,)), strategy=engine.Strategy(1, 1))
+        engine.execute_batch(Batch("solo", run.static, (run,)), strategy=solo_strategy)
     solo_seconds = (time.perf_counter() - start) * len(runs) / len(solo)
     device = jax.devices()[0]
     memory = None

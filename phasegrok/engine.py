@@ -305,7 +305,7 @@ class Strategy:
         layout = "lax.map over runs" if self.vmap_width == 1 else f"vmap x{self.vmap_width}"
         text = f"{layout} on {self.n_devices} {jax.default_backend()} device(s)"
         if self.example_chunk_bytes:
-            text += f", examples in slices of ~{self.example_chunk_bytes >> 10} KiB"
+            text += f", examples in slices of ~{self.example_chunk_bytes / 2**20:g} MiB"
         return text
 
 
