@@ -410,7 +410,7 @@ def choose_strategy(static: StaticSpec) -> Strategy:
     n_devices = len(jax.local_devices())
     if jax.default_backend() == "cpu":
         # Slices pay only when a device has a core to itself: on one device whose matmuls
-        # spread over several cores (a notebook's default), they made modadd ~25% slower.
+        # spread over several cores (a notebook's default), they made modadd ~30% slower.
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
         own_core = n_devices >= (cores or os.cpu_count() or 1)
         chunk_bytes = CPU_CHUNK_BYTES if own_core else None
