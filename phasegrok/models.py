@@ -35,7 +35,7 @@ def product_transposed_input(x: jax.Array, kernel: jax.Array) -> jax.Array:
     return _product(x, kernel)
 
 
-def _transposed_input_fwd(x, kernel):
+def _product_fwd(x, kernel):
     return _product(x, kernel), (x, kernel)
 
 
@@ -45,7 +45,7 @@ def _transposed_input_bwd(residuals, g):
     return g @ kernel, jax.lax.optimization_barrier(x_t @ g).T
 
 
-product_transposed_input.defvjp(_transposed_input_fwd, _transposed_input_bwd)
+product_transposed_input.defvjp(_product_fwd, _transposed_input_bwd)
 
 
 @jax.custom_vjp
@@ -59,16 +59,12 @@ def product_transposed_grad(x: jax.Array, kernel: jax.Array) -> jax.Array:
     return _product(x, kernel)
 
 
-def _transposed_grad_fwd(x, kernel):
-    return _product(x, kernel), (x, kernel)
-
-
 def _transposed_grad_bwd(residuals, g):
     x, kernel = residuals
     return g @ kernel, jax.lax.optimization_barrier(g.T) @ x
 
 
-product_transposed_grad.defvjp(_transposed_grad_fwd, _transposed_grad_bwd)
+product_transposed_grad.defvjp(_product_fwd, _transposed_grad_bwd)
 
 PRODUCTS: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
     "autodiff": _product,
