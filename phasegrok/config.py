@@ -59,6 +59,8 @@ class ModelSpec(_Section):
     activation: Literal["relu", "gelu", "tanh", "quadratic"] = "relu"
     tie_output: bool = False
     bias: bool = True
+    init: Literal["torch", "lecun"] = "torch"
+    embedding_std: float = 1.0
     init_scale: float = 1.0
 
 
@@ -426,8 +428,9 @@ def check_run(cfg: Mapping[str, Any]) -> None:
             raise ConfigError(key, f"must be in [0, 1) (got {cfg[key]})")
     if cfg["optimizer.eps"] <= 0:
         raise ConfigError("optimizer.eps", f"must be > 0 (got {cfg['optimizer.eps']})")
-    if cfg["model.init_scale"] <= 0:
-        raise ConfigError("model.init_scale", f"must be > 0 (got {cfg['model.init_scale']})")
+    for key in ("model.init_scale", "model.embedding_std"):
+        if cfg[key] <= 0:
+            raise ConfigError(key, f"must be > 0 (got {cfg[key]})")
     steps, eval_every = cfg["train.steps"], cfg["train.eval_every"]
     if steps % eval_every:
         raise ConfigError(
