@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any, NamedTuple
 
-from phasegrok.config import ConfigError, SweepSpec, n_examples, train_size
+from phasegrok.config import ConfigError, SweepSpec, n_examples, parity_inputs_hold, train_size
 
 # Bump when a change to training alters the numbers a run produces: it changes every run_id,
 # so results from the older code are never mixed with new ones on resume.
@@ -174,7 +174,12 @@ def train_pad(cfg: dict[str, Any]) -> int:
     does not pay for 100%).
     """
     size = bucket(train_size(cfg))
-    return min(size, n_examples(cfg)) if cfg["task.kind"] == "modular" else size
+    if cfg["task.kind"] == "modular":
+        return min(size, n_examples(cfg))
+    # Parity's padding rows are distinct inputs too (tasks.parity_split): at most what the
+    # test set leaves of the 2^n_bits inputs.
+    n_bits, n_test = cfg["task.n_bits"], cfg["task.test_size"]
+    return size if parity_inputs_hold(size + n_test, n_bits) else (1 << n_bits) - n_test
 
 
 def static_spec(cfg: dict[str, Any]) -> StaticSpec:

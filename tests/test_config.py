@@ -78,11 +78,33 @@ BAD = [
     (
         {**_with("task", {"kind": "parity", "n_bits": 4, "k": 2}), "data": {"train_size": 100}},
         "data.train_size",
-        "2**n_bits",
+        "16 distinct inputs",
     ),
     (
         {
-            **_with("task", {"kind": "parity", "n_bits": 6, "k": 2}),
+            **_with("task", {"kind": "parity", "n_bits": 8, "k": 2, "test_size": 64}),
+            "data": {"train_size": 193},
+        },
+        "data.train_size",
+        "193 train + 64 test examples (task.test_size) exceed the 256 distinct inputs",
+    ),
+    (
+        {
+            **_with("task", {"kind": "parity", "n_bits": 8, "k": 2, "test_size": 64}),
+            "data": {"train_size": 100},
+            "grid": {"data.train_size": [100, 200]},
+        },
+        "grid.data.train_size",
+        "256 distinct inputs",
+    ),
+    (
+        {**_with("task", {"kind": "parity", "n_bits": 8, "k": 2}), "data": {"train_size": 0}},
+        "data.train_size",
+        ">= 1",
+    ),
+    (
+        {
+            **_with("task", {"kind": "parity", "n_bits": 12, "k": 2}),
             "data": {"train_size": 20},
             "model": {"tie_output": True},
         },
@@ -129,7 +151,7 @@ def test_grid_values_expand_in_order():
 
 
 def test_sweeping_a_key_without_effect_is_refused():
-    sweep = _with("task", {"kind": "parity", "n_bits": 6, "k": 2})
+    sweep = _with("task", {"kind": "parity", "n_bits": 12, "k": 2})
     sweep["data"] = {"train_size": 20}
     sweep["grid"] = {"data.train_fraction": [0.3, 0.5]}
     from phasegrok.plan import expand
@@ -143,7 +165,7 @@ def test_sweeping_a_key_without_effect_is_refused():
     [
         {"task": {"kind": "modular", "p": 11}, "model": {"embedding": "one_hot"}},
         {"task": {"kind": "modular", "p": 11}, "model": {"embedding": "circular"}},
-        {"task": {"kind": "parity", "n_bits": 6, "k": 2}, "data": {"train_size": 20}},
+        {"task": {"kind": "parity", "n_bits": 12, "k": 2}, "data": {"train_size": 20}},
     ],
     ids=["one_hot", "circular", "parity"],
 )
