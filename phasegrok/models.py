@@ -120,9 +120,9 @@ class Dense(nn.Module):
     """A dense layer whose kernel is stored (out, in), as PyTorch's Linear.
 
     Same math as flax's Dense, initialized by `init` (`kernel_init`, `bias_init`, with fan_in
-    the input width); the layout makes autodiff's weight gradient
-    the product g^T x, which XLA's CPU backend runs ~1.4x faster than x^T g for flax's
-    (in, out) kernel (measured on the 2,848 x 256 x 97 readout of modadd-medium).
+    the input width); the layout makes autodiff's weight gradient the product g^T x, which
+    XLA's CPU backend runs ~1.4x faster than x^T g for flax's (in, out) kernel (measured on
+    the 2,848 x 256 x 97 readout of modadd-medium).
     `weight_grad` picks how the weight gradient is formed (see `PRODUCTS`); the forms differ
     only in float rounding.
     """

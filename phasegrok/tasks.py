@@ -22,7 +22,7 @@ from phasegrok.plan import Hyper, StaticSpec
 _ORDER_STREAM, _PARITY_STREAM = 0, 3
 
 # Parity inputs up to this many bits come from a permutation of all 2^n_bits of them (2^20
-# indices: 8 MiB, ~20 ms); longer ones from random rows with repeats dropped, never
+# indices: 8 MiB, < 0.1 s); longer ones from random rows with repeats dropped, never
 # enumerating the inputs. The regime depends on n_bits alone, so a sequence never changes
 # with the number of examples asked for.
 PERMUTED_MAX_BITS = 20
@@ -83,8 +83,8 @@ def distinct_inputs(seed: int, n: int, n_bits: int) -> np.ndarray:
     Each input is uniform over those not yet in the sequence (sampling without replacement),
     and the first m rows do not depend on n. For n_bits <= PERMUTED_MAX_BITS: a permutation
     of the indices 0 .. 2^n_bits - 1, bit j of an index being column j. Longer: rows of fair
-    bits drawn in fixed chunks, each row kept at its first occurrence (once 2^n_bits >> n^2
-    repeats are rare, so this costs about n rows). Needs n <= 2^n_bits.
+    bits drawn in fixed chunks, each row kept at its first occurrence (repeats are rare once
+    2^n_bits >> n^2, so this costs about n rows). Needs n <= 2^n_bits.
     """
     rng = np.random.default_rng([seed, _PARITY_STREAM])
     if n_bits <= PERMUTED_MAX_BITS:
@@ -105,7 +105,7 @@ def distinct_inputs(seed: int, n: int, n_bits: int) -> np.ndarray:
                 seen.add(key_bytes)
                 fresh.append(i)
         kept.append(bits[fresh])
-    return np.concatenate(kept)[:n] if kept else np.zeros((0, n_bits), bool)
+    return np.concatenate(kept) if kept else np.zeros((0, n_bits), bool)
 
 
 def encode_bits(bits: np.ndarray) -> np.ndarray:
