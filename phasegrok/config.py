@@ -59,6 +59,8 @@ class ModelSpec(_Section):
     activation: Literal["relu", "gelu", "tanh", "quadratic"] = "relu"
     tie_output: bool = False
     bias: bool = True
+    init: Literal["torch", "lecun"] = "torch"
+    embedding_std: float = 1.0
     init_scale: float = 1.0
 
 
@@ -399,6 +401,12 @@ def n_examples(cfg: Mapping[str, Any]) -> int:
     return p * p
 
 
+def parity_inputs_hold(n: int, n_bits: int) -> bool:
+    """Whether n distinct inputs exist in {0, 1}^n_bits (n <= 2^n_bits), without forming
+    2^n_bits when n_bits is large: an n of fewer than n_bits binary digits always fits."""
+    return n.bit_length() <= n_bits or n <= 1 << n_bits
+
+
 def train_size(cfg: Mapping[str, Any]) -> int:
     if cfg["task.kind"] == "modular":
         return round(cfg["data.train_fraction"] * n_examples(cfg))
@@ -426,8 +434,9 @@ def check_run(cfg: Mapping[str, Any]) -> None:
             raise ConfigError(key, f"must be in [0, 1) (got {cfg[key]})")
     if cfg["optimizer.eps"] <= 0:
         raise ConfigError("optimizer.eps", f"must be > 0 (got {cfg['optimizer.eps']})")
-    if cfg["model.init_scale"] <= 0:
-        raise ConfigError("model.init_scale", f"must be > 0 (got {cfg['model.init_scale']})")
+    for key in ("model.init_scale", "model.embedding_std"):
+        if cfg[key] <= 0:
+            raise ConfigError(key, f"must be > 0 (got {cfg[key]})")
     steps, eval_every = cfg["train.steps"], cfg["train.eval_every"]
     if steps % eval_every:
         raise ConfigError(
@@ -496,10 +505,15 @@ def _check_parity(cfg: Mapping[str, Any]) -> None:
         raise ConfigError("task.n_bits", f"must be >= 1 (got {n_bits})")
     if not 1 <= k <= n_bits:
         raise ConfigError("task.k", f"must be in 1..n_bits ({n_bits}); got {k}")
-    size = cfg["data.train_size"]
-    if not 1 <= size <= 2**n_bits:
+    size, test_size = cfg["data.train_size"], cfg["task.test_size"]
+    if size < 1:
+        raise ConfigError("data.train_size", f"must be >= 1 (got {size})")
+    if not parity_inputs_hold(size + test_size, n_bits):
         raise ConfigError(
-            "data.train_size", f"must be in 1..2**n_bits ({2**n_bits} distinct inputs); got {size}"
+            "data.train_size",
+            f"{size} train + {test_size} test examples (task.test_size) exceed the "
+            f"{1 << n_bits} distinct inputs of n_bits {n_bits}; train and test examples are "
+            "distinct",
         )
     if cfg["model.tie_output"]:
         raise ConfigError(

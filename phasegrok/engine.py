@@ -51,9 +51,13 @@ class TrainState(NamedTuple):
 
 
 def init_state(static: StaticSpec, hyper: Hyper) -> TrainState:
-    """Base parameters from the seed, every one multiplied by `init_scale` (Omnigrok's alpha)."""
+    """Base parameters from the seed (`static.init`'s initializers), a learned embedding
+    multiplied by `embedding_std` (its N(0, 1) start becomes N(0, embedding_std^2)), then
+    every parameter by `init_scale` (Omnigrok's alpha). Both factors are traced, per run."""
     key = jax.random.fold_in(jax.random.key(hyper.seed), _INIT_STREAM)
     params = make_model(static).init(key, example_input(static))["params"]
+    if static.task_kind == "modular" and static.embedding == "learned":
+        params = {**params, "embedding": params["embedding"] * hyper.embedding_std}
     params = jax.tree.map(lambda p: p * hyper.init_scale, params)
     return TrainState(params, make_optimizer(static.optimizer, hyper).init(params))
 

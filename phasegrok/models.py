@@ -5,10 +5,20 @@ example: `token_map(E) = E @ W` is a (p, width) table and the first hidden pre-a
 the pair (a, b) is `T_a[a] + T_b[b] + bias`. That is exactly `Dense(concat(E[a], E[b]))`
 (or `W E[a] + W E[b]` for `combine: sum`), costs p rows instead of one per example, and the
 table is what the Fourier analysis of the mechanistic lens reads.
+
+Initialization (`init`), with fan_in a layer's input width:
+- `torch`, PyTorch's defaults (nn.Linear, nn.Embedding), what the MLP papers trained with:
+  kernels U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform with a = sqrt(5): standard
+  deviation 1/sqrt(3 fan_in)), biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+- `lecun`, flax's and haiku's defaults: kernels truncated normal with variance 1/fan_in
+  (LeCun-normal), biases 0.
+A learned embedding starts N(0, 1) under both (nn.Embedding); the engine multiplies it by the
+run's `embedding_std`, then every parameter by its `init_scale`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import flax.linen as nn
@@ -73,12 +83,46 @@ PRODUCTS: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
 }
 
 
+def kernel_init(init: str, in_axis: int, out_axis: int) -> nn.initializers.Initializer:
+    """A dense kernel's initializer; `in_axis` is the fan-in axis of its storage layout.
+
+    torch: U(-b, b) with b = 1/sqrt(fan_in), i.e. variance b^2 / 3 = 1 / (3 fan_in), which is
+    variance scaling 1/3 with a uniform distribution. lecun: truncated normal, variance
+    1/fan_in.
+    """
+    if init == "torch":
+        return nn.initializers.variance_scaling(
+            1 / 3, "fan_in", "uniform", in_axis=in_axis, out_axis=out_axis
+        )
+    if init == "lecun":
+        return nn.initializers.lecun_normal(in_axis=in_axis, out_axis=out_axis)
+    raise ValueError(f"unknown init {init!r}")
+
+
+def bias_init(init: str, fan_in: int) -> nn.initializers.Initializer:
+    """A bias's initializer: torch U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (nn.Linear); lecun 0.
+
+    The bias's own shape carries no fan-in, so the layer passes its kernel's.
+    """
+    if init == "lecun":
+        return nn.initializers.zeros
+    if init != "torch":
+        raise ValueError(f"unknown init {init!r}")
+    bound = 1 / math.sqrt(fan_in)
+
+    def uniform(key: jax.Array, shape: tuple[int, ...], dtype: jnp.dtype = jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return uniform
+
+
 class Dense(nn.Module):
     """A dense layer whose kernel is stored (out, in), as PyTorch's Linear.
 
-    Same math and initialization as flax's Dense; the layout makes autodiff's weight gradient
-    the product g^T x, which XLA's CPU backend runs ~1.4x faster than x^T g for flax's
-    (in, out) kernel (measured on the 2,848 x 256 x 97 readout of modadd-medium).
+    Same math as flax's Dense, initialized by `init` (`kernel_init`, `bias_init`, with fan_in
+    the input width); the layout makes autodiff's weight gradient the product g^T x, which
+    XLA's CPU backend runs ~1.4x faster than x^T g for flax's (in, out) kernel (measured on
+    the 2,848 x 256 x 97 readout of modadd-medium).
     `weight_grad` picks how the weight gradient is formed (see `PRODUCTS`); the forms differ
     only in float rounding.
     """
@@ -86,14 +130,16 @@ class Dense(nn.Module):
     features: int
     use_bias: bool = True
     weight_grad: str = "autodiff"
+    init: str = "torch"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        init = nn.initializers.lecun_normal(in_axis=-1, out_axis=-2)
-        kernel = self.param("kernel", init, (self.features, x.shape[-1]))
+        fan_in = x.shape[-1]
+        init = kernel_init(self.init, in_axis=-1, out_axis=-2)
+        kernel = self.param("kernel", init, (self.features, fan_in))
         y = PRODUCTS[self.weight_grad](x, kernel)
         if self.use_bias:
-            y = y + self.param("bias", nn.initializers.zeros, (self.features,))
+            y = y + self.param("bias", bias_init(self.init, fan_in), (self.features,))
         return y
 
 
@@ -120,17 +166,19 @@ class ModularMLP(nn.Module):
             self.table = jnp.eye(s.p, dtype=jnp.float32)
         else:
             self.table = jnp.asarray(circular_table(s.p, s.circular_freqs))
+        # The first layer as one Dense over [E_a; E_b] (concat) or E_a and E_b (sum): its
+        # fan-in is that input's width. Stored (in, width), so the fan-in axis is the first.
         first_in = s.embed_dim if s.combine == "sum" else 2 * s.embed_dim
         width = s.hidden[0]
         self.first_kernel = self.param(
-            "first_kernel", nn.initializers.lecun_normal(), (first_in, width)
+            "first_kernel", kernel_init(s.init, in_axis=-2, out_axis=-1), (first_in, width)
         )
         self.first_bias = (
-            self.param("first_bias", nn.initializers.zeros, (width,)) if s.bias else None
+            self.param("first_bias", bias_init(s.init, first_in), (width,)) if s.bias else None
         )
-        self.layers = [Dense(w, use_bias=s.bias) for w in s.hidden[1:]]
+        self.layers = [Dense(w, use_bias=s.bias, init=s.init) for w in s.hidden[1:]]
         out_dim = s.embed_dim if s.tie_output else s.p
-        self.readout = Dense(out_dim, use_bias=s.bias)
+        self.readout = Dense(out_dim, use_bias=s.bias, init=s.init)
 
     def token_maps(self) -> tuple[jax.Array, jax.Array]:
         """The (p, width) first-layer tables of the left and right operand."""
@@ -165,12 +213,12 @@ class ParityMLP(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         act = ACTIVATIONS[self.static.activation]
-        bias = self.static.bias
+        bias, init = self.static.bias, self.static.init
         h = x.astype(jnp.float32)
         for i, width in enumerate(self.static.hidden):
             weight_grad = "transposed_input" if i == 0 else "transposed_grad"
-            h = act(Dense(width, use_bias=bias, weight_grad=weight_grad)(h))
-        return Dense(2, use_bias=bias, weight_grad="transposed_grad")(h)
+            h = act(Dense(width, use_bias=bias, weight_grad=weight_grad, init=init)(h))
+        return Dense(2, use_bias=bias, weight_grad="transposed_grad", init=init)(h)
 
 
 def make_model(static: StaticSpec) -> nn.Module:

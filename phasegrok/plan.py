@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any, NamedTuple
 
-from phasegrok.config import ConfigError, SweepSpec, n_examples, train_size
+from phasegrok.config import ConfigError, SweepSpec, n_examples, parity_inputs_hold, train_size
 
 # Bump when a change to training alters the numbers a run produces: it changes every run_id,
 # so results from the older code are never mixed with new ones on resume.
@@ -32,6 +32,7 @@ _MODULAR_ONLY = (
     "model.embedding",
     "model.circular_freqs",
     "model.embed_dim",
+    "model.embedding_std",
     "model.combine",
     "model.tie_output",
     "analysis.fourier_top_k",
@@ -64,6 +65,7 @@ class StaticSpec:
     activation: str
     tie_output: bool
     bias: bool
+    init: str  # torch | lecun: the initializers of the dense layers
     optimizer: str
     batch_size: int | None  # None: full batch
     loss: str
@@ -102,6 +104,7 @@ class Hyper(NamedTuple):
     momentum: Any
     warmup_steps: Any
     init_scale: Any
+    embedding_std: Any  # 1.0 where there is no learned embedding
     n_train: Any
     seed: Any
 
@@ -136,6 +139,8 @@ def resolve(cfg: dict[str, Any]) -> dict[str, Any]:
     if cfg["task.kind"] == "modular":
         if cfg["model.embedding"] != "circular":
             out["model.circular_freqs"] = None
+        if cfg["model.embedding"] != "learned":
+            out["model.embedding_std"] = None
         if cfg["model.embedding"] == "one_hot":
             out["model.embed_dim"] = cfg["task.p"]
         elif cfg["model.embedding"] == "circular":
@@ -169,7 +174,12 @@ def train_pad(cfg: dict[str, Any]) -> int:
     does not pay for 100%).
     """
     size = bucket(train_size(cfg))
-    return min(size, n_examples(cfg)) if cfg["task.kind"] == "modular" else size
+    if cfg["task.kind"] == "modular":
+        return min(size, n_examples(cfg))
+    # Parity's padding rows are distinct inputs too (tasks.parity_split): at most what the
+    # test set leaves of the 2^n_bits inputs.
+    n_bits, n_test = cfg["task.n_bits"], cfg["task.test_size"]
+    return size if parity_inputs_hold(size + n_test, n_bits) else (1 << n_bits) - n_test
 
 
 def static_spec(cfg: dict[str, Any]) -> StaticSpec:
@@ -191,6 +201,7 @@ def static_spec(cfg: dict[str, Any]) -> StaticSpec:
         activation=cfg["model.activation"],
         tie_output=bool(cfg["model.tie_output"]),
         bias=cfg["model.bias"],
+        init=cfg["model.init"],
         optimizer=cfg["optimizer.name"],
         batch_size=None if batch == "full" else batch,
         loss=cfg["loss"],
@@ -206,6 +217,7 @@ def static_spec(cfg: dict[str, Any]) -> StaticSpec:
 
 def make_run(cfg: dict[str, Any], seed: int) -> Run:
     resolved = resolve(cfg)
+    embedding_std = resolved["model.embedding_std"]
     hyper = Hyper(
         lr=cfg["optimizer.lr"],
         weight_decay=cfg["optimizer.weight_decay"],
@@ -215,6 +227,7 @@ def make_run(cfg: dict[str, Any], seed: int) -> Run:
         momentum=cfg["optimizer.momentum"],
         warmup_steps=cfg["optimizer.warmup_steps"],
         init_scale=cfg["model.init_scale"],
+        embedding_std=1.0 if embedding_std is None else embedding_std,
         n_train=train_size(cfg),
         seed=seed,
     )
@@ -236,11 +249,13 @@ def expand(spec: SweepSpec) -> list[Run]:
 def _no_effect(spec: SweepSpec, first: dict, second: dict) -> tuple[str, str]:
     differing = [k for k in spec.grid if first[k] != second[k]]
     key = differing[0] if differing else next(iter(spec.grid), "")
+    where = f"task.kind {first['task.kind']!r}"
+    if first["task.kind"] == "modular":  # parity has no embedding to name
+        where += f" / model.embedding {first['model.embedding']!r}"
     return (
         f"grid.{key}",
         f"values {first.get(key)!r} and {second.get(key)!r} give the same run: this key has no "
-        f"effect with task.kind {first['task.kind']!r} / "
-        f"model.embedding {first['model.embedding']!r}",
+        f"effect with {where}",
     )
 
 

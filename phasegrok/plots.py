@@ -76,6 +76,8 @@ _LABELS = {
     "model.embed_dim": "embedding width",
     "model.hidden": "hidden widths",
     "model.activation": "activation",
+    "model.init": "initialization",
+    "model.embedding_std": "embedding std (initial)",
     "model.init_scale": "init scale α (× default)",
     "optimizer.name": "optimizer",
     "optimizer.lr": "learning rate",

@@ -3,6 +3,11 @@
 A run's seed fixes its example order; its train set is the first `n_train` examples of that
 order, so train sets are nested across train fractions (and train sizes) for the same seed,
 and a row of a phase diagram differs only in the swept value.
+
+Parity has no finite list of examples to shuffle when n_bits is large, so a seed gives a
+sequence of distinct inputs instead: its first `test_size` are the test set, the following
+ones the train order. Train and test never share an input, neither repeats one, the test set
+does not depend on the train size, and train sets are nested across train sizes.
 """
 
 from __future__ import annotations
@@ -13,8 +18,17 @@ import numpy as np
 
 from phasegrok.plan import Hyper, StaticSpec
 
-# Distinct streams drawn from one seed.
-_ORDER_STREAM, _TRAIN_STREAM, _TEST_STREAM = 0, 1, 2
+# Distinct streams drawn from one seed (1 and 2 were parity's former train and test streams).
+_ORDER_STREAM, _PARITY_STREAM = 0, 3
+
+# Parity inputs up to this many bits come from a permutation of all 2^n_bits of them (2^20
+# indices: 8 MiB, < 0.1 s); longer ones from random rows with repeats dropped, never
+# enumerating the inputs. The regime depends on n_bits alone, so a sequence never changes
+# with the number of examples asked for.
+PERMUTED_MAX_BITS = 20
+# Random bits drawn per chunk in the sampled regime (rows of n_bits each): a constant, so the
+# chunks, and with them the sequence, depend on the seed and n_bits alone.
+_CHUNK_BITS = 1 << 20
 
 
 class TaskData(NamedTuple):
@@ -63,17 +77,59 @@ def example_order(seed: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, _ORDER_STREAM]).permutation(n)
 
 
-def parity_examples(
-    seed: int, stream: int, n: int, n_bits: int, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """n examples in {-1, +1}^n_bits (int8) and labels = parity of the first k bits.
+def distinct_inputs(seed: int, n: int, n_bits: int) -> np.ndarray:
+    """The first n of the seed's sequence of distinct inputs in {0, 1}^n_bits, (n, n_bits) bool.
 
-    Rows are drawn one after another from the stream, so the first m rows do not depend on n.
+    Each input is uniform over those not yet in the sequence (sampling without replacement),
+    and the first m rows do not depend on n. For n_bits <= PERMUTED_MAX_BITS: a permutation
+    of the indices 0 .. 2^n_bits - 1, bit j of an index being column j. Longer: rows of fair
+    bits drawn in fixed chunks, each row kept at its first occurrence (repeats are rare once
+    2^n_bits >> n^2, so this costs about n rows). Needs n <= 2^n_bits.
     """
-    bits = np.random.default_rng([seed, stream]).random((n, n_bits)) < 0.5
-    x = np.where(bits, -1, 1).astype(np.int8)
-    y = (bits[:, :k].sum(axis=1) % 2).astype(np.int32)
-    return x, y
+    rng = np.random.default_rng([seed, _PARITY_STREAM])
+    if n_bits <= PERMUTED_MAX_BITS:
+        index = rng.permutation(1 << n_bits)[:n]
+        return ((index[:, None] >> np.arange(n_bits)) & 1).astype(bool)
+    rows_per_chunk = max(1, _CHUNK_BITS // n_bits)
+    seen: set[bytes] = set()
+    kept: list[np.ndarray] = []
+    while len(seen) < n:
+        bits = rng.random((rows_per_chunk, n_bits)) < 0.5
+        keys = np.packbits(bits, axis=1)
+        fresh = []
+        for i, key in enumerate(keys):
+            if len(seen) == n:
+                break
+            key_bytes = key.tobytes()
+            if key_bytes not in seen:
+                seen.add(key_bytes)
+                fresh.append(i)
+        kept.append(bits[fresh])
+    return np.concatenate(kept) if kept else np.zeros((0, n_bits), bool)
+
+
+def encode_bits(bits: np.ndarray) -> np.ndarray:
+    """A model's inputs from bits: bit 1 -> -1, bit 0 -> +1 (int8); the one place of this map."""
+    return np.where(bits, -1, 1).astype(np.int8)
+
+
+def parity_labels(bits: np.ndarray, k: int) -> np.ndarray:
+    """The parity of the first k bits of each row (int32): 1 when an odd number are set."""
+    return (bits[:, :k].sum(axis=1) % 2).astype(np.int32)
+
+
+def parity_split(
+    seed: int, n_test: int, n_train: int, n_bits: int, k: int
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """((train x, train y), (test x, test y)) of a seed: the first `n_test` distinct inputs
+    are the test set, the next `n_train` the train set (a run's first `train_size` of them).
+
+    So the test set does not depend on `n_train`, train sets are nested, and no input is in
+    both or twice in one. Needs n_test + n_train <= 2^n_bits.
+    """
+    bits = distinct_inputs(seed, n_test + n_train, n_bits)
+    x, y = encode_bits(bits), parity_labels(bits, k)
+    return (x[n_test:], y[n_test:]), (x[:n_test], y[:n_test])
 
 
 def batch_data(static: StaticSpec, hypers: list[Hyper]) -> TaskData:
@@ -106,13 +162,12 @@ def _modular_batch(static: StaticSpec, hypers: list[Hyper]) -> TaskData:
 
 
 def _parity_batch(static: StaticSpec, hypers: list[Hyper]) -> TaskData:
-    n_bits, k = static.n_bits, static.k
-    train = {
-        h.seed: parity_examples(h.seed, _TRAIN_STREAM, static.train_pad, n_bits, k) for h in hypers
+    splits = {
+        h.seed: parity_split(h.seed, static.test_size, static.train_pad, static.n_bits, static.k)
+        for h in hypers
     }
-    test = {
-        h.seed: parity_examples(h.seed, _TEST_STREAM, static.test_size, n_bits, k) for h in hypers
-    }
+    train = {seed: split[0] for seed, split in splits.items()}
+    test = {seed: split[1] for seed, split in splits.items()}
     return TaskData(
         np.stack([train[h.seed][0] for h in hypers]),
         np.stack([train[h.seed][1] for h in hypers]),

@@ -31,6 +31,9 @@ BAD = [
     (_with("optimizer.lr", 0.0), "optimizer.lr", "must be > 0"),
     (_with("optimizer.weight_decay", -0.1), "optimizer.weight_decay", ">= 0"),
     (_with("optimizer.name", "lion"), "optimizer.name", "'adamw', 'adam' or 'sgd'"),
+    (_with("model.init", "kaiming"), "model.init", "'torch' or 'lecun'"),
+    (_with("model.embedding_std", 0.0), "model.embedding_std", "must be > 0"),
+    (_with("grid", {"model.embedding_std": [1.0, -0.5]}), "grid.model.embedding_std", "> 0"),
     (_with("data.train_fraction", 1.5), "data.train_fraction", "(0, 1)"),
     (_with("data.train_fraction", 0.0), "data.train_fraction", "(0, 1)"),
     (_with("task.p", 1), "task.p", ">= 2"),
@@ -75,11 +78,33 @@ BAD = [
     (
         {**_with("task", {"kind": "parity", "n_bits": 4, "k": 2}), "data": {"train_size": 100}},
         "data.train_size",
-        "2**n_bits",
+        "16 distinct inputs",
     ),
     (
         {
-            **_with("task", {"kind": "parity", "n_bits": 6, "k": 2}),
+            **_with("task", {"kind": "parity", "n_bits": 8, "k": 2, "test_size": 64}),
+            "data": {"train_size": 193},
+        },
+        "data.train_size",
+        "193 train + 64 test examples (task.test_size) exceed the 256 distinct inputs",
+    ),
+    (
+        {
+            **_with("task", {"kind": "parity", "n_bits": 8, "k": 2, "test_size": 64}),
+            "data": {"train_size": 100},
+            "grid": {"data.train_size": [100, 200]},
+        },
+        "grid.data.train_size",
+        "256 distinct inputs",
+    ),
+    (
+        {**_with("task", {"kind": "parity", "n_bits": 8, "k": 2}), "data": {"train_size": 0}},
+        "data.train_size",
+        ">= 1",
+    ),
+    (
+        {
+            **_with("task", {"kind": "parity", "n_bits": 12, "k": 2}),
             "data": {"train_size": 20},
             "model": {"tie_output": True},
         },
@@ -126,13 +151,33 @@ def test_grid_values_expand_in_order():
 
 
 def test_sweeping_a_key_without_effect_is_refused():
-    sweep = _with("task", {"kind": "parity", "n_bits": 6, "k": 2})
+    sweep = _with("task", {"kind": "parity", "n_bits": 12, "k": 2})
     sweep["data"] = {"train_size": 20}
     sweep["grid"] = {"data.train_fraction": [0.3, 0.5]}
     from phasegrok.plan import expand
 
     with pytest.raises(ConfigError, match="no effect"):
         expand(load_sweep(sweep))
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        {"task": {"kind": "modular", "p": 11}, "model": {"embedding": "one_hot"}},
+        {"task": {"kind": "modular", "p": 11}, "model": {"embedding": "circular"}},
+        {"task": {"kind": "parity", "n_bits": 12, "k": 2}, "data": {"train_size": 20}},
+    ],
+    ids=["one_hot", "circular", "parity"],
+)
+def test_sweeping_embedding_std_without_a_learned_embedding_is_refused(task):
+    from phasegrok.plan import expand
+
+    sweep = {**copy.deepcopy(TINY), **task, "grid": {"model.embedding_std": [0.2, 1.0]}}
+    with pytest.raises(ConfigError, match="grid.model.embedding_std.*no effect"):
+        expand(load_sweep(sweep))
+    sweep["model"] = {**sweep.get("model", {}), "embedding": "learned"}
+    if task["task"]["kind"] == "modular":
+        assert len(expand(load_sweep(sweep))) == 2 * 2  # values x seeds
 
 
 def test_identity_ignores_grid_values_seeds_classify_and_plots():

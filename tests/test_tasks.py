@@ -3,7 +3,14 @@ import pytest
 
 from phasegrok.config import load_sweep
 from phasegrok.plan import expand
-from phasegrok.tasks import batch_data, example_order, modular_pairs, parity_examples
+from phasegrok.tasks import (
+    PERMUTED_MAX_BITS,
+    batch_data,
+    distinct_inputs,
+    example_order,
+    modular_pairs,
+    parity_split,
+)
 
 
 @pytest.mark.parametrize(
@@ -62,14 +69,89 @@ def test_modular_splits_are_disjoint_nested_and_sized(tiny):
     assert train_sets[0] < train_sets[1]  # nested across train fractions, same seed
 
 
-def test_parity_labels_and_nested_train_sets():
-    x, y = parity_examples(seed=1, stream=1, n=50, n_bits=6, k=3)
-    assert set(np.unique(x)) == {-1, 1}
-    assert (y == (np.prod(x[:, :3], axis=1) < 0)).all()
-    x_small, _ = parity_examples(seed=1, stream=1, n=20, n_bits=6, k=3)
-    assert (x_small == x[:20]).all()
-    x_other, _ = parity_examples(seed=2, stream=1, n=20, n_bits=6, k=3)
-    assert not (x_other == x_small).all()
+def _rows(x: np.ndarray) -> set[bytes]:
+    return {row.tobytes() for row in x}
+
+
+def test_parity_labels_are_the_parity_of_the_first_k_bits():
+    (train_x, train_y), (test_x, test_y) = parity_split(1, n_test=30, n_train=50, n_bits=6, k=3)
+    for x, y in ((train_x, train_y), (test_x, test_y)):
+        assert x.dtype == np.int8 and set(np.unique(x)) == {-1, 1}
+        assert (y == (np.prod(x[:, :3], axis=1) < 0)).all()
+    assert 0 < train_y.mean() < 1
+
+
+@pytest.mark.parametrize("n_bits", [6, PERMUTED_MAX_BITS, PERMUTED_MAX_BITS + 1, 40, 200])
+def test_distinct_inputs_are_distinct_prefix_stable_and_seeded(n_bits):
+    n = min(60, 2**n_bits)
+    bits = distinct_inputs(3, n, n_bits)
+    assert bits.shape == (n, n_bits) and bits.dtype == bool
+    assert len(_rows(bits)) == n
+    assert (distinct_inputs(3, n // 3, n_bits) == bits[: n // 3]).all()
+    assert not (distinct_inputs(4, n, n_bits) == bits).all()
+    assert 0.3 < bits.mean() < 0.7
+
+
+def test_all_inputs_of_a_small_cube_once():
+    bits = distinct_inputs(0, 64, 6)
+    index = (bits * (1 << np.arange(6))).sum(axis=1)
+    assert sorted(index) == list(range(64))
+
+
+def test_parity_train_and_test_are_distinct_on_a_crowded_cube(tiny_parity):
+    # n_bits 8: 100 train + 64 test of 256 inputs, where independent draws would repeat often.
+    tiny_parity["train"]["seeds"] = 4
+    runs = expand(load_sweep(tiny_parity))
+    data = batch_data(runs[0].static, [r.hyper for r in runs])
+    for i, run in enumerate(runs):
+        train = data.train_x[i]  # the padding rows (104 in all) are distinct inputs too
+        test = data.test_x[i]
+        assert len(_rows(train)) == len(train) and len(_rows(test)) == len(test) == 64
+        assert not _rows(train) & _rows(test)
+        assert run.hyper.n_train == 100 and data.train_w[i].sum() == 100
+
+
+def test_parity_test_set_is_fixed_and_train_sets_nested_across_train_sizes(tiny_parity):
+    # 192 + 64 = all 256 inputs of 8 bits.
+    tiny_parity["grid"] = {"data.train_size": [10, 100, 150, 192]}
+    tiny_parity["train"]["seeds"] = [5]
+    runs = expand(load_sweep(tiny_parity))
+    tests, trains = [], []
+    for run in runs:
+        data = batch_data(run.static, [run.hyper])
+        tests.append(data.test_x[0])
+        trains.append(data.train_x[0][: run.hyper.n_train])
+    for test in tests[1:]:
+        assert (test == tests[0]).all()
+    for small, large in zip(trains, trains[1:], strict=False):
+        assert (large[: len(small)] == small).all()
+    assert len(_rows(trains[-1]) | _rows(tests[0])) == 256
+
+
+def test_parity_padding_never_exceeds_the_inputs_left(tiny_parity):
+    # 191 train + 65 test = 256: the size bucket (192) would need one input too many.
+    tiny_parity["task"]["test_size"] = 65
+    tiny_parity["data"]["train_size"] = 191
+    tiny_parity["grid"] = {}
+    run = expand(load_sweep(tiny_parity))[0]
+    assert run.static.train_pad == 191
+    data = batch_data(run.static, [run.hyper])
+    assert len(_rows(data.train_x[0]) | _rows(data.test_x[0])) == 256
+
+
+def test_parity_with_many_bits_is_quick(tiny_parity):
+    import time
+
+    tiny_parity["task"].update({"n_bits": 60, "k": 3, "test_size": 2000})
+    tiny_parity["data"]["train_size"] = 5000
+    tiny_parity["train"]["seeds"] = 3
+    runs = expand(load_sweep(tiny_parity))
+    start = time.perf_counter()
+    data = batch_data(runs[0].static, [r.hyper for r in runs])
+    assert time.perf_counter() - start < 5.0
+    assert data.train_x.shape[1:] == (runs[0].static.train_pad, 60)
+    assert len(_rows(data.train_x[0]) | _rows(data.test_x[0])) == 2000 + runs[0].static.train_pad
+    assert (data.test_y[0] == (np.prod(data.test_x[0][:, :3], axis=1) < 0)).all()
 
 
 def test_parity_batch_masks_train_padding(tiny_parity):
