@@ -11,9 +11,13 @@ reaches ``threshold``, the phase is the first of these that applies:
    (it never settles, as in Slingshot cycles). A relapse is a fitted eval point after ``t_fit``
    followed by one whose train accuracy is below ``threshold``, or whose train loss exceeds both
    ``spike_factor`` times its running minimum since ``t_fit`` and ``spike_floor``.
-4. ``memorize``: final test accuracy below ``threshold``.
-5. ``comprehend``: ``t_gen - t_fit < grok_gap`` steps.
-6. ``grok``: otherwise.
+4. ``collapse``: final train accuracy below ``threshold`` (it fit, then lost the fit for good),
+   so no run that ends unfit is ``memorize``, ``grok`` or ``comprehend``.
+5. ``memorize``: not generalized. ``generalized: final`` (default): final test accuracy below
+   ``threshold``; ``generalized: ever``: test accuracy never reached it (no ``t_gen``), Liu et
+   al. (2022)'s definition.
+6. ``comprehend``: ``t_gen - t_fit < grok_gap`` steps.
+7. ``grok``: otherwise.
 
 ``grok_gap`` (1000 steps) is Liu et al. (2022)'s gap for a 1e5-step budget; it should scale with
 the budget.
@@ -21,18 +25,24 @@ the budget.
 ``pair`` follows the PAIR explorable "Do Machine Learning Models Memorize or Generalize?":
 min train loss > ``pair_fit_loss`` is "high train loss" (our ``confuse``); else min test loss >
 ``pair_gen_loss`` is ``memorize``; else max over eval points of test loss / train loss <
-``pair_ratio`` is ``comprehend``; else ``grok``. ``diverge`` still comes first. Loss
-normalization: the thresholds are compared with phasegrok's losses multiplied by
-``pair_loss_scale``. phasegrok's cross-entropy is the plain mean over examples (natural log),
-whereas PAIR's notebook divides it by the number of classes p; set ``pair_loss_scale:
-per_class`` to divide each run's losses by its ``n_classes`` and match PAIR. The ratio test is
-scale-free. A train loss of exactly 0 (float32 underflow) makes the ratio infinite.
+``pair_ratio`` is ``comprehend``; else ``grok``. ``diverge`` still comes first; there is no
+``oscillate`` or ``collapse``, and ``generalized`` is not used. Loss normalization: the
+thresholds are compared with phasegrok's losses multiplied by ``pair_loss_scale``.
+phasegrok's cross-entropy is the plain mean over examples (natural log), whereas PAIR's notebook
+divides it by the number of classes p; set ``pair_loss_scale: per_class`` to divide each run's
+losses by its ``n_classes`` and match PAIR. Loss floor: a float32 cross-entropy is exactly 0
+once the label's logit leads by ~17, which would make the ratio infinite and every fitted run
+``grok``. So each scaled loss L is replaced by max(L, 2^-23) (`LOSS_FLOOR`, float32's
+resolution, where PAIR's released losses bottom out) before the min-loss tests and the ratio:
+ratio_t = max(s L_test(t), 2^-23) / max(s L_train(t), 2^-23), s = ``pair_loss_scale``.
 
-Extra per-run columns: ``n_relapses``, ``ungrokked`` (test accuracy reached ``threshold`` and
-ended below it), ``max_loss_ratio`` (max test/train loss over finite eval points),
-``still_learning`` (test accuracy rose by more than ``still_learning_delta`` over the last
-``still_learning_window`` fraction of training, so the budget rather than the run decided the
-phase) and ``grok_delay`` (``t_gen - t_fit``).
+Extra per-run columns: ``n_relapses``, ``lost_generalization`` (test accuracy reached
+``threshold`` and ended below it; not Varma et al.'s ungrokking, a protocol of further training
+on a smaller set), ``max_loss_ratio`` (max over finite eval points of ratio_t above, the ratio
+the pair rule tests, under either rule; finite even where a loss is 0), ``still_learning`` (test
+accuracy rose by more than ``still_learning_delta`` over the last ``still_learning_window``
+fraction of training, so the budget rather than the run decided the phase) and ``grok_delay``
+(``t_gen - t_fit``).
 """
 
 from __future__ import annotations
@@ -45,14 +55,26 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 # Legend order: healthy to pathological. The classification priority is in the docstring.
-PHASES: tuple[str, ...] = ("comprehend", "grok", "memorize", "oscillate", "confuse", "diverge")
+# collapse sits beside oscillate: both fit and then lost it, collapse for good.
+PHASES: tuple[str, ...] = (
+    "comprehend",
+    "grok",
+    "memorize",
+    "oscillate",
+    "collapse",
+    "confuse",
+    "diverge",
+)
 
-# Okabe-Ito colours (colour-blind safe), fixed per phase in every figure.
+# Okabe-Ito colours (colour-blind safe), fixed per phase in every figure. collapse takes sky
+# blue: Okabe-Ito's yellow is too pale for lines and titles on white, and black would hide the
+# still-learning hatching.
 PHASE_COLORS: dict[str, str] = {
     "comprehend": "#009E73",
     "grok": "#0072B2",
     "memorize": "#E69F00",
     "oscillate": "#CC79A7",
+    "collapse": "#56B4E9",
     "confuse": "#8C8C8C",
     "diverge": "#D55E00",
 }
@@ -62,11 +84,17 @@ CLASS_COLUMNS: tuple[str, ...] = (
     "t_fit",
     "t_gen",
     "n_relapses",
-    "ungrokked",
+    "lost_generalization",
     "max_loss_ratio",
     "still_learning",
     "grok_delay",
 )
+
+# Columns of earlier versions, dropped on reclassification so no stale value survives.
+_RENAMED_COLUMNS: tuple[str, ...] = ("ungrokked",)
+
+# float32's resolution (machine epsilon): the pair rule's floor under every scaled loss.
+LOSS_FLOOR: float = 2.0**-23
 
 # Schema metadata key of runs.parquet recording thresholds set by `phasegrok.plot --classify`.
 CLASSIFY_META = b"phasegrok.classify"
@@ -90,6 +118,10 @@ class ClassifySpec(BaseModel):
         None, ge=0, description="loss spikes below this are noise; None: 0.1 x chance loss"
     )
     min_cycles: int = Field(2, ge=1, description="relapses needed for oscillate")
+    generalized: Literal["final", "ever"] = Field(
+        "final",
+        description="memorize unless test accuracy ends (final) or ever got (ever) >= threshold",
+    )
     grok_gap: float = Field(1000, ge=0, description="t_gen - t_fit below this (steps): comprehend")
     still_learning_delta: float = Field(
         0.05, ge=0, description="test accuracy rise over the last window that flags a run"
@@ -118,6 +150,23 @@ def chance_loss(loss: np.ndarray | pd.Series, n_classes: np.ndarray | pd.Series)
     n = np.asarray(n_classes, dtype=float)
     is_mse = np.asarray(loss, dtype=object) == "mse"
     return np.where(is_mse, 1.0 / n, np.log(n))
+
+
+def floor_loss(loss: np.ndarray) -> np.ndarray:
+    """max(loss, 2^-23): a float32 loss below its resolution, 0 included, reads as the floor.
+
+    NaN stays NaN (np.maximum propagates it), so a diverged point is not hidden.
+    """
+    return np.maximum(np.asarray(loss, dtype=float), LOSS_FLOOR)
+
+
+def _loss_scale(spec: ClassifySpec, runs: pd.DataFrame) -> np.ndarray:
+    """Per-run factor s of `pair_loss_scale`: 1 / n_classes for per_class, else the number."""
+    if spec.pair_loss_scale == "per_class":
+        if "n_classes" not in runs.columns:
+            raise ValueError("runs lack n_classes, needed for pair_loss_scale: per_class")
+        return 1.0 / runs["n_classes"].to_numpy(dtype=float)
+    return np.full(len(runs), float(spec.pair_loss_scale))
 
 
 def _dense(curves: pd.DataFrame, run_ids: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -171,7 +220,8 @@ def classify_runs(
     run_ids = runs["run_id"].astype(str).to_numpy()
     if len(set(run_ids)) != len(run_ids):
         raise ValueError("runs has duplicate run_id values")
-    out = runs.drop(columns=[c for c in CLASS_COLUMNS if c in runs.columns])
+    stale = (*CLASS_COLUMNS, *_RENAMED_COLUMNS)
+    out = runs.drop(columns=[c for c in stale if c in runs.columns])
     if len(runs) == 0:
         return _empty_columns(out)
 
@@ -218,33 +268,39 @@ def classify_runs(
     late = (relapse & (steps[:, 1:] > 0.75 * t_end[:, None])).any(axis=1)
     oscillate = (n_relapses >= spec.min_cycles) & late
 
-    final_test = te_acc[rows, last]
-    ungrokked = has_gen & ~(final_test >= thr)
+    final_train, final_test = tr_acc[rows, last], te_acc[rows, last]
+    lost_generalization = has_gen & ~(final_test >= thr)
+    generalized = has_gen if spec.generalized == "ever" else final_test >= thr
     # Steps are sorted within a run, so the last point at or before the window start is a count.
     start = t_end * (1 - spec.still_learning_window)
     i_start = (valid & (steps <= start[:, None])).sum(axis=1) - 1
     i_start = np.clip(i_start, 0, None)
     still_learning = (final_test - te_acc[rows, i_start]) > spec.still_learning_delta
 
+    # The pair rule's losses, scaled then floored: finite ratios even where a loss is exactly 0.
     ok = valid & finite
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(ok, te_loss / tr_loss, np.nan)
-    max_ratio = np.fmax.reduce(ratio, axis=1)
+    scale = _loss_scale(spec, runs)[:, None]
+    pair_train = np.where(ok, floor_loss(tr_loss * scale), np.nan)
+    pair_test = np.where(ok, floor_loss(te_loss * scale), np.nan)
+    max_ratio = np.fmax.reduce(pair_test / pair_train, axis=1)
     delay = t_gen - t_fit
 
     if spec.rule == "accuracy":
         phase = np.select(
-            [diverged, ~has_fit, oscillate, ~(final_test >= thr), delay < spec.grok_gap],
-            ["diverge", "confuse", "oscillate", "memorize", "comprehend"],
+            [
+                diverged,
+                ~has_fit,
+                oscillate,
+                ~(final_train >= thr),
+                ~generalized,
+                delay < spec.grok_gap,
+            ],
+            ["diverge", "confuse", "oscillate", "collapse", "memorize", "comprehend"],
             default="grok",
         )
     else:
-        if spec.pair_loss_scale == "per_class":
-            scale = 1.0 / runs["n_classes"].to_numpy(dtype=float)
-        else:
-            scale = np.full(n_runs, float(spec.pair_loss_scale))
-        min_train = np.fmin.reduce(np.where(ok, tr_loss, np.nan), axis=1) * scale
-        min_test = np.fmin.reduce(np.where(ok, te_loss, np.nan), axis=1) * scale
+        min_train = np.fmin.reduce(pair_train, axis=1)
+        min_test = np.fmin.reduce(pair_test, axis=1)
         phase = np.select(
             [
                 diverged,
@@ -260,7 +316,7 @@ def classify_runs(
     out["t_fit"] = _masked_int(t_fit, has_fit)
     out["t_gen"] = _masked_int(t_gen, has_gen)
     out["n_relapses"] = n_relapses.astype(np.int64)
-    out["ungrokked"] = ungrokked
+    out["lost_generalization"] = lost_generalization
     out["max_loss_ratio"] = max_ratio.astype(float)
     out["still_learning"] = still_learning
     out["grok_delay"] = _masked_int(delay, has_fit & has_gen)
@@ -272,7 +328,7 @@ def _empty_columns(out: pd.DataFrame) -> pd.DataFrame:
     for c in ("t_fit", "t_gen", "grok_delay"):
         out[c] = pd.array([], dtype="Int64")
     out["n_relapses"] = np.array([], dtype=np.int64)
-    out["ungrokked"] = np.array([], dtype=bool)
+    out["lost_generalization"] = np.array([], dtype=bool)
     out["max_loss_ratio"] = np.array([], dtype=float)
     out["still_learning"] = np.array([], dtype=bool)
     return out

@@ -51,10 +51,12 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullForma
 from phasegrok.classify import (
     CLASS_COLUMNS,
     CLASSIFY_META,
+    LOSS_FLOOR,
     PHASE_COLORS,
     PHASES,
     ClassifySpec,
     classify_runs,
+    floor_loss,
 )
 from phasegrok.store import CURVES, RUNS, SWEEP_YAML, atomic_write, write_text
 
@@ -731,7 +733,11 @@ def _finals(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
 
 
 def lu_figure(runs: pd.DataFrame, curves: pd.DataFrame) -> Figure:
-    """Omnigrok's LU picture: train and test loss against parameter norm, coloured by phase."""
+    """Omnigrok's LU picture: train and test loss against parameter norm, coloured by phase.
+
+    Losses below 2^-23 (`LOSS_FLOOR`), float32's exact zeros included, are drawn at it, as the
+    pair rule reads them, so a log axis keeps those runs (a dotted line marks the floor).
+    """
     runs = _finals(runs, curves)
     picks = examples(runs)
     groups = _curve_groups(curves, {r for ids in picks.values() for r in ids})
@@ -746,7 +752,7 @@ def lu_figure(runs: pd.DataFrame, curves: pd.DataFrame) -> Figure:
                 if g is not None:
                     ax.plot(
                         g["weight_norm"],
-                        g[f"{which}_loss"],
+                        floor_loss(g[f"{which}_loss"]),
                         color=PHASE_COLORS[phase],
                         lw=0.8,
                         alpha=0.6,
@@ -757,7 +763,7 @@ def lu_figure(runs: pd.DataFrame, curves: pd.DataFrame) -> Figure:
             .replace([np.inf, -np.inf], np.nan)
             .dropna()
         )
-        finals = finals.loc[finals[f"final_{which}_loss"] > 0]
+        finals[f"final_{which}_loss"] = floor_loss(finals[f"final_{which}_loss"])
         norms.append(finals["final_weight_norm"].to_numpy(dtype=float))
         if len(finals):
             sns.scatterplot(
@@ -774,6 +780,8 @@ def lu_figure(runs: pd.DataFrame, curves: pd.DataFrame) -> Figure:
                 legend=False,
                 ax=ax,
             )
+        if ax.dataLim.ymin <= LOSS_FLOOR:
+            ax.axhline(LOSS_FLOOR, color="0.5", lw=0.6, ls=":")
         ax.set_yscale("log")
         ax.set_xlabel("parameter norm ‖θ‖₂")
         ax.set_ylabel(f"{which} loss (nats)" if _is_ce(runs) else f"{which} loss (MSE)")
@@ -810,16 +818,16 @@ def _phase_table(runs: pd.DataFrame) -> str:
     for phase in PHASES:
         sub = runs.loc[runs["phase"] == phase]
         still = int(sub["still_learning"].sum()) if "still_learning" in sub else 0
-        ungrok = int(sub["ungrokked"].sum()) if "ungrokked" in sub else 0
+        lost = int(sub["lost_generalization"].sum()) if "lost_generalization" in sub else 0
         rows.append(
             f"<tr><td><span class='sw' style='background:{PHASE_COLORS[phase]}'></span>"
             f"{phase}</td><td>{len(sub)}</td><td>{100 * len(sub) / total:.1f}%</td>"
-            f"<td>{still}</td><td>{ungrok}</td></tr>"
+            f"<td>{still}</td><td>{lost}</td></tr>"
         )
     return (
         "<table><tr><th>phase</th><th>runs</th><th>share</th><th>still learning</th>"
-        "<th>ungrokked</th></tr>" + "".join(rows) + f"<tr><th>total</th><th>{len(runs)}</th>"
-        "<th></th><th></th><th></th></tr></table>"
+        "<th>lost generalization</th></tr>" + "".join(rows) + "<tr><th>total</th>"
+        f"<th>{len(runs)}</th><th></th><th></th><th></th></tr></table>"
     )
 
 
@@ -943,7 +951,8 @@ def _captions(cs: ClassifySpec, any_still: bool) -> dict[str, str]:
         f" {EXAMPLES_PER_PHASE} runs per phase, spread from fastest to slowest to generalize;"
         " symmetric-log step axis (linear below the first eval step, so step 0 shows).",
         "lu": "Omnigrok's LU picture: train and test loss against the parameter norm. Lines:"
-        " the example runs of the curves figure over training; dots: every run's final state.",
+        " the example runs of the curves figure over training; dots: every run's final state."
+        " Losses below 2^-23 (float32's resolution; exact zeros too) sit on the dotted floor.",
     }
 
 

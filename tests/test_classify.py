@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import copy
 import time
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY
 from pydantic import ValidationError
 
 from phasegrok.classify import (
     CLASS_COLUMNS,
+    LOSS_FLOOR,
     PHASE_COLORS,
     PHASES,
     ClassifySpec,
     chance_loss,
     classify_runs,
 )
+from phasegrok.config import ConfigError, load_sweep
 
 P = 97
 STEPS = np.arange(0, 10_001, 100)
@@ -81,6 +85,9 @@ def test_spec_defaults_and_validation():
         None,
     )
     assert (spec.min_cycles, spec.grok_gap, spec.still_learning_delta) == (2, 1000, 0.05)
+    assert spec.generalized == "final" and ClassifySpec(generalized="ever").generalized == "ever"
+    with pytest.raises(ValidationError, match="generalized"):
+        ClassifySpec(generalized="always")
     with pytest.raises(ValidationError, match="thresh"):
         ClassifySpec(thresh=0.5)
     with pytest.raises(ValidationError):
@@ -95,7 +102,7 @@ def test_comprehend_and_grok():
     assert (r.phase, r.t_fit, r.t_gen, r.grok_delay) == ("comprehend", 500, 800, 300)
     r = classify_one(train_acc=step_up(500), test_acc=step_up(6000))
     assert (r.phase, r.t_fit, r.t_gen, r.grok_delay) == ("grok", 500, 6000, 5500)
-    assert not r.still_learning and not r.ungrokked and r.n_relapses == 0
+    assert not r.still_learning and not r.lost_generalization and r.n_relapses == 0
     # grok_gap is a free threshold.
     r = classify_one(ClassifySpec(grok_gap=10_000), train_acc=step_up(500), test_acc=step_up(6000))
     assert r.phase == "comprehend"
@@ -112,7 +119,7 @@ def test_never_generalizes_is_memorize_with_missing_times():
     r = classify_one(train_acc=step_up(500), test_acc=np.full(len(STEPS), 0.3))
     assert r.phase == "memorize"
     assert r.t_fit == 500 and pd.isna(r.t_gen) and pd.isna(r.grok_delay)
-    assert not r.ungrokked and not r.still_learning
+    assert not r.lost_generalization and not r.still_learning
 
 
 def test_never_fits_is_confuse():
@@ -191,7 +198,7 @@ def test_mse_floor_uses_all_zero_output_loss():
     assert out == [0, 2]
 
 
-def test_still_learning_and_ungrokked():
+def test_still_learning_and_lost_generalization():
     rising = np.full(len(STEPS), 0.5)
     rising[STEPS > 9000] = np.linspace(0.55, 0.7, (STEPS > 9000).sum())
     r = classify_one(train_acc=step_up(500), test_acc=rising)
@@ -203,7 +210,73 @@ def test_still_learning_and_ungrokked():
     lost = step_up(2000)
     lost[STEPS >= 6000] = 0.5
     r = classify_one(train_acc=step_up(500), test_acc=lost)
-    assert r.phase == "memorize" and r.ungrokked and r.t_gen == 2000 and not r.still_learning
+    assert r.phase == "memorize" and r.lost_generalization and r.t_gen == 2000
+    assert not r.still_learning
+
+
+def test_generalized_from_a_sweep_file():
+    sweep = {**copy.deepcopy(TINY), "classify": {"generalized": "ever"}}
+    assert load_sweep(sweep).file.classify.generalized == "ever"
+    sweep["classify"]["generalized"] = "always"
+    with pytest.raises(ConfigError, match="classify.generalized"):
+        load_sweep(sweep)
+
+
+def generalized_then_lost() -> np.ndarray:
+    """Test accuracy reaches the threshold at 2000 and falls back to 0.5 from 6000 on."""
+    acc = step_up(2000)
+    acc[STEPS >= 6000] = 0.5
+    return acc
+
+
+def test_generalized_final_or_ever():
+    lost = generalized_then_lost()
+    final = classify_one(train_acc=step_up(500), test_acc=lost)
+    ever = classify_one(ClassifySpec(generalized="ever"), train_acc=step_up(500), test_acc=lost)
+    # Liu et al.'s "ever": it reached 0.9 at 2000, 1500 steps after the fit: grok, not memorize.
+    assert (final.phase, ever.phase) == ("memorize", "grok")
+    assert final.lost_generalization and ever.lost_generalization
+    assert ever.t_gen == 2000 and ever.grok_delay == 1500
+    # A run that never generalized is memorize under either definition.
+    never = np.full(len(STEPS), 0.3)
+    r = classify_one(ClassifySpec(generalized="ever"), train_acc=step_up(500), test_acc=never)
+    assert r.phase == "memorize" and not r.lost_generalization
+
+
+def lost_fit(at: list[int], end: int) -> np.ndarray:
+    """Fit at 500, dips of 300 steps at `at`, and train accuracy 0.4 from `end` to the end."""
+    acc = dips(at)
+    acc[STEPS >= end] = 0.4
+    return acc
+
+
+def test_fit_then_ended_unfit_is_collapse():
+    # One relapse (below min_cycles = 2), test accuracy lost too: memorize before collapse.
+    r = classify_one(train_acc=lost_fit([], 7000), test_acc=generalized_then_lost())
+    assert (r.phase, r.n_relapses, r.t_fit) == ("collapse", 1, 500)
+    # Still generalizing at the end, or by Liu's "ever": never grok or comprehend once unfit.
+    r = classify_one(train_acc=lost_fit([], 7000), test_acc=step_up(700))
+    assert r.phase == "collapse"
+    for generalized in ("final", "ever"):
+        spec = ClassifySpec(generalized=generalized)
+        assert classify_one(spec, train_acc=lost_fit([], 7000), test_acc=step_up(6000)).phase == (
+            "collapse"
+        )
+    # Two relapses, none in the last quarter: it settled, unfit; collapse, not oscillate.
+    r = classify_one(train_acc=lost_fit([2000], 4000), test_acc=step_up(700))
+    assert (r.phase, r.n_relapses) == ("collapse", 2)
+    # oscillate is checked first: enough relapses, one late, and ending unfit.
+    r = classify_one(train_acc=lost_fit([3000, 6000], 9000), test_acc=step_up(700))
+    assert (r.phase, r.n_relapses) == ("oscillate", 3)
+    # A relapse that recovers by the end is not a collapse.
+    assert classify_one(train_acc=dips([9000]), test_acc=step_up(700)).phase == "comprehend"
+
+
+def test_legacy_ungrokked_column_is_dropped():
+    runs, curves = frames({"r": curve("r", step_up(500), generalized_then_lost())})
+    out = classify_runs(runs.assign(ungrokked=False), curves, ClassifySpec())
+    assert "ungrokked" not in out.columns and "lost_generalization" in CLASS_COLUMNS
+    assert out.iloc[0].lost_generalization
 
 
 def test_max_loss_ratio():
@@ -241,6 +314,45 @@ def test_pair_rule():
     assert out.phase.tolist()[-1] == "comprehend"
 
 
+def float32_losses(loss: np.ndarray) -> np.ndarray:
+    """A float32 mean cross-entropy: exactly 0 once every label's logit leads by ~17."""
+    return np.where(loss < 1e-7, 0.0, loss)
+
+
+def test_pair_rule_float32_zero_losses():
+    n = len(STEPS)
+    decay = np.geomspace(1.0, 1e-10, n)
+    acc = np.ones(n)
+    zeros = {
+        # Test loss 10 x train loss throughout; train underflows to 0 a few evals before test.
+        "together": curve("together", acc, acc, float32_losses(decay), float32_losses(10 * decay)),
+        # Train loss 0 from the start while test loss falls slowly: still grokking.
+        "late": curve("late", acc, acc, np.zeros(n), float32_losses(np.geomspace(1.0, 1e-12, n))),
+    }
+    assert (zeros["together"].train_loss == 0).any() and (zeros["together"].test_loss > 0).any()
+    runs, curves = frames(zeros)
+    out = classify_runs(runs, curves, ClassifySpec(rule="pair"))
+    assert out.phase.tolist() == ["comprehend", "grok"]
+    ratio = out.max_loss_ratio.to_numpy()
+    assert np.isfinite(ratio).all()
+    assert ratio[1] == pytest.approx(1.0 / LOSS_FLOOR)  # test loss 1 over the floored 0
+    # The accuracy rule reports the same, floored, ratio.
+    assert classify_runs(runs, curves, ClassifySpec()).max_loss_ratio.tolist() == ratio.tolist()
+
+
+def test_pair_floor_applies_after_the_scale():
+    n = len(STEPS)
+    acc = np.ones(n)
+    # Per class (/P) the train loss is 2^-24, floored to 2^-23; test loss 2^-20: ratio 8.
+    # Floored before scaling the ratio would stay 16.
+    train, test = np.full(n, P * 2.0**-24), np.full(n, P * 2.0**-20)
+    runs, curves = frames({"r": curve("r", acc, acc, train, test)})
+    r = classify_runs(runs, curves, ClassifySpec(rule="pair", pair_loss_scale="per_class")).iloc[0]
+    assert r.max_loss_ratio == pytest.approx(8.0)
+    r = classify_runs(runs, curves, ClassifySpec(rule="pair")).iloc[0]
+    assert r.max_loss_ratio == pytest.approx(16.0)
+
+
 def test_idempotent_and_preserves_rows():
     runs, curves = frames(
         {
@@ -258,7 +370,7 @@ def test_idempotent_and_preserves_rows():
     assert list(again.index) == [10, 20]
     assert set(CLASS_COLUMNS) <= set(again.columns)
     assert again["t_fit"].dtype == "Int64" and again["grok_delay"].dtype == "Int64"
-    assert again["still_learning"].dtype == bool and again["ungrokked"].dtype == bool
+    assert again["still_learning"].dtype == bool and again["lost_generalization"].dtype == bool
     pd.testing.assert_frame_equal(classify_runs(first, curves, ClassifySpec()), first)
 
 

@@ -15,13 +15,22 @@ import pytest
 import yaml
 from conftest import assert_png, run_cli
 
-from phasegrok.classify import CLASSIFY_META, PHASES, ClassifySpec, classify_runs
+from phasegrok.classify import (
+    CLASSIFY_META,
+    LOSS_FLOOR,
+    PHASE_COLORS,
+    PHASES,
+    ClassifySpec,
+    classify_runs,
+)
+from phasegrok.plot import build_spec, parse_overrides
 from phasegrok.plot import main as plot_main
 from phasegrok.plots import (
     draw_all,
     fmt,
     grid_keys,
     is_log_spaced,
+    lu_figure,
     majority,
     make_axis,
     plot_pairs,
@@ -58,6 +67,8 @@ def synth_run(wd: float, frac: float, hidden: str, seed: int) -> dict[str, np.nd
     if wd >= 1e-1 and frac == 0.5:  # oscillate: relapses through to the end
         for t in (1500, 3000, 4500):
             train[(STEPS >= t) & (STEPS < t + 200)] = 0.3
+    if wd >= 1e-1 and frac == 0.7 and hidden == "[32]":  # collapse: loses the fit for good
+        train[STEPS >= 3500] = 0.3
     train_loss = np.log(P) * (1 - train) + 1e-4
     test_loss = np.log(P) * (1 - test) + 1e-4
     wn = 40 * np.exp(-STEPS * wd / 50) + 5 + seed
@@ -240,6 +251,26 @@ def test_draw_all_three_axes_with_facets(folder, drawn):
     assert runs["still_learning"].any()
 
 
+def test_lu_figure_draws_zero_losses_at_the_floor(folder):
+    runs, curves = (
+        pd.read_parquet(folder / "runs.parquet"),
+        pd.read_parquet(folder / "curves.parquet"),
+    )
+    # float32 underflow: the grok runs' train loss is exactly 0 from step 4000 on.
+    zero = set(runs.loc[runs["phase"] == "grok", "run_id"])
+    curves.loc[curves["run_id"].isin(zero) & (curves["step"] >= 4000), "train_loss"] = 0.0
+    runs.loc[runs["run_id"].isin(zero), "final_train_loss"] = 0.0
+    train_ax, test_ax = lu_figure(runs, curves).axes[:2]
+    # Dots: every grok run's final state is drawn, at the floor.
+    ys = np.concatenate([c.get_offsets()[:, 1] for c in train_ax.collections])
+    assert (ys == LOSS_FLOOR).sum() == len(zero) and (ys >= LOSS_FLOOR).all()
+    # Lines: each example grok run reaches the floor rather than dropping off the log axis.
+    grok = [ln for ln in train_ax.get_lines() if ln.get_color() == PHASE_COLORS["grok"]]
+    assert grok and all(np.nanmin(ln.get_ydata()) == LOSS_FLOOR for ln in grok)
+    floor_lines = [ln for ln in train_ax.get_lines() if ln.get_linestyle() == ":"]
+    assert len(floor_lines) == 1 and not any(ln.get_linestyle() == ":" for ln in test_ax.lines)
+
+
 def test_index_html_links_and_counts(folder, drawn):
     page = (folder / "index.html").read_text()
     for p in drawn:
@@ -339,7 +370,7 @@ def test_reclassify_changes_phase_not_curves(tmp_path):
             "t_fit",
             "t_gen",
             "grok_delay",
-            "ungrokked",
+            "lost_generalization",
             "still_learning",
             "n_relapses",
             "max_loss_ratio",
@@ -355,6 +386,15 @@ def test_reclassify_changes_phase_not_curves(tmp_path):
     restored = pd.read_parquet(d / "runs.parquet")
     assert restored["phase"].tolist() == before["phase"].tolist()
     assert CLASSIFY_META not in pq.read_schema(d / "runs.parquet").metadata
+
+
+def test_cli_generalized_ever(tmp_path):
+    assert build_spec({}, parse_overrides(["generalized=ever"])).generalized == "ever"
+    d = make_results(tmp_path / "ever", grid=ONE_AXIS, seeds=(0,))
+    assert plot_main([str(d), "--classify", "generalized=ever"]) == 0
+    meta = pq.read_schema(d / "runs.parquet").metadata
+    assert json.loads(meta[CLASSIFY_META])["generalized"] == "ever"
+    assert "lost generalization" in (d / "index.html").read_text()
 
 
 def test_cli_reclassify_subprocess_pair_rule(tmp_path):
@@ -378,6 +418,7 @@ def listing(d: Path) -> dict[str, int]:
         (["--classify", "threshold"], "KEY=VALUE"),
         (["--classify", "rule=loss"], "rule"),
         (["--classify", "threshold=abc"], "threshold"),
+        (["--classify", "generalized=always"], "'final' or 'ever'"),
     ],
 )
 def test_cli_bad_input(tmp_path, capsys, args, needle):
