@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from phasegrok.classify import ClassifySpec
+from phasegrok.lens import n_frequencies
 
 
 class ConfigError(ValueError):
@@ -485,10 +486,12 @@ def _check_modular(cfg: Mapping[str, Any]) -> None:
             f"{fraction} of {n_all} pairs leaves {n_train} train and {n_all - n_train} test pairs; "
             "both must be >= 1",
         )
-    if cfg["analysis.fourier_top_k"] > p // 2:
+    n_freqs, top_k = n_frequencies(op, p), cfg["analysis.fourier_top_k"]
+    if n_freqs and top_k > n_freqs:  # no check where the lens is blank (no cyclic group)
+        order = "p // 2" if op in ("add", "sub") else "(p - 1) // 2"
         raise ConfigError(
             "analysis.fourier_top_k",
-            f"at most p // 2 = {p // 2} frequencies exist; got {cfg['analysis.fourier_top_k']}",
+            f"op '{op}' at p = {p} has {order} = {n_freqs} frequencies; got {top_k}",
         )
     if cfg["model.embedding"] == "circular":
         freqs = cfg["model.circular_freqs"]

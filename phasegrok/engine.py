@@ -154,13 +154,16 @@ def evaluate(static: StaticSpec, params: Any, data: TaskData) -> jax.Array:
 
 
 def lens_metrics(static: StaticSpec, params: Any, xp: Any) -> tuple[Any, Any]:
-    """(lens metrics in `metric_names` order, key frequencies or None); see phasegrok.lens."""
+    """(lens metrics in `metric_names` order, key frequencies or None); see phasegrok.lens.
+
+    Modular ops without a cyclic group to transform over get NaN metrics and no key frequencies.
+    """
     if static.task_kind == "parity":
         kernel = lens.parity_first_kernel(params)
         return lens.parity_lens(kernel, static.k, static.irrelevant_threshold, xp), None
     table = lens.embedding_table(params, static.embedding, static.p, static.circular_freqs, xp)
     maps = lens.token_maps(table, params["first_kernel"], static.combine)
-    return lens.modular_lens(maps, static.fourier_top_k, xp)
+    return lens.task_lens(maps, static.op, static.p, static.fourier_top_k, xp)
 
 
 def _minibatch(
@@ -442,7 +445,7 @@ class BatchResult:
     metric_names: tuple[str, ...]
     steps: np.ndarray  # (n_evals + 1,) eval steps, 0 included
     metrics: np.ndarray  # (runs, n_evals + 1, len(metric_names))
-    key_frequencies: np.ndarray | None  # (runs, fourier_top_k) of the final params (modular)
+    key_frequencies: np.ndarray | None  # (runs, fourier_top_k) of the final params; None: no lens
     params: dict[int, Any]  # step -> params pytree with a leading run axis; the last step always
     wall_seconds: float
     compile_seconds: float
@@ -489,7 +492,7 @@ def execute_batch(
             on_steps(n_real * n_evals * static.eval_every)
     trim = {step: jax.tree.map(lambda a: np.asarray(a[:n_real]), p) for step, p in saved.items()}
     keys = None
-    if static.task_kind == "modular":
+    if static.task_kind == "modular" and lens.n_frequencies(static.op, static.p):
         final = trim[static.steps]
         keys = np.stack(
             [

@@ -5,18 +5,32 @@ these inside its compiled evaluation and the figures recompute them from stored 
 without JAX.
 
 Modular tasks. For each operand the *token map* is the first hidden layer's input as a function
-of the token, `E @ W` (p x width; learned, one-hot and circular embeddings alike). Its discrete
-Fourier transform over the token index gives, for frequency f in 1 .. p // 2,
+of the token, `E @ W` (p x width; learned, one-hot and circular embeddings alike). The lens
+reads it over the cyclic group whose operation labels the pairs (`group_maps`): row j of the
+*group map* is the token at index j of that group,
 
-    power[f] = sum over operands and hidden units of |sum_a map[a, u] exp(-2 pi i f a / p)|^2
+    add, sub:            Z_p, index j = token a                          (n = p rows)
+    mul, div (p prime):  (Z/p)^* = <g>, index j = log_g a, row j = g^j   (n = p - 1 rows)
 
-(frequency 0, the constant, is left out). A generalizing modular-addition MLP puts its tokens
-on circles of a few frequencies (the "star"), so its power concentrates:
+with g the smallest primitive root mod p (token 0, outside the multiplicative group, is left
+out). With X_f[u] = sum_j map[j, u] exp(-2 pi i f j / n), a real map has X_{-f} = conj(X_f),
+so the power of frequency f in 1 .. n // 2 counts both signs once:
+
+    power[f] = sum over operands and hidden units of |X_f|^2 + |X_{-f}|^2   (0 < f < n / 2)
+    power[n / 2] = sum of |X_{n/2}|^2                                      (n even: Nyquist)
+
+(frequency 0, the constant, is left out), so sum_f power[f] = n sum_j |map[j] - mean|^2
+(Parseval). A generalizing modular-arithmetic MLP puts its tokens on circles of a few
+frequencies (the "star"), so its power concentrates:
 
     fourier_top_k_share = sum of the k largest power[f] / sum of all power[f]
     fourier_gini        = Gini coefficient of power over the frequencies (0 uniform, ~1 one peak)
 
-A uniform spectrum gives a top-k share of k / (p // 2).
+A uniform spectrum gives a top-k share of k / (n // 2). Where no cyclic group applies
+(`square_sum`, whose labels are not a group operation's; `mul` at a composite p, whose
+non-zero residues are not all invertible and whose units are not cyclic in general; p = 2,
+whose multiplicative group has no frequency) the lens is blank: NaN metrics, no key
+frequencies.
 
 Parity. With W the first layer's (n_bits x width) kernel,
 
@@ -29,6 +43,7 @@ Weight decay prunes the n_bits - k irrelevant rows as the model generalizes (PAI
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cache
 from types import ModuleType
 from typing import Any
 
@@ -64,10 +79,86 @@ def token_maps(table: Any, first_kernel: Any, combine: str) -> tuple[Any, Any]:
     return table @ first_kernel[:d], table @ first_kernel[d:]
 
 
-def frequency_power(token_map: Any, xp: ModuleType = np) -> Any:
-    """Power per frequency 1 .. p // 2 of a (p, width) token map, summed over units."""
-    spectrum = xp.fft.rfft(token_map, axis=0)  # (p // 2 + 1, width)
-    return xp.sum(xp.abs(spectrum[1:]) ** 2, axis=1)
+def prime_factors(n: int) -> list[int]:
+    """The distinct prime factors of n >= 1, smallest first (trial division; n is a modulus)."""
+    factors, d = [], 2
+    while d * d <= n:
+        if n % d == 0:
+            factors.append(d)
+            while n % d == 0:
+                n //= d
+        d += 1
+    return factors + [n] * (n > 1)
+
+
+def primitive_root(p: int) -> int:
+    """The smallest generator g of the multiplicative group mod the prime p (cyclic, order p - 1).
+
+    g generates it iff g^((p - 1) / q) != 1 mod p for every prime q dividing p - 1.
+    """
+    if prime_factors(p) != [p]:
+        raise ValueError(f"primitive roots are taken mod a prime here, not {p}")
+    qs = prime_factors(p - 1)
+    return next(g for g in range(1, p) if all(pow(g, (p - 1) // q, p) != 1 for q in qs))
+
+
+@cache
+def group_tokens(op: str, p: int) -> np.ndarray | None:
+    """The token at each index j of the cyclic group the lens reads `op` mod p over, or None.
+
+    add, sub: token j (Z_p). mul, div at a prime p: token g^j mod p, j = 0 .. p - 2, g the
+    smallest primitive root, so index j is the discrete logarithm log_g a. None where no cyclic
+    group with a non-constant frequency applies (square_sum, mul at a composite p, p = 2 for
+    mul / div). Host-side NumPy, static given (op, p); the result is read-only (it is cached).
+    """
+    if op in ("add", "sub"):
+        tokens = np.arange(p)
+    elif op in ("mul", "div") and p > 2 and prime_factors(p) == [p]:
+        g = primitive_root(p)
+        tokens = np.array([pow(g, j, p) for j in range(p - 1)])
+    else:
+        return None
+    tokens.flags.writeable = False
+    return tokens
+
+
+def n_frequencies(op: str, p: int) -> int:
+    """Frequencies 1 .. n // 2 the lens reports for `op` mod p (n the group's order); 0: blank."""
+    tokens = group_tokens(op, p)
+    return 0 if tokens is None else len(tokens) // 2
+
+
+def group_maps(maps: tuple[Any, ...], op: str, p: int) -> tuple[Any, ...] | None:
+    """Each (p, width) token map as its (n, width) map over the group index (`group_tokens`).
+
+    The one place a run's token maps are put in group order, for the engine and the figures
+    alike; None where the lens is blank. A NumPy index array into jax.numpy is a gather.
+    """
+    tokens = group_tokens(op, p)
+    if tokens is None:
+        return None
+    if op in ("add", "sub"):  # the identity order: no gather in the compiled program
+        return tuple(maps)
+    return tuple(m[tokens] for m in maps)
+
+
+def unit_power(group_map: Any, xp: ModuleType = np) -> Any:
+    """(n // 2, width) power of each frequency 1 .. n // 2 per unit, both signs counted once.
+
+    rfft gives X_f for f = 0 .. n // 2; |X_{-f}|^2 = |X_f|^2 for a real map, so bins below
+    n / 2 count twice and the Nyquist bin of an even n (its own negative) once.
+    """
+    n = group_map.shape[0]
+    weights = np.full(n // 2, 2.0, dtype=np.float32)
+    if n % 2 == 0:
+        weights[-1] = 1.0
+    spectrum = xp.fft.rfft(group_map, axis=0)[1:]  # (n // 2, width): frequency 0 left out
+    return xp.asarray(weights)[:, None] * xp.abs(spectrum) ** 2
+
+
+def frequency_power(group_map: Any, xp: ModuleType = np) -> Any:
+    """Power per frequency 1 .. n // 2 of an (n, width) group map, summed over units."""
+    return xp.sum(unit_power(group_map, xp), axis=1)
 
 
 def top_k_share(power: Any, k: int, xp: ModuleType = np) -> Any:
@@ -89,10 +180,20 @@ def key_frequencies(power: Any, k: int, xp: ModuleType = np) -> Any:
 
 
 def modular_lens(maps: tuple[Any, Any], k: int, xp: ModuleType = np) -> tuple[Any, Any]:
-    """([top-k share, gini], key frequencies) of a modular model's two token maps."""
+    """([top-k share, gini], key frequencies) of a modular model's two group maps."""
     power = frequency_power(maps[0], xp) + frequency_power(maps[1], xp)
     metrics = xp.stack([top_k_share(power, k, xp), gini(power, xp)])
     return metrics, key_frequencies(power, k, xp)
+
+
+def task_lens(
+    maps: tuple[Any, Any], op: str, p: int, k: int, xp: ModuleType = np
+) -> tuple[Any, Any | None]:
+    """`modular_lens` of a run's two token maps over its group; ([NaN, NaN], None) if blank."""
+    grouped = group_maps(maps, op, p)
+    if grouped is None:
+        return xp.full((len(MODULAR_METRICS),), xp.nan, dtype=xp.float32), None
+    return modular_lens(grouped, k, xp)
 
 
 def parity_lens(first_kernel: Any, k: int, threshold: float, xp: ModuleType = np) -> Any:

@@ -6,8 +6,8 @@
   ``map_final_relevant_weight_share__...``, ``map_final_irrelevant_units__...`` (parity): the
   lens metrics of runs.parquet as median-over-seeds maps on the phase diagram's grid.
 - Per run (one example per phase by default, or the runs of ``phasegrok.plot DIR --run ID``):
-  - ``spectrum__<run_id>.png`` (modular): power per frequency 1 .. p // 2 of the token maps,
-    the key frequencies highlighted.
+  - ``spectrum__<run_id>.png`` (modular): power per frequency 1 .. n // 2 of the token maps
+    over the op's cyclic group (`phasegrok.lens.group_maps`), the key frequencies highlighted.
   - ``star__<run_id>.png`` (modular): each hidden unit's token map projected onto cos / sin of
     its own strongest frequency, one ray per unit coloured by that frequency (the "star"); below,
     the tokens in the plane of the run's strongest frequency, on a circle when it generalizes.
@@ -15,7 +15,8 @@
   - ``weights__<run_id>.png`` (parity): |first-layer kernel| at every saved step.
 
 The math is `phasegrok.lens` run with NumPy; `star_points` and `token_circle` are the data
-behind the star, so tests and notebooks can check them without drawing.
+behind the star, so tests and notebooks can check them without drawing. Modular runs whose op
+has no cyclic group (`phasegrok.lens.group_tokens` is None) get none of the per-run figures.
 """
 
 from __future__ import annotations
@@ -132,9 +133,27 @@ def modular_token_maps(params: Mapping[str, Any], row: Mapping[str, Any]) -> tup
     return lens.token_maps(table, kernel, _value(row, "model.combine", "concat"))
 
 
+def _op_p(row: Mapping[str, Any]) -> tuple[str, int]:
+    return str(_value(row, "task.op", "add")), int(row["task.p"])
+
+
+def fourier_lens_blank(row: Mapping[str, Any]) -> bool:
+    """Whether a run is modular with no cyclic group for the Fourier lens (square_sum, ...)."""
+    return _value(row, "task.kind", "modular") == "modular" and not lens.n_frequencies(*_op_p(row))
+
+
+def group_token_maps(params: Mapping[str, Any], row: Mapping[str, Any]) -> tuple[Any, Any]:
+    """(n, width) maps over the group index (`phasegrok.lens.group_maps`); ValueError if none."""
+    op, p = _op_p(row)
+    grouped = lens.group_maps(modular_token_maps(params, row), op, p)
+    if grouped is None:
+        raise ValueError(f"op '{op}' mod {p} has no cyclic group: the Fourier lens is blank")
+    return grouped
+
+
 def power_spectrum(params: Mapping[str, Any], row: Mapping[str, Any]) -> np.ndarray:
-    """Power per frequency 1 .. p // 2, summed over both operands and all units (the lens's)."""
-    left, right = modular_token_maps(params, row)
+    """Power per frequency 1 .. n // 2, summed over both operands and all units (the lens's)."""
+    left, right = group_token_maps(params, row)
     return lens.frequency_power(left) + lens.frequency_power(right)
 
 
@@ -143,7 +162,7 @@ def lens_values(
 ) -> dict[str, float]:
     """The lens metrics of one parameter set: {fourier_top_k_share, fourier_gini} or parity's."""
     if _value(row, "task.kind", "modular") == "modular":
-        metrics, _ = lens.modular_lens(modular_token_maps(params, row), top_k)
+        metrics, _ = lens.task_lens(modular_token_maps(params, row), *_op_p(row), top_k)
         names = lens.MODULAR_METRICS
     else:
         kernel = np.asarray(lens.parity_first_kernel(params), dtype=np.float64)
@@ -153,7 +172,7 @@ def lens_values(
 
 
 def _operands(params: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    left, right = modular_token_maps(params, row)
+    left, right = group_token_maps(params, row)
     if _value(row, "model.combine", "concat") == "sum":
         return {"both": np.asarray(left)}
     return {"left": np.asarray(left), "right": np.asarray(right)}
@@ -162,15 +181,16 @@ def _operands(params: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, np
 def star_points(params: Mapping[str, Any], row: Mapping[str, Any]) -> pd.DataFrame:
     """One row per (operand, hidden unit): the unit's token map on its strongest frequency.
 
-    Columns: ``operand`` (left / right, or both for combine: sum), ``unit``, ``freq`` (f_u, the
-    frequency 1 .. p // 2 with the most power in the unit's maps of both operands), ``x`` =
-    sum_a m_u(a) cos(2 pi f_u a / p), ``y`` = sum_a m_u(a) sin(2 pi f_u a / p), ``purity`` (the
-    share of the unit's power, both operands, at f_u: 1 for a pure sinusoid) and ``norm``
-    (length of the ray, sqrt(x^2 + y^2)).
+    The unit's map m_u(j) is over the group index j (the token for add / sub, its discrete
+    logarithm for mul / div; n rows). Columns: ``operand`` (left / right, or both for combine:
+    sum), ``unit``, ``freq`` (f_u, the frequency 1 .. n // 2 with the most power in the unit's
+    maps of both operands), ``x`` = sum_j m_u(j) cos(2 pi f_u j / n), ``y`` = sum_j m_u(j)
+    sin(2 pi f_u j / n), ``purity`` (the share of the unit's power, both operands, at f_u: 1 for
+    a pure sinusoid) and ``norm`` (length of the ray, sqrt(x^2 + y^2)).
     """
     maps = _operands(params, row)
-    spectra = {op: np.fft.rfft(m, axis=0)[1:] for op, m in maps.items()}  # (p // 2, width)
-    power = sum(np.abs(s) ** 2 for s in spectra.values())
+    spectra = {op: np.fft.rfft(m, axis=0)[1:] for op, m in maps.items()}  # (n // 2, width)
+    power = sum(lens.unit_power(m) for m in maps.values())
     best = power.argmax(axis=0)
     total = power.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -178,7 +198,7 @@ def star_points(params: Mapping[str, Any], row: Mapping[str, Any]) -> pd.DataFra
     units = np.arange(power.shape[1])
     frames = []
     for op, s in spectra.items():
-        c = s[best, units]  # sum_a m(a) exp(-2 pi i f a / p) = sum m cos - i sum m sin
+        c = s[best, units]  # sum_j m(j) exp(-2 pi i f j / n) = sum m cos - i sum m sin
         frames.append(
             pd.DataFrame(
                 {
@@ -198,19 +218,24 @@ def star_points(params: Mapping[str, Any], row: Mapping[str, Any]) -> pd.DataFra
 def token_circle(params: Mapping[str, Any], row: Mapping[str, Any], freq: int) -> pd.DataFrame:
     """Each token in the plane of frequency `freq`: on the unit circle for a pure sinusoid.
 
-    The token map is written as mean + alpha cos(2 pi f a / p) + beta sin(2 pi f a / p) + rest,
-    with alpha, beta its Fourier coefficients at f; each token's (x, y) is the least-squares fit
-    of its centred map on (alpha, beta), so a map built from f alone puts token a exactly at
-    angle 2 pi f a / p. Columns: ``operand``, ``token``, ``x``, ``y``, ``explained`` (the share
-    of the operand's centred token-map variance that the plane of f holds).
+    Over the group index j (n rows; j = a for add / sub, j = log_g a for mul / div), the map is
+    written as mean + alpha cos(2 pi f j / n) + beta sin(2 pi f j / n) + rest, with alpha, beta
+    its least-squares coefficients at f; each token's (x, y) is the least-squares fit of its
+    centred map on (alpha, beta), so a map built from f alone puts the token of index j exactly
+    at angle 2 pi f j / n. Columns: ``operand``, ``index`` (j), ``token`` (a), ``x``, ``y``,
+    ``explained`` (the share of the operand's centred map variance that the plane of f holds).
     """
+    tokens = lens.group_tokens(*_op_p(row))
     frames = []
     for op, m in _operands(params, row).items():
-        p = m.shape[0]
+        n = m.shape[0]
         centred = m - m.mean(axis=0)
-        angle = 2 * np.pi * freq * np.arange(p) / p
-        basis = np.stack([np.cos(angle), np.sin(angle)], axis=1).T @ centred * (2 / p)  # (2, w)
-        coords, *_ = np.linalg.lstsq(basis.T, centred.T, rcond=None)  # (2, p)
+        angle = 2 * np.pi * freq * np.arange(n) / n
+        trig = np.stack([np.cos(angle), np.sin(angle)], axis=1)  # (n, 2)
+        trig[np.abs(trig) < 1e-9] = 0.0  # sin(pi j), the Nyquist frequency's, is 0, not 1e-16
+        norms = np.sum(trig**2, axis=0)  # n / 2 each, or n and 0 at the Nyquist frequency
+        basis = trig.T @ centred / np.where(norms > 0, norms, 1.0)[:, None]  # (2, w)
+        coords, *_ = np.linalg.lstsq(basis.T, centred.T, rcond=None)  # (2, n)
         fitted = coords.T @ basis
         denom = float(np.sum(centred**2))
         explained = float(np.sum(fitted**2)) / denom if denom > 0 else float("nan")
@@ -218,7 +243,8 @@ def token_circle(params: Mapping[str, Any], row: Mapping[str, Any], freq: int) -
             pd.DataFrame(
                 {
                     "operand": op,
-                    "token": np.arange(p),
+                    "index": np.arange(n),
+                    "token": tokens,
                     "x": coords[0],
                     "y": coords[1],
                     "explained": explained,
@@ -247,13 +273,21 @@ def lens_maps(runs: pd.DataFrame, spec: Mapping[str, Any]) -> list[tuple[MapSpec
     """Map specs and captions of the lens metrics present in runs.parquet."""
     top_k, threshold = analysis_settings(spec, runs)
     out = []
+    # Frequencies of each modular run's group; 0 where its op has none (the lens is blank).
+    modular = runs.loc[runs["task.kind"] == "modular"] if "task.kind" in runs.columns else runs
+    counts = {lens.n_frequencies(*_op_p(r)) for _, r in modular.iterrows() if "task.p" in r}
+    lensed, blank = counts - {0}, ""
     col = "final_fourier_top_k_share"
-    if col in runs.columns:
-        ps = pd.to_numeric(runs.get("task.p"), errors="coerce").dropna().unique()
-        uniform = top_k / (int(ps[0]) // 2) if len(ps) == 1 else None
+    if col in runs.columns and lensed:  # no run with a lens: an empty map would say nothing
+        uniform = top_k / next(iter(lensed)) if len(lensed) == 1 else None
         ref = f" The dashed line on the colour bar is a uniform spectrum ({uniform:.2f})." * (
             uniform is not None
         )
+        if 0 in counts:
+            blank = (
+                " Blank cells: runs whose op has no cyclic group to transform over (square_sum,"
+                " mul at a composite p)."
+            )
         m = MapSpec(
             col,
             f"Final top-{top_k} Fourier share of the token maps",
@@ -265,14 +299,15 @@ def lens_maps(runs: pd.DataFrame, spec: Mapping[str, Any]) -> list[tuple[MapSpec
         )
         caption = (
             f"Mechanistic lens. Median over seeds of the final top-{top_k} Fourier share: the"
-            f" fraction of the token maps' power (frequencies 1 .. p//2, both operands, all"
-            f" hidden units) in the {top_k} strongest frequencies. Near 1: the model computes"
-            f" with a few frequencies (tokens on circles); a uniform spectrum gives"
-            f" {top_k}/(p//2).{ref}"
+            f" fraction of the token maps' power (frequencies 1 .. n//2 over the op's cyclic"
+            f" group, n = p for add / sub, p − 1 for mul / div; both operands, all hidden units)"
+            f" in the {top_k} strongest frequencies. Near 1: the model computes with a few"
+            f" frequencies (tokens on circles); a uniform spectrum gives {top_k}/(n//2).{ref}"
+            + blank
         )
         out.append((m, caption))
     col = "final_fourier_gini"
-    if col in runs.columns:
+    if col in runs.columns and lensed:
         m = MapSpec(
             col,
             "Final Gini coefficient of the Fourier spectrum",
@@ -283,8 +318,8 @@ def lens_maps(runs: pd.DataFrame, spec: Mapping[str, Any]) -> list[tuple[MapSpec
         )
         caption = (
             "Mechanistic lens. Median over seeds of the Gini coefficient of the token maps'"
-            " power over frequencies 1 .. p//2 at the last step: 0 for a flat spectrum, close"
-            " to 1 when one frequency holds all the power."
+            " power over frequencies 1 .. n//2 at the last step: 0 for a flat spectrum, close"
+            " to 1 when one frequency holds all the power." + blank
         )
         out.append((m, caption))
     col = "final_relevant_weight_share"
@@ -349,13 +384,26 @@ def _freq_colors(freqs: np.ndarray) -> tuple[dict[int, Any], list[tuple[int, int
     return colors, order
 
 
+def _index_words(row: Mapping[str, Any]) -> dict[str, str]:
+    """How a figure names the group index: token a over Z_p, or j = log_g a over Z_(p-1)."""
+    op, p = _op_p(row)
+    if op in ("add", "sub"):
+        return {"j": "a", "n": "p", "over": f"the p = {p} tokens a", "index": "token a"}
+    g = lens.primitive_root(p)
+    return {
+        "j": "j",
+        "n": "(p−1)",
+        "over": f"the p − 1 = {p - 1} non-zero tokens a, ordered by j = log_{g} a",
+        "index": f"j = log_{g} a (token a = {g}^j mod {p})",
+    }
+
+
 def spectrum_figure(
     params: Mapping[str, Any], row: pd.Series, runs: pd.DataFrame, top_k: int, head: str
 ) -> Figure:
     """Share of the token maps' power per frequency, the key frequencies highlighted."""
     power = power_spectrum(params, row)
     share = power / power.sum()
-    p = int(row["task.p"])
     freqs = np.arange(1, len(power) + 1)
     keys = np.asarray(lens.key_frequencies(power, top_k)).tolist()
     color = PHASE_COLORS.get(str(row.get("phase")), "#0072B2")
@@ -379,7 +427,7 @@ def spectrum_figure(
     ax.set_ylim(0, max(float(share.max()) * 1.12, 2 / len(power)))
     step = 1 if len(power) <= 30 else 5
     ax.set_xticks([f for f in freqs if f == 1 or f % step == 0])
-    ax.set_xlabel(f"frequency f (cycles over the p = {p} tokens)")
+    ax.set_xlabel(f"frequency f (cycles over {_index_words(row)['over']})", fontsize="small")
     ax.set_ylabel("share of token-map power")
     ax.grid(True, axis="y", lw=0.4, alpha=0.5)
     top = float(np.sort(share)[-top_k:].sum())
@@ -416,7 +464,9 @@ def star_figure(
     colors, order = _freq_colors(first["freq"].to_numpy())
     strongest = int(np.asarray(lens.key_frequencies(power_spectrum(params, row), 1))[0])
     circle = token_circle(params, row, strongest)
-    p = int(row["task.p"])
+    n_index = len(circle) // len(ops)
+    w = _index_words(row)
+    j, period = w["j"], w["n"]
     fig = Figure(figsize=(8.0, 3.5 * len(ops) + 1.4), layout="constrained")
     axes = fig.subplots(len(ops), 2, squeeze=False)
     names = {"left": "left operand a", "right": "right operand b", "both": "both operands (sum)"}
@@ -440,9 +490,9 @@ def star_figure(
         ax.axhline(0, color="0.85", lw=0.5, zorder=0)
         ax.axvline(0, color="0.85", lw=0.5, zorder=0)
         ax.set_title(f"units, {names[op]}", fontweight="normal", fontsize="small")
-        ax.set_ylabel("Σₐ mᵤ(a) sin(2π fᵤ a / p)")
+        ax.set_ylabel(f"Σ mᵤ({j}) sin(2π fᵤ {j} / {period})")
         if last:
-            ax.set_xlabel("Σₐ mᵤ(a) cos(2π fᵤ a / p)")
+            ax.set_xlabel(f"Σ mᵤ({j}) cos(2π fᵤ {j} / {period})")
         ax.tick_params(labelsize=6)
 
         ax = axes[i, 1]
@@ -452,18 +502,18 @@ def star_figure(
         sc = ax.scatter(
             tok["x"],
             tok["y"],
-            c=tok["token"],
+            c=tok["index"],
             cmap="twilight",
             vmin=0,
-            vmax=p,
+            vmax=n_index,
             s=14,
             edgecolors="0.2",
             linewidths=0.3,
         )
-        for a in range(min(p, 4)):
+        for i_tok in range(min(n_index, 4)):
             ax.annotate(
-                str(a),
-                (tok["x"].iloc[a], tok["y"].iloc[a]),
+                str(tok["token"].iloc[i_tok]),
+                (tok["x"].iloc[i_tok], tok["y"].iloc[i_tok]),
                 xytext=(3, 3),
                 textcoords="offset points",
                 fontsize=6.5,
@@ -480,12 +530,12 @@ def star_figure(
             fontweight="normal",
             fontsize="small",
         )
-        ax.set_ylabel(f"sin(2π·{strongest}·a/p) coordinate")
+        ax.set_ylabel(f"sin(2π·{strongest}·{j}/{period}) coordinate")
         if last:
-            ax.set_xlabel(f"cos(2π·{strongest}·a/p) coordinate")
+            ax.set_xlabel(f"cos(2π·{strongest}·{j}/{period}) coordinate")
         ax.tick_params(labelsize=6)
     if sc is not None:
-        fig.colorbar(sc, ax=list(axes[:, 1]), label="token a", shrink=0.8, aspect=25)
+        fig.colorbar(sc, ax=list(axes[:, 1]), label=w["index"], shrink=0.8, aspect=25)
     handles = []
     shown = [(f, n) for f, n in order if colors[f] != _OTHER_COLOR]
     for f, n in shown:
@@ -550,9 +600,9 @@ def lens_curve_figure(
         if second in curve.columns:
             bottom.plot(curve["step"], curve[second], color=color, lw=1.0, ls=":")
             handles.append(Line2D([], [], color=color, lw=1.0, ls=":", label=names[second]))
-        p = _value(row, "task.p")
-        if p is not None:
-            bottom.axhline(top_k / (int(p) // 2), color="0.5", lw=0.8, ls="--")
+        n_freqs = lens.n_frequencies(*_op_p(row)) if _value(row, "task.p") is not None else 0
+        if n_freqs:
+            bottom.axhline(top_k / n_freqs, color="0.5", lw=0.8, ls="--")
             handles.append(Line2D([], [], color="0.5", lw=0.8, ls="--", label="uniform spectrum"))
         bottom.set_ylim(-0.02, 1.04)
         bottom.set_ylabel("concentration")
@@ -663,9 +713,10 @@ def _captions(kind: str, top_k: int, threshold: float) -> dict[str, str]:
         )
         out["spectrum"] = (
             "Share of the token maps' power (Σ over both operands and every hidden unit of"
-            " |DFT over tokens|²) at each frequency 1 .. p//2 at the last step. Coloured and"
-            f" labelled: the {top_k} key frequencies (the strongest in bold); dashed: a uniform"
-            " spectrum."
+            " |X_f|² + |X_−f|², X the DFT over the op's cyclic group: the tokens a for add / sub,"
+            " the non-zero tokens in the order of their discrete logarithm j = log_g a for"
+            " mul / div) at each frequency 1 .. n//2 at the last step. Coloured and labelled:"
+            f" the {top_k} key frequencies (the strongest in bold); dashed: a uniform spectrum."
         )
         out["star"] = (
             "The star. Top: one ray per hidden unit u, its token map m_u(a) (the first layer's"
@@ -673,7 +724,8 @@ def _captions(kind: str, top_k: int, threshold: float) -> dict[str, str]:
             " coloured by f_u (faint when the unit is not a clean sinusoid). A generalizing model"
             " puts every unit on a few frequencies. Bottom: every token in the plane of the"
             " run's strongest frequency f, fitted as cos / sin coordinates: a pure frequency-f"
-            " map puts token a at angle 2π f a / p on the dashed unit circle."
+            " map puts the token of group index j (a for add / sub, log_g a for mul / div) at"
+            " angle 2π f j / n on the dashed unit circle."
         )
     else:
         out["lens_curve"] += (
@@ -712,8 +764,8 @@ def run_jobs(
         if unknown:
             raise ValueError(f"unknown run id '{unknown[0]}'")
         ids = list(dict.fromkeys(run_ids))
-    else:
-        ids = pick_runs(runs)
+    else:  # examples only among runs the lens can read (square_sum has no cyclic group)
+        ids = pick_runs(runs.loc[[not fourier_lens_blank(r) for _, r in runs.iterrows()]])
     saved = param_steps(d) if ids else {}
     lens_cols = set(lens.MODULAR_METRICS + lens.PARITY_METRICS) & set(curves.columns)
     out = []
@@ -726,6 +778,15 @@ def run_jobs(
         steps = saved.get(run_id, [])
         jobs: list[Job] = []
         stem = _safe(run_id)
+        if fourier_lens_blank(row):  # no spectrum, star or lens curve to show
+            if asked:
+                warnings.warn(
+                    f"run {run_id}: op '{_value(row, 'task.op')}' mod {_value(row, 'task.p')} has"
+                    " no cyclic group for the Fourier lens; its lens figures are skipped",
+                    LensWarning,
+                    stacklevel=2,
+                )
+            continue
         curve = curves.loc[curves["run_id"].astype(str) == run_id]
         params = load_params(d, run_id) if steps else None
         usable = params is not None and _finite(params)

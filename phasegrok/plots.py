@@ -845,9 +845,11 @@ pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:.85em}
 _LENS_INTRO = (
     "What the runs learned, read from their parameters (phasegrok.lens). Modular tasks: the"
     " token maps E·W (the first hidden layer's input from each token) are Fourier-transformed"
-    " over the tokens; a generalizing model concentrates their power on a few frequencies and"
-    " puts its tokens on circles. Parity: the share of the first layer's weight on the k label"
-    " bits, and the hidden units still reading an irrelevant bit."
+    " over the op's cyclic group (the tokens for add / sub, their discrete logarithms for"
+    " mul / div; no lens for square_sum or a composite mul); a generalizing model concentrates"
+    " their power on a few frequencies and puts its tokens on circles. Parity: the share of"
+    " the first layer's weight on the k label bits, and the hidden units still reading an"
+    " irrelevant bit."
 )
 
 

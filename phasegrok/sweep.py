@@ -156,6 +156,8 @@ def train_missing(
             )
             if result.key_frequencies is not None:
                 runs_part["key_frequencies"] = [k.tolist() for k in result.key_frequencies]
+            elif batch.static.task_kind == "modular":  # no cyclic group: the column is blank
+                runs_part["key_frequencies"] = None
             curves_part = store.curves_frame(
                 result.run_ids, result.steps, result.metric_names, result.metrics
             )

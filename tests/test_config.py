@@ -112,6 +112,14 @@ BAD = [
         "only for task.kind modular",
     ),
     (_with("analysis.fourier_top_k", 6), "analysis.fourier_top_k", "p // 2 = 5"),
+    (
+        {
+            **_with("task", {"kind": "modular", "op": "mul", "p": 11}),
+            "analysis": {"fourier_top_k": 6},
+        },
+        "analysis.fourier_top_k",
+        "op 'mul' at p = 11 has (p - 1) // 2 = 5 frequencies",
+    ),
     (_with("train.seeds", 0), "train.seeds", ">= 1"),
 ]
 
@@ -138,6 +146,14 @@ def test_missing_file_and_invalid_yaml(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "invalid YAML" in err and "line 3" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_fourier_top_k_is_not_bounded_where_the_lens_is_blank():
+    """square_sum and mul at a composite p have no cyclic group: no frequencies to exceed."""
+    for task in ({"op": "square_sum", "p": 11}, {"op": "mul", "p": 12}, {"op": "mul", "p": 2}):
+        sweep = {**_with("task", {"kind": "modular", **task}), "analysis": {"fourier_top_k": 7}}
+        sweep["data"] = {"train_fraction": 0.5}
+        assert load_sweep(sweep).n_runs() > 0
 
 
 def test_grid_values_expand_in_order():

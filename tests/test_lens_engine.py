@@ -77,3 +77,65 @@ def test_generalizing_runs_concentrate_on_few_frequencies(tmp_path):
     assert isinstance(
         pd.read_parquet(tmp_path / "fourier" / "runs.parquet")["key_frequencies"][0][0], np.integer
     )
+
+
+def test_ops_without_a_cyclic_group_leave_the_lens_blank(tmp_path):
+    """square_sum next to add in one sweep: its lens columns are blank, its figures skipped."""
+    sweep = {
+        "name": "blank-lens",
+        "task": {"kind": "modular", "p": 11},
+        "data": {"train_fraction": 0.5},
+        "model": {"embed_dim": 8, "hidden": [16]},
+        "train": {"steps": 20, "eval_every": 10, "seeds": 1},
+        "grid": {"task.op": ["add", "square_sum"], "optimizer.weight_decay": [0.1, 1.0]},
+    }
+    out = tmp_path / "blank"
+    results = phasegrok.run_sweep(sweep, out, progress=False)
+    runs = pd.read_parquet(out / "runs.parquet")
+    curves = pd.read_parquet(out / "curves.parquet")
+    blank = runs["task.op"] == "square_sum"
+    assert blank.sum() == 2 and (~blank).sum() == 2
+    for name in ("fourier_top_k_share", "fourier_gini"):
+        assert runs.loc[blank, f"final_{name}"].isna().all()
+        assert runs.loc[~blank, f"final_{name}"].between(0, 1).all()
+        by_run = curves.set_index("run_id")[name]
+        assert by_run.loc[runs.loc[blank, "run_id"]].isna().all()
+        assert by_run.loc[runs.loc[~blank, "run_id"]].notna().all()
+    assert runs.loc[blank, "key_frequencies"].isna().all()
+    assert all(len(k) == 5 for k in runs.loc[~blank, "key_frequencies"])
+    assert results.runs["final_train_acc"].notna().all()
+    # No lens figure of a square_sum run; the add runs are the examples (one per phase).
+    stars = {p.name.removeprefix("star__").removesuffix(".png") for p in out.glob("star__*")}
+    assert stars and stars <= set(runs.loc[~blank, "run_id"])
+    assert len(stars) == runs.loc[~blank, "phase"].nunique()
+    for run_id in runs.loc[blank, "run_id"]:
+        assert not list(out.glob(f"*__{run_id}.png"))
+    assert list(out.glob("map_final_fourier_top_k_share__*.png"))  # blank cells for square_sum
+
+
+def test_mul_lens_in_training_matches_the_figures_recomputation(tmp_path):
+    """The engine (jax.numpy, in training) and the figures (NumPy, from stored params) read a
+    mul run over the same discrete-log group."""
+    from phasegrok.lens_plots import lens_values, power_spectrum
+    from phasegrok.store import load_params
+
+    sweep = {
+        "name": "mul-lens",
+        "task": {"kind": "modular", "op": "mul", "p": 13},
+        "data": {"train_fraction": 0.5},
+        "model": {"embed_dim": 8, "hidden": [16]},
+        "train": {"steps": 20, "eval_every": 10, "seeds": 2},
+        "analysis": {"fourier_top_k": 2},
+    }
+    out = tmp_path / "mul"
+    runs = phasegrok.run_sweep(sweep, out, progress=False, plots=False).runs
+    for _, row in runs.iterrows():
+        params = load_params(out, row["run_id"])
+        values = lens_values(params, row, 2, 0.05)
+        assert values["fourier_top_k_share"] == pytest.approx(
+            row["final_fourier_top_k_share"], abs=1e-4
+        )
+        assert values["fourier_gini"] == pytest.approx(row["final_fourier_gini"], abs=1e-4)
+        power = power_spectrum(params, row)
+        assert len(power) == 6  # (p - 1) // 2
+        assert list(row["key_frequencies"]) == (np.argsort(-power)[:2] + 1).tolist()

@@ -15,9 +15,12 @@ from phasegrok import lens
 from phasegrok.classify import ClassifySpec, classify_runs
 from phasegrok.lens_plots import (
     LensWarning,
+    lens_maps,
     param_steps,
     pick_runs,
     run_jobs,
+    spectrum_figure,
+    star_figure,
     star_points,
     token_circle,
 )
@@ -35,14 +38,16 @@ def sigmoid(t0: float, width: float = 150.0) -> np.ndarray:
 
 
 def circle_params(
-    freqs_of_units: np.ndarray, rng: np.random.Generator, noise: float = 0.0
+    freqs_of_units: np.ndarray, rng: np.random.Generator, noise: float = 0.0, op: str = "add"
 ) -> dict[str, np.ndarray]:
-    """A learned-embedding, concat model whose unit u reads frequency freqs_of_units[u] only."""
+    """A learned-embedding, concat model whose unit u reads frequency freqs_of_units[u] only,
+    over `op`'s group index j (the token for add, log_g a for mul; token 0 then left as noise)."""
     freqs = sorted(set(freqs_of_units.tolist()))
-    a = np.arange(P)[:, None]
+    tokens = lens.group_tokens(op, P)
+    j = np.arange(len(tokens))[:, None]
     table = noise * rng.normal(size=(P, D))
-    angles = 2 * np.pi * a * np.asarray(freqs)[None, :] / P
-    table[:, : 2 * len(freqs)] = np.concatenate([np.cos(angles), np.sin(angles)], axis=1)
+    angles = 2 * np.pi * j * np.asarray(freqs)[None, :] / len(tokens)
+    table[tokens, : 2 * len(freqs)] = np.concatenate([np.cos(angles), np.sin(angles)], axis=1)
     kernel = noise * rng.normal(size=(2 * D, len(freqs_of_units)))
     for u, f in enumerate(freqs_of_units):
         j = freqs.index(f)
@@ -257,8 +262,71 @@ def test_star_of_one_hot_and_circular_embeddings():
     assert len(pts) == 32 and pts["freq"].between(1, P // 2).all()
 
 
+def test_star_and_circle_of_a_mul_model_follow_the_discrete_log():
+    rng = np.random.default_rng(3)
+    assigned = rng.choice([2, 6], WIDTH)
+    params = circle_params(assigned, rng, op="mul")
+    row = {
+        "run_id": "m0",
+        "phase": "grok",
+        "task.kind": "modular",
+        "task.op": "mul",
+        "task.p": P,
+        "model.embedding": "learned",
+        "model.combine": "concat",
+    }
+    pts = star_points(params, row)
+    for op in ("left", "right"):
+        sub = pts.loc[pts["operand"] == op].sort_values("unit")
+        assert sub["freq"].tolist() == assigned.tolist()
+        assert np.allclose(sub["purity"], 1.0, atol=1e-6)
+    # Over the token index (the lens before) no unit is a clean sinusoid.
+    assert star_points(params, {**row, "task.op": "add"})["purity"].max() < 0.9
+    # Token a = 3^j mod 31 sits at angle 2 pi f j / (p - 1) on the unit circle.
+    circle = token_circle(params, row, 6)
+    assert len(circle) == 2 * (P - 1)
+    assert (circle["token"] == [pow(3, int(j), P) for j in circle["index"]]).all()
+    angle = 2 * np.pi * 6 * circle["index"] / (P - 1)
+    assert np.allclose(circle["x"], np.cos(angle), atol=1e-5)
+    assert np.allclose(circle["y"], np.sin(angle), atol=1e-5)
+    # The figures draw over the same index.
+    runs = pd.DataFrame([row])
+    fig = spectrum_figure(params, runs.iloc[0], runs, 2, "m0")
+    ax = fig.axes[0]
+    assert "log_3 a" in ax.get_xaxis().get_label().get_text()
+    assert len(ax.patches) == (P - 1) // 2
+    fig = star_figure(params, runs.iloc[0], runs, 2, "m0")
+    assert "j/(p−1)" in fig.axes[1].get_ylabel()
+
+
+def test_a_nyquist_frequency_token_circle():
+    """At f = n / 2 (n = p - 1 even for mul) every token sits at angle 0 or pi."""
+    rng = np.random.default_rng(4)
+    params = circle_params(np.full(WIDTH, (P - 1) // 2), rng, op="mul")
+    row = {"task.op": "mul", "task.p": P, "model.embedding": "learned", "model.combine": "concat"}
+    assert set(star_points(params, row)["freq"]) == {(P - 1) // 2}
+    circle = token_circle(params, row, (P - 1) // 2)
+    assert np.allclose(circle["x"], np.where(circle["index"] % 2, -1.0, 1.0), atol=1e-5)
+    assert np.allclose(circle["y"], 0.0, atol=1e-5)
+
+
 # --------------------------------------------------------------------------------------------
 # Figures
+
+
+def test_runs_without_a_cyclic_group_get_no_lens_figures(modular):
+    runs = pd.read_parquet(modular / "runs.parquet").assign(**{"task.op": "add"})
+    curves = pd.read_parquet(modular / "curves.parquet")
+    target = pick_runs(runs)[0]
+    runs.loc[runs["run_id"] == target, "task.op"] = "square_sum"
+    with pytest.warns(LensWarning, match="no cyclic group"):
+        assert run_jobs(modular, runs, curves, {}, [target], str) == []
+    examples = run_jobs(modular, runs, curves, {}, None, str)
+    assert examples and not any(target in head for head, _ in examples)
+    assert all("Blank cells" in caption for _, caption in lens_maps(runs, {}))
+    assert len(lens_maps(runs, {})) == 2
+    assert lens_maps(runs.assign(**{"task.op": "square_sum"}), {}) == []
+    assert lens_maps(runs.assign(**{"task.op": "mul", "task.p": 12}), {}) == []
 
 
 def test_modular_folder_draws_every_lens_figure(modular):
