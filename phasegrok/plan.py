@@ -20,7 +20,7 @@ from phasegrok.config import ConfigError, SweepSpec, n_examples, parity_inputs_h
 
 # Bump when a change to training alters the numbers a run produces: it changes every run_id,
 # so results from the older code are never mixed with new ones on resume.
-NUMERICS_VERSION = 3
+NUMERICS_VERSION = 4
 
 # Keys that only mean something for one task kind (or one embedding); blanked elsewhere so
 # that a run's identity and its row in runs.parquet carry only what decided it.
