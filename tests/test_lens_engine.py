@@ -83,7 +83,7 @@ def test_ops_without_a_cyclic_group_leave_the_lens_blank(tmp_path):
     """square_sum next to add in one sweep: its lens columns are blank, its figures skipped."""
     sweep = {
         "name": "blank-lens",
-        "task": {"kind": "modular", "p": 11},
+        "task": {"kind": "modular", "p": 13},
         "data": {"train_fraction": 0.5},
         "model": {"embed_dim": 8, "hidden": [16]},
         "train": {"steps": 20, "eval_every": 10, "seeds": 1},
