@@ -508,8 +508,11 @@ def iter_corners(spec: SweepSpec) -> Iterator[dict[str, Any]]:
 
 
 def check_magnitudes(cfg: Mapping[str, Any]) -> None:
-    """Every integer of a run config (and of its lists) within MAX_INT (MAX_INT_OF)."""
+    """Every integer of a run config (and of its lists) within MAX_INT (MAX_INT_OF); the seeds
+    are checked on their own (`grid.parse_seeds`)."""
     for key, value in cfg.items():
+        if key == "train.seeds":
+            continue
         items = value if isinstance(value, list | tuple) else (value,)
         top = MAX_INT_OF.get(key, MAX_INT)
         for item in items:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,8 +119,9 @@ def plan(spec: SweepSpec, done: Iterable[Mapping[str, Any]] = ()) -> Plan:
     groups = shape_groups(spec)
     todo = [g.n_runs for g in groups]
     index = {g.static: i for i, g in enumerate(groups)}
-    for _position, run in locate(spec, done).values():
-        todo[index[run.static]] -= 1
+    for _position, static in locate(spec, done).values():
+        if static in index:
+            todo[index[static]] -= 1
     return Plan(spec, tuple(groups), tuple(todo))
 
 
@@ -234,15 +235,17 @@ def iter_batches(
 # Runs already on disk
 
 
-def locate(spec: SweepSpec, rows: Iterable[Mapping[str, Any]]) -> dict[str, tuple[int, Run]]:
-    """run_id -> (position in grid order, Run) for the rows that are runs of this grid: each
-    row's swept values are looked up on the axes, and the run there must have its run_id (a
-    row of another grid, or of older numerics, has another). Rows hold `run_id`, `seed` and
-    the swept keys as stored in runs.parquet."""
+def locate(spec: SweepSpec, rows: Iterable[Mapping[str, Any]]) -> dict[str, tuple[int, StaticSpec]]:
+    """run_id -> (position in grid order, static spec) for the rows that are runs of this
+    grid: each row's swept values are looked up on the axes, and the run there must have its
+    run_id (a row of another grid, or of older numerics, has another). Rows hold `run_id`,
+    `seed` and the swept keys as stored in runs.parquet."""
     keys = list(spec.grid)
     axes = [spec.grid[k] for k in keys]
     base = spec.base_config()
-    found: dict[str, tuple[int, Run]] = {}
+    seed_position = _seed_positions(spec.seeds)
+    statics: dict[StaticSpec, StaticSpec] = {}  # one object per group, shared by its runs
+    found: dict[str, tuple[int, StaticSpec]] = {}
     for row in rows:
         positions = []
         for key, axis in zip(keys, axes, strict=True):
@@ -251,17 +254,25 @@ def locate(spec: SweepSpec, rows: Iterable[Mapping[str, Any]]) -> dict[str, tupl
                 break
             positions.append(position)
         else:
-            seed_position = _position(spec.seeds, row.get("seed"))
-            if seed_position is None:
+            seed = seed_position(row.get("seed"))
+            if seed is None:
                 continue
             point = {**base, **{k: a[i] for k, a, i in zip(keys, axes, positions, strict=True)}}
-            run = make_run(point, spec.seeds[seed_position])
+            run = make_run(point, spec.seeds[seed])
             if run.run_id == row.get("run_id"):
                 flat = 0
-                for axis, i in zip([*axes, spec.seeds], [*positions, seed_position], strict=True):
+                for axis, i in zip([*axes, spec.seeds], [*positions, seed], strict=True):
                     flat = flat * len(axis) + i
-                found[run.run_id] = (flat, run)
+                found[run.run_id] = (flat, statics.setdefault(run.static, run.static))
     return found
+
+
+def _seed_positions(seeds: Sequence[int]) -> Callable[[Any], int | None]:
+    """seed -> its position in `seeds` (None if absent), O(1) for a range or a list."""
+    if isinstance(seeds, range):
+        return lambda s: seeds.index(s) if isinstance(s, int) and s in seeds else None
+    at = {s: i for i, s in enumerate(seeds)}
+    return lambda s: at.get(s) if isinstance(s, int) else None
 
 
 def _position(axis: Sequence[Any], value: Any) -> int | None:

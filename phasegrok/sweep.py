@@ -26,9 +26,10 @@ MAX_RUNS_WITHOUT_YES = 20_000
 MAX_BYTES_WITHOUT_YES = 5 << 30
 # Never, even with --yes. Training streams (memory bounded by a batch, whatever the grid), but
 # the last step, which assembles runs.parquet and curves.parquet, classifies and draws, holds
-# the whole sweep's runs and curves in memory: ~3 GB at these limits.
-MAX_RUNS = 1_000_000
-MAX_CURVE_POINTS = 20_000_000
+# the whole sweep's runs and curves in memory: measured ~250 bytes a curve point and ~3 KB a
+# run, so at most ~4 GB at these limits.
+MAX_RUNS = 500_000
+MAX_CURVE_POINTS = 10_000_000
 
 
 def default_out(spec: SweepSpec) -> Path:
@@ -223,7 +224,7 @@ def finish(spec: SweepSpec, out_dir: Path, plots: bool = True) -> store.Results:
 
     parts = check_parts(out_dir).whole
     located = locate(spec, part_rows(parts, grid_columns(spec)))
-    rank = {run_id: position for run_id, (position, _run) in located.items()}
+    rank = {run_id: position for run_id, (position, _static) in located.items()}
     runs_df, curves_df = store.assemble(out_dir, rank)
     runs_df = classify_runs(runs_df, curves_df, spec.file.classify)
     metadata = store.read_metadata(parts[0]) if parts else {}

@@ -20,7 +20,7 @@ from phasegrok.config import ConfigError, load_sweep
 from phasegrok.grid import RangeAxis, iter_product, range_value
 from phasegrok.plan import expand, flops_per_step, make_run, plan_batches
 from phasegrok.stream import iter_batches, locate, plan
-from phasegrok.sweep import main
+from phasegrok.sweep import MAX_RUNS, check_limits, main
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = yaml.safe_load((ROOT / "sweeps" / "quickstart.yaml").read_text())
@@ -84,7 +84,7 @@ def test_the_four_inputs_are_answered_at_once(name, mode, tmp_path, capsys):
     assert status == (0 if mode == "--dry-run" else 2), captured
     assert len(line.strip().splitlines()) == 1, line
     assert f"{n_runs} runs" in line and "TFLOP" in line and "MiB of results" in line, line
-    assert "at most 1000000 runs" in line  # above the ceiling, even with --yes
+    assert f"at most {MAX_RUNS} runs" in line  # above the ceiling, even with --yes
     assert not out.exists()
 
 
@@ -101,11 +101,11 @@ def test_the_python_api_refuses_them_too(name, tmp_path):
 
 
 def test_a_large_sweep_under_the_ceiling_streams():
-    """960,000 runs with --yes: planned from the axes, batches produced one at a time."""
-    sweep = _quickstart(**{"grid.optimizer.weight_decay": {"logspace": [-1.5, 1, 96_000]}})
+    """480,000 runs, under the ceiling: planned from the axes, batches made one at a time."""
+    sweep = _quickstart(**{"grid.optimizer.weight_decay": {"logspace": [-1.5, 1, 48_000]}})
     sweep["train"]["steps"], sweep["train"]["eval_every"] = 20, 20
     spec = load_sweep(sweep)
-    assert spec.n_runs() == 960_000
+    assert spec.n_runs() == 480_000
 
     def first_batches():
         the_plan = plan(spec)
@@ -113,7 +113,8 @@ def test_a_large_sweep_under_the_ceiling_streams():
         return the_plan, [next(batches) for _ in range(3)]
 
     (the_plan, batches), seconds, peak = _measured(first_batches)
-    assert the_plan.n_todo == 960_000 and len(the_plan.groups) == 5
+    check_limits(the_plan)  # allowed with --yes
+    assert the_plan.n_todo == 480_000 and len(the_plan.groups) == 5
     assert [len(b.runs) for b, _ in batches] == [256] * 3 and {w for _, w in batches} == {256}
     assert seconds < SECONDS and peak < 50 << 20, (seconds, peak)
 
