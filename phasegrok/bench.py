@@ -126,7 +126,7 @@ def measure(name: str, quick: bool) -> dict[str, Any]:
 
         store.prepare(Path(tmp), spec.identity(), spec.resolved_dict(), force=True)
         start = time.perf_counter()
-        train_missing(spec, runs, Path(tmp), progress=False)
+        train_missing(spec, Path(tmp), progress=False)
         wall = time.perf_counter() - start
         parts = [p for p in (Path(tmp) / store.PARTS).glob("*.runs.parquet")]
         import pandas as pd

@@ -9,31 +9,24 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import itertools
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from phasegrok.classify import ClassifySpec
+from phasegrok.grid import Axis, iter_product, parse_axis, parse_seeds, written_seeds
+from phasegrok.inputs import ConfigError, check_size, read_sweep_file, short_repr
 from phasegrok.lens import n_frequencies
 
 
-class ConfigError(ValueError):
-    """Bad input: `key` is the dotted path at fault, `message` says what is allowed."""
-
-    def __init__(self, key: str, message: str):
-        super().__init__(f"{key}: {message}" if key else message)
-        self.key = key
-        self.message = message
-
-
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity are refused everywhere: no rule or estimate means anything with them.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class TaskSpec(_Section):
@@ -136,30 +129,72 @@ RUN_KEYS: tuple[str, ...] = tuple(
 SWEEPABLE_KEYS: tuple[str, ...] = tuple(k for k in RUN_KEYS if k not in NOT_SWEEPABLE)
 
 
-class SweepSpec(BaseModel):
-    """A validated sweep: the file as written plus its grid expanded to plain value lists."""
+def _annotation(key: str) -> Any:
+    section, *rest = key.split(".")
+    model = SweepFile.model_fields[section].annotation
+    return model.model_fields[rest[0]].annotation if rest else model
 
-    model_config = ConfigDict(frozen=True)
+
+# Keys of real numbers: their `{linspace|logspace: ...}` axes stay lazy, of any length.
+REAL_KEYS = frozenset(k for k in SWEEPABLE_KEYS if _annotation(k) is float)
+# Keys traced per run (one compiled program for the whole axis; plan.Hyper), and the keys of the
+# train-set size (traced within a size bucket). Every rule on them is an interval, so a grid is
+# valid for all their values once it is at their smallest and largest: their axes may be of any
+# length. The other swept keys change the program, and their combinations are checked one by
+# one, up to MAX_SHAPE_GROUPS of them.
+DYNAMIC_KEYS = (
+    "optimizer.lr",
+    "optimizer.weight_decay",
+    "optimizer.b1",
+    "optimizer.b2",
+    "optimizer.eps",
+    "optimizer.momentum",
+    "optimizer.warmup_steps",
+    "model.init_scale",
+    "model.embedding_std",
+)
+SIZE_KEYS = ("data.train_fraction", "data.train_size")
+# Each shape group is compiled on its own (seconds each): more is a mistake, not a sweep.
+MAX_SHAPE_GROUPS = 10_000
+# Integers become 32-bit inside JAX, and bound every size computed from them; a parity input
+# of n_bits bits means 2**n_bits distinct inputs, a number that must stay cheap to compute.
+MAX_INT = 2**31 - 1
+MAX_INT_OF = {"task.n_bits": 65_536}
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep: the file as written, its grid as lazy axes, its seeds as a sequence.
+
+    Nothing here is proportional to the number of runs: `grid` maps each swept key to an `Axis`
+    (values on demand), `seeds` is a `range` or a tuple.
+    """
 
     file: SweepFile
-    grid: dict[str, tuple[Any, ...]]
-    seeds: tuple[int, ...]
+    grid: dict[str, Axis]
+    seeds: Sequence[int]
 
     @property
     def name(self) -> str:
         return self.file.name
 
+    def base_config(self) -> dict[str, Any]:
+        """The flat config of the file's run sections, before grid values are put in."""
+        return flatten(self.file.model_dump(include=set(RUN_SECTIONS)))
+
     def run_configs(self) -> Iterator[tuple[dict[str, Any], int]]:
-        """Yield (flat resolved config, seed) for every grid point x seed, grid order first."""
-        base = flatten(self.file.model_dump(include=set(RUN_SECTIONS)))
+        """Yield (flat resolved config, seed) for every grid point x seed, grid order first;
+        lazily, so that taking the first few of a huge grid costs nothing."""
+        base = self.base_config()
         axes = list(self.grid)
-        for values in itertools.product(*(self.grid[k] for k in axes)):
-            point = {**base, **dict(zip(axes, values, strict=True))}
-            for seed in self.seeds:
-                yield point, seed
+        for *values, seed in iter_product([*self.grid.values(), self.seeds]):
+            yield {**base, **dict(zip(axes, values, strict=True))}, seed
+
+    def n_points(self) -> int:
+        return math.prod(len(v) for v in self.grid.values())
 
     def n_runs(self) -> int:
-        return math.prod(len(v) for v in self.grid.values()) * len(self.seeds)
+        return self.n_points() * len(self.seeds)
 
     def identity(self) -> str:
         """Hash of everything that decides the runs except grid values, seeds, classify, plots.
@@ -174,10 +209,11 @@ class SweepSpec(BaseModel):
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def resolved_dict(self) -> dict[str, Any]:
-        """The sweep as YAML-ready data, with the grid as explicit lists."""
+        """The sweep as YAML-ready data: grid axes as explicit lists and seeds as a list, except
+        a range or a seed count too long to list (kept as written)."""
         out = _plain(self.file.model_dump(mode="json"))
-        out["grid"] = {k: _plain(list(v)) for k, v in self.grid.items()}
-        out["train"]["seeds"] = list(self.seeds)
+        out["grid"] = {k: _plain(axis.written()) for k, axis in self.grid.items()}
+        out["train"]["seeds"] = written_seeds(self.seeds)
         return out
 
 
@@ -218,36 +254,17 @@ def _plain(value: Any) -> Any:
 # Loading
 
 
-def read_sweep_file(path: str | Path) -> dict[str, Any]:
-    """Read a sweep YAML into a dict, turning every failure into one ConfigError line."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError("", f"sweep file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError("", f"invalid YAML{where}: {problem}") from None
-    except UnicodeDecodeError:
-        raise ConfigError("", f"{path} is not a text file") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError("", f"{path}: the top level must be a mapping of sections")
-    return data
-
-
 def load_sweep(source: str | Path | Mapping[str, Any]) -> SweepSpec:
-    """Validate a sweep (a YAML path or an already parsed dict) and expand its grid.
+    """Validate a sweep (a YAML path or an already parsed dict) and build its lazy grid.
 
-    Raises ConfigError for any bad input; never imports JAX.
+    Raises ConfigError for any bad input; never imports JAX. Takes time and memory in
+    proportion to the file, never to the number of runs it describes.
     """
     raw = dict(source) if isinstance(source, Mapping) else read_sweep_file(source)
+    check_size(raw)
     sweep_file = _validate_model(SweepFile, raw)
-    grid = {key: _expand_axis(key, spec) for key, spec in sweep_file.grid.items()}
-    seeds = _resolve_seeds(sweep_file.train.seeds)
+    grid = {key: _parse_axis(key, spec) for key, spec in sweep_file.grid.items()}
+    seeds = parse_seeds(sweep_file.train.seeds)
     _check_plots(sweep_file, grid)
     spec = SweepSpec(file=sweep_file, grid=grid, seeds=seeds)
     _check_points(spec)
@@ -263,14 +280,14 @@ def _validate_model(model: type[BaseModel], raw: Any, prefix: str = "") -> Any:
 
 def _to_config_error(err: ValidationError, prefix: str = "") -> ConfigError:
     first = err.errors()[0]
-    loc = [str(part) for part in first["loc"] if not _is_union_tag(part)]
+    loc = [str(part)[:60] for part in first["loc"] if not _is_union_tag(part)]
     key = prefix + ".".join(loc)
     if first["type"] == "extra_forbidden":
         return ConfigError(key, _unknown_key_message(key))
     got = first.get("input")
     message = first["msg"]
     if first["type"] not in ("missing",) and not isinstance(got, dict | list):
-        message += f" (got {got!r})"
+        message += f" (got {short_repr(got)})"
     return ConfigError(key, message)
 
 
@@ -301,21 +318,7 @@ def _children(parent: str) -> list[str]:
     return sorted(names)
 
 
-def _resolve_seeds(seeds: int | tuple[int, ...]) -> tuple[int, ...]:
-    if isinstance(seeds, int):
-        if seeds < 1:
-            raise ConfigError(
-                "train.seeds", f"must be a count >= 1 or a list of seeds (got {seeds})"
-            )
-        return tuple(range(seeds))
-    if not seeds:
-        raise ConfigError("train.seeds", "the list of seeds is empty")
-    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise ConfigError("train.seeds", f"seeds must be distinct non-negative ints (got {seeds})")
-    return tuple(seeds)
-
-
-def _expand_axis(key: str, spec: Any) -> tuple[Any, ...]:
+def _parse_axis(key: str, spec: Any) -> Axis:
     where = f"grid.{key}"
     if key not in SWEEPABLE_KEYS:
         if key in NOT_SWEEPABLE:
@@ -325,52 +328,18 @@ def _expand_axis(key: str, spec: Any) -> tuple[Any, ...]:
         raise ConfigError(
             where, f"not a known dotted path{suggestion}; sweepable keys: {', '.join(RUN_KEYS)}"
         )
-    if isinstance(spec, Mapping):
-        if len(spec) != 1 or next(iter(spec)) not in ("logspace", "linspace"):
-            raise ConfigError(
-                where, "a grid axis is a list, {logspace: [lo, hi, n]} or {linspace: [lo, hi, n]}"
-            )
-        kind, args = next(iter(spec.items()))
-        if (
-            not isinstance(args, list | tuple)
-            or len(args) != 3
-            or not all(isinstance(a, int | float) and not isinstance(a, bool) for a in args)
-            or not isinstance(args[2], int)
-        ):
-            raise ConfigError(
-                f"{where}.{kind}", f"expects [lo, hi, n] with an integer n (got {args!r})"
-            )
-        lo, hi, n = args
-        if n < 1:
-            raise ConfigError(f"{where}.{kind}", f"n must be >= 1 (got {n})")
-        steps = [lo + (hi - lo) * i / (n - 1) for i in range(n)] if n > 1 else [lo]
-        values = [10.0**s if kind == "logspace" else s for s in steps]
-        # 12 significant digits: 1e-2 rather than 0.010000000000000002 in every table.
-        values = [float(f"{v:.12g}") for v in values]
-    elif isinstance(spec, list | tuple):
-        values = list(spec)
-    else:
-        raise ConfigError(
-            where, f"a grid axis is a list or {{logspace|linspace: [lo, hi, n]}} (got {spec!r})"
-        )
-    if not values:
-        raise ConfigError(where, "the grid axis is empty; give at least one value")
+    return parse_axis(key, spec, lambda value: _check_value(key, value), key in REAL_KEYS)
+
+
+def _check_value(key: str, value: Any) -> Any:
+    """One grid value of `key`, validated as the file's section would be, and normalised."""
     section, *rest = key.split(".")
+    if not rest:
+        _validate_model(SweepFile, {section: value}, prefix="grid.")
+        return value
     model = SweepFile.model_fields[section].annotation
-    checked = []
-    for value in values:
-        raw = value if not rest else unflatten({".".join(rest): value})
-        if not rest:
-            _validate_model(SweepFile, {section: value}, prefix="grid.")
-            checked.append(value)
-            continue
-        parsed = _validate_model(model, raw, prefix=f"grid.{section}.")
-        checked.append(getattr(parsed, rest[-1]) if len(rest) == 1 else value)
-    normalised = tuple(_plain(v) if isinstance(v, list | tuple) else v for v in checked)
-    hashable = [tuple(v) if isinstance(v, list) else v for v in normalised]
-    if len(set(hashable)) != len(hashable):
-        raise ConfigError(where, f"the grid axis repeats a value: {list(values)}")
-    return tuple(tuple(v) if isinstance(v, list) else v for v in normalised)
+    parsed = _validate_model(model, unflatten({".".join(rest): value}), prefix=f"grid.{section}.")
+    return getattr(parsed, rest[-1])
 
 
 def _check_plots(sweep_file: SweepFile, grid: Mapping[str, Any]) -> None:
@@ -524,21 +493,60 @@ def _check_parity(cfg: Mapping[str, Any]) -> None:
         )
 
 
+def static_axes(spec: SweepSpec) -> list[str]:
+    """The swept keys that change the compiled program (neither dynamic nor size keys)."""
+    return [k for k in spec.grid if k not in DYNAMIC_KEYS and k not in SIZE_KEYS]
+
+
+def n_static_combinations(spec: SweepSpec) -> int:
+    """Combinations of the static axes' values; refused above MAX_SHAPE_GROUPS."""
+    keys = static_axes(spec)
+    count = math.prod(len(spec.grid[k]) for k in keys)
+    if count > MAX_SHAPE_GROUPS:
+        raise ConfigError(
+            "grid",
+            f"{count} combinations of {' x '.join(keys)}, each a shape group compiled on its "
+            f"own; at most {MAX_SHAPE_GROUPS}: use fewer values, or split the sweep",
+        )
+    return count
+
+
+def iter_corners(spec: SweepSpec) -> Iterator[dict[str, Any]]:
+    """Flat configs that decide whether every grid point is valid: each combination of the
+    static axes' values, with the dynamic and size axes all at their smallest, then all at their
+    largest (every rule on those keys is an interval). At most 2 x MAX_SHAPE_GROUPS configs."""
+    n_static_combinations(spec)
+    base = spec.base_config()
+    keys = static_axes(spec)
+    ranged = {k: axis.bounds() for k, axis in spec.grid.items() if k not in keys}
+    for values in iter_product([spec.grid[k] for k in keys]):
+        point = {**base, **dict(zip(keys, values, strict=True))}
+        for end in (0, 1):
+            yield {**point, **{k: bounds[end] for k, bounds in ranged.items()}}
+
+
+def check_magnitudes(cfg: Mapping[str, Any]) -> None:
+    """Every integer of a run config (and of its lists) within MAX_INT (MAX_INT_OF); the seeds
+    are checked on their own (`grid.parse_seeds`)."""
+    for key, value in cfg.items():
+        if key == "train.seeds":
+            continue
+        items = value if isinstance(value, list | tuple) else (value,)
+        top = MAX_INT_OF.get(key, MAX_INT)
+        for item in items:
+            if isinstance(item, int) and not isinstance(item, bool) and abs(item) > top:
+                raise ConfigError(key, f"must be at most {top} (got {short_repr(item)})")
+
+
 def _check_points(spec: SweepSpec) -> None:
-    """Check every distinct combination of swept values; name the grid key where it helps."""
-    seen: set[Any] = set()
-    for cfg, _seed in spec.run_configs():
-        if _seed != spec.seeds[0]:
-            continue
-        fingerprint = tuple(cfg[k] for k in spec.grid)
-        if fingerprint in seen:
-            continue
-        seen.add(fingerprint)
+    """Check the grid's corners (`iter_corners`); name the grid key where it helps."""
+    for cfg in iter_corners(spec):
         try:
+            check_magnitudes(cfg)
             check_run(cfg)
         except ConfigError as err:
             if err.key in spec.grid:
                 raise ConfigError(
-                    f"grid.{err.key}", f"value {cfg[err.key]!r}: {err.message}"
+                    f"grid.{err.key}", f"value {short_repr(cfg[err.key])}: {err.message}"
                 ) from None
             raise

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -344,12 +345,17 @@ class Programs:
     compile_seconds: float
 
 
-_PROGRAMS: dict[tuple, Programs] = {}
+# Compiled programs by shape, the most recently used kept: a sweep trains its shape groups one
+# after another, so a finished group's programs are not needed again, and a sweep of thousands
+# of groups must not hold thousands of executables.
+MAX_PROGRAMS = 16
+_PROGRAMS: OrderedDict[tuple, Programs] = OrderedDict()
+_COMPILED = [0]
 
 
 def compile_count() -> int:
     """Programs compiled so far in this process (each is an init and a segment executable)."""
-    return len(_PROGRAMS)
+    return _COMPILED[0]
 
 
 def _precision(static: StaticSpec) -> Any:
@@ -362,6 +368,7 @@ def _programs(
     """Compile (or fetch) the init and segment executables for this shape, ahead of time."""
     key = (static, n_evals, strategy, len(hypers.seed))
     if key in _PROGRAMS:
+        _PROGRAMS.move_to_end(key)
         return _PROGRAMS[key]
     start = time.perf_counter()
     init_fn = _sharded(partial(_batched_init, static, strategy.vmap_width), strategy, static, 2)
@@ -376,6 +383,9 @@ def _programs(
         )
     programs = Programs(init, segment, time.perf_counter() - start)
     _PROGRAMS[key] = programs
+    _COMPILED[0] += 1
+    while len(_PROGRAMS) > MAX_PROGRAMS:
+        _PROGRAMS.popitem(last=False)
     return programs
 
 

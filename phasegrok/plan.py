@@ -8,15 +8,25 @@ into batches sized to memory.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any, NamedTuple
 
-from phasegrok.config import ConfigError, SweepSpec, n_examples, parity_inputs_hold, train_size
+from phasegrok.config import (
+    ConfigError,
+    SweepSpec,
+    iter_corners,
+    n_examples,
+    parity_inputs_hold,
+    train_size,
+)
+from phasegrok.inputs import short_repr
 
 # Bump when a change to training alters the numbers a run produces: it changes every run_id,
 # so results from the older code are never mixed with new ones on resume.
@@ -150,10 +160,15 @@ def resolve(cfg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@functools.cache
+def _jax_major() -> str:
+    # Cached: reading package metadata costs ~1 ms, 100x the rest of a run id.
+    return version("jax").split(".")[0]
+
+
 def make_run_id(cfg: dict[str, Any], seed: int) -> str:
-    jax_major = version("jax").split(".")[0]
     payload = json.dumps(
-        {"config": cfg, "seed": seed, "numerics": NUMERICS_VERSION, "jax": jax_major},
+        {"config": cfg, "seed": seed, "numerics": NUMERICS_VERSION, "jax": _jax_major()},
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -235,28 +250,39 @@ def make_run(cfg: dict[str, Any], seed: int) -> Run:
 
 
 def expand(spec: SweepSpec) -> list[Run]:
-    """Every grid point x seed as a Run, in grid order. Raises ConfigError on duplicate runs."""
-    runs, seen = [], {}
-    for cfg, seed in spec.run_configs():
-        run = make_run(cfg, seed)
-        if run.run_id in seen:
-            raise ConfigError(*_no_effect(spec, seen[run.run_id], cfg))
-        seen[run.run_id] = cfg
-        runs.append(run)
+    """Every grid point x seed as a Run, in grid order: a list, for small sweeps (tests,
+    benchmarks). A sweep is trained through `phasegrok.stream`, which never lists its runs."""
+    check_effects(spec)
+    runs = [make_run(cfg, seed) for cfg, seed in spec.run_configs()]
+    if len({r.run_id for r in runs}) != len(runs):  # check_effects should have said why
+        raise ConfigError("grid", "two grid points give the same run")
     return runs
 
 
-def _no_effect(spec: SweepSpec, first: dict, second: dict) -> tuple[str, str]:
-    differing = [k for k in spec.grid if first[k] != second[k]]
-    key = differing[0] if differing else next(iter(spec.grid), "")
-    where = f"task.kind {first['task.kind']!r}"
-    if first["task.kind"] == "modular":  # parity has no embedding to name
-        where += f" / model.embedding {first['model.embedding']!r}"
-    return (
-        f"grid.{key}",
-        f"values {first.get(key)!r} and {second.get(key)!r} give the same run: this key has no "
-        f"effect with {where}",
-    )
+def check_effects(spec: SweepSpec) -> None:
+    """Refuse a swept key that has no effect somewhere in the grid (`resolve` blanks or derives
+    it there), which would make two grid points the same run. Blanking depends on the static
+    keys alone, so the grid's corners (`config.iter_corners`) decide."""
+    swept = [k for k, axis in spec.grid.items() if len(axis) > 1]
+    if not swept:
+        return
+    for cfg in iter_corners(spec):
+        resolved = resolve(cfg)
+        for key in swept:
+            if _as_lists(resolved[key]) != _as_lists(cfg[key]):
+                axis = spec.grid[key]
+                where = f"task.kind {cfg['task.kind']!r}"
+                if cfg["task.kind"] == "modular":  # parity has no embedding to name
+                    where += f" / model.embedding {cfg['model.embedding']!r}"
+                raise ConfigError(
+                    f"grid.{key}",
+                    f"values {short_repr(axis[0])} and {short_repr(axis[1])} give the same run: "
+                    f"this key has no effect with {where}",
+                )
+
+
+def _as_lists(value: Any) -> Any:
+    return [_as_lists(v) for v in value] if isinstance(value, list | tuple) else value
 
 
 # --------------------------------------------------------------------------------------------
@@ -321,32 +347,54 @@ def run_bytes(static: StaticSpec) -> int:
     return params + activations + data
 
 
+def batch_cap(
+    static: StaticSpec,
+    memory_budget: int = 1 << 30,
+    max_runs_per_batch: int = 256,
+    max_flops_per_eval: float | None = None,
+) -> int:
+    """Most runs of `static` one batch may hold: within `memory_budget` and, if given,
+    `max_flops_per_eval` of work between two eval points (the smallest compiled segment is one
+    eval period, and Ctrl-C and the progress bar wait for a segment to end)."""
+    cap = max(1, min(max_runs_per_batch, memory_budget // run_bytes(static)))
+    if max_flops_per_eval is not None:
+        per_run = flops_per_step(static) * static.eval_every
+        cap = max(1, min(cap, int(max_flops_per_eval // per_run)))
+    return cap
+
+
+def batch_width(n_runs: int, cap: int) -> int:
+    """Runs per batch for a group of `n_runs`: equal sizes within `cap`, so that one padded
+    width (one compiled program) serves the whole group."""
+    n_batches = -(-n_runs // cap)
+    return -(-n_runs // n_batches)
+
+
+def make_batch(static: StaticSpec, runs: Sequence[Run]) -> Batch:
+    digest = hashlib.sha256("".join(r.run_id for r in runs).encode()).hexdigest()[:16]
+    return Batch(digest, static, tuple(runs))
+
+
 def plan_batches(
     runs: list[Run],
     memory_budget: int = 1 << 30,
     max_runs_per_batch: int = 256,
     max_flops_per_eval: float | None = None,
 ) -> list[Batch]:
-    """Group runs by static spec, then cut each group into batches that fit `memory_budget`.
+    """Group runs by static spec, then cut each group into batches (`batch_cap`, `batch_width`).
 
-    `max_flops_per_eval` caps a batch's work between two eval points: the smallest compiled
-    segment is one eval period, and Ctrl-C and the progress bar wait for a segment to end.
+    For a list of runs at hand; `phasegrok.stream.iter_batches` makes the same batches from a
+    sweep's axes, one group at a time.
     """
     groups: dict[StaticSpec, list[Run]] = {}
     for run in runs:
         groups.setdefault(run.static, []).append(run)
     batches = []
     for static, members in groups.items():
-        cap = max(1, min(max_runs_per_batch, memory_budget // run_bytes(static)))
-        if max_flops_per_eval is not None:
-            per_run = flops_per_step(static) * static.eval_every
-            cap = max(1, min(cap, int(max_flops_per_eval // per_run)))
-        n_batches = -(-len(members) // cap)
-        size = -(-len(members) // n_batches)  # equal sizes: one padded width per group
+        cap = batch_cap(static, memory_budget, max_runs_per_batch, max_flops_per_eval)
+        size = batch_width(len(members), cap)
         for start in range(0, len(members), size):
-            chunk = tuple(members[start : start + size])
-            digest = hashlib.sha256("".join(r.run_id for r in chunk).encode()).hexdigest()[:16]
-            batches.append(Batch(digest, static, chunk))
+            batches.append(make_batch(static, members[start : start + size]))
     return batches
 
 

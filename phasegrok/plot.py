@@ -39,7 +39,7 @@ import yaml
 from pydantic import ValidationError
 
 from phasegrok.classify import CLASSIFY_META, ClassifySpec, classify_runs
-from phasegrok.store import CURVES, RUNS, SWEEP_YAML, write_table
+from phasegrok.store import CURVES, PARTS, RUNS, SWEEP_YAML, rerun_hint, table_damage, write_table
 
 
 class UsageError(ValueError):
@@ -109,7 +109,12 @@ def _check_folder(d: Path) -> None:
         raise UsageError(f"results folder '{d}' does not exist")
     for name in (RUNS, CURVES):
         if not (d / name).is_file():
+            if any((d / PARTS).glob("*.runs.parquet")):  # a sweep that did not finish
+                raise UsageError(f"'{d}' has no {name} yet; {rerun_hint(d)} to finish the sweep")
             raise UsageError(f"'{d}' has no {name}; expected a phasegrok results folder")
+        damage = table_damage(d / name)
+        if damage:
+            raise UsageError(f"{d / name} {damage}; {rerun_hint(d)} to assemble it again")
 
 
 def reclassify(results_dir: str | Path, overrides: Mapping[str, Any] | None = None) -> pd.DataFrame:

@@ -9,6 +9,9 @@ Layout of a results folder:
 Every file is written under a temporary name, flushed to disk and renamed into place, and a
 batch's runs part is written last: a batch exists exactly when its runs part does. A sweep
 killed at any moment therefore leaves only whole batches, and a rerun skips their run_ids.
+A batch damaged since (a truncated or empty file, another schema, a file missing, as a
+half-finished copy or a disk fault leaves them) is moved to parts/damaged/ by the next run of
+the sweep, which trains its runs again (`check_parts`, `prepare`).
 No JAX here: the engine's arrays arrive as NumPy.
 """
 
@@ -18,7 +21,7 @@ import io
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -30,13 +33,27 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from phasegrok.parts import (
+    DAMAGED,
+    PARTS,
+    check_parts,
+    part_files,
+    part_rows,
+    quarantine,
+    remove_unfinished,
+)
+
 PACKAGES = ("phasegrok", "jax", "jaxlib", "flax", "optax", "numpy", "pandas", "pyarrow")
-MANIFEST, SWEEP_YAML, PARTS = "manifest.json", "sweep.yaml", "parts"
+MANIFEST, SWEEP_YAML = "manifest.json", "sweep.yaml"
 RUNS, CURVES = "runs.parquet", "curves.parquet"
 
 
 class OutputError(Exception):
     """The results folder cannot be used (another sweep's results, unwritable, disk full)."""
+
+
+class DamagedError(OutputError):
+    """A file of the results folder cannot be read; the message says which and what to run."""
 
 
 def package_versions() -> dict[str, str]:
@@ -94,14 +111,23 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 # The folder
 
 
-def prepare(out_dir: Path, identity: str, resolved: dict[str, Any], force: bool) -> None:
+def prepare(out_dir: Path, identity: str, resolved: dict[str, Any], force: bool) -> list[str]:
     """Claim `out_dir` for a sweep of `identity`: refuse another sweep's results unless `force`.
 
-    Raises OutputError with a one-line message.
+    Moves damaged batches to parts/damaged/ (their runs are then trained again) and returns
+    one warning line per batch moved. Raises OutputError with a one-line message.
     """
     manifest = out_dir / MANIFEST
     if manifest.exists():
-        theirs = json.loads(manifest.read_text()).get("identity")
+        try:
+            theirs = json.loads(manifest.read_text()).get("identity")
+        except (OSError, ValueError, AttributeError):
+            if not force:
+                raise OutputError(
+                    f"{manifest} cannot be read; use --force to replace the results in "
+                    f"{out_dir}, or choose another --out"
+                ) from None
+            theirs = None
         if theirs != identity and not force:
             raise OutputError(
                 f"{out_dir} holds results of a different sweep (identity {theirs}, this one is "
@@ -115,23 +141,16 @@ def prepare(out_dir: Path, identity: str, resolved: dict[str, Any], force: bool)
         )
     try:
         (out_dir / PARTS).mkdir(parents=True, exist_ok=True)
-        _remove_unfinished(out_dir / PARTS)
+        remove_unfinished(out_dir / PARTS)
+        warnings = [
+            f"{damage}; moved to {out_dir / DAMAGED}, its runs will be trained again"
+            for damage in quarantine(out_dir, check_parts(out_dir, full=True).damaged)
+        ]
         write_text(manifest, json.dumps({"identity": identity, "name": resolved["name"]}, indent=1))
         write_text(out_dir / SWEEP_YAML, yaml.safe_dump(resolved, sort_keys=False))
     except OSError as err:
         raise OutputError(f"cannot write to {out_dir}: {err.strerror or err}") from None
-
-
-def _remove_unfinished(parts: Path) -> None:
-    """Drop what a sweep killed mid-batch left: temporary files, and the curves and params of
-    batches whose runs part (the commit marker) was never written."""
-    for stale in parts.glob(".*.tmp-*"):
-        stale.unlink(missing_ok=True)
-    committed = {p.name.removesuffix(".runs.parquet") for p in parts.glob("*.runs.parquet")}
-    for suffix in (".curves.parquet", ".params.npz"):
-        for part in parts.glob(f"*{suffix}"):
-            if part.name.removesuffix(suffix) not in committed:
-                part.unlink(missing_ok=True)
+    return warnings
 
 
 def clear(out_dir: Path) -> None:
@@ -141,16 +160,9 @@ def clear(out_dir: Path) -> None:
         (out_dir / name).unlink(missing_ok=True)
 
 
-def _parts(out_dir: Path, suffix: str) -> list[Path]:
-    return sorted((out_dir / PARTS).glob(f"*.{suffix}"))
-
-
 def done_run_ids(out_dir: Path) -> set[str]:
-    """run_ids of every batch whose runs part was written (the commit marker)."""
-    ids: set[str] = set()
-    for part in _parts(out_dir, "runs.parquet"):
-        ids.update(pq.read_table(part, columns=["run_id"]).column("run_id").to_pylist())
-    return ids
+    """run_ids of every whole committed batch (see `check_parts`)."""
+    return {row["run_id"] for row in part_rows(check_parts(out_dir).whole, ["run_id"])}
 
 
 # --------------------------------------------------------------------------------------------
@@ -248,15 +260,19 @@ def write_batch(
         ) from None
 
 
-def assemble(out_dir: Path, order: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All committed batches as (runs, curves), runs in `order` first (then the rest)."""
-    runs_parts = _parts(out_dir, "runs.parquet")
+def assemble(
+    out_dir: Path, rank: Mapping[str, int] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All whole committed batches as (runs, curves): the runs in `rank` first, by rank (a
+    run's position in its grid), then the rest by run_id. Raises DamagedError naming a part
+    that cannot be read."""
+    runs_parts = check_parts(out_dir).whole
     if not runs_parts:
         raise OutputError(f"{out_dir} holds no finished runs")
-    runs = pd.concat([pd.read_parquet(p) for p in runs_parts], ignore_index=True)
     curves_parts = [p.with_name(p.name.replace(".runs.", ".curves.")) for p in runs_parts]
-    curves = pd.concat([pd.read_parquet(p) for p in curves_parts], ignore_index=True)
-    rank = {run_id: i for i, run_id in enumerate(order or [])}
+    runs = pd.concat([_read_part(out_dir, p) for p in runs_parts], ignore_index=True)
+    curves = pd.concat([_read_part(out_dir, p) for p in curves_parts], ignore_index=True)
+    rank = rank or {}
     runs["_rank"] = runs["run_id"].map(rank).fillna(len(rank))
     runs = runs.sort_values(["_rank", "run_id"], kind="stable").drop(columns="_rank")
     runs = runs.reset_index(drop=True)
@@ -266,9 +282,33 @@ def assemble(out_dir: Path, order: list[str] | None = None) -> tuple[pd.DataFram
     return runs, curves.reset_index(drop=True)
 
 
+def _read_part(out_dir: Path, path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except (OSError, pa.ArrowException, ValueError):
+        raise DamagedError(
+            f"{path} cannot be read (truncated, or not a parquet file); {rerun_hint(out_dir)} "
+            f"to move its batch to {out_dir / DAMAGED} and train its runs again"
+        ) from None
+
+
+def rerun_hint(out_dir: Path) -> str:
+    """What to run to repair `out_dir`: the sweep it holds, resumed into it."""
+    return f"run `python -m phasegrok.sweep {out_dir / SWEEP_YAML} --out {out_dir}`"
+
+
+def table_damage(path: Path) -> str | None:
+    """Why an assembled runs.parquet / curves.parquet cannot be read, or None."""
+    try:
+        pq.read_schema(path)
+        return None
+    except (OSError, pa.ArrowException, ValueError):
+        return "cannot be read (truncated, or not a parquet file)"
+
+
 def load_params(out_dir: Path, run_id: str, step: int | None = None) -> dict[str, Any]:
     """A run's parameters (nested dict of arrays) at `step` (default: the last saved)."""
-    for part in _parts(out_dir, "params.npz"):
+    for part in part_files(out_dir, "params.npz"):
         with np.load(part) as archive:
             keys = [k for k in archive.files if k.startswith(f"{run_id}/")]
             if not keys:
@@ -307,9 +347,28 @@ class Results:
 
 
 def load(out_dir: str | Path) -> Results:
-    """Open a results folder; assembles the parts if the sweep was interrupted."""
+    """Open a results folder; assembles the parts if the sweep was interrupted.
+
+    Raises DamagedError (one line: the file, and the command that repairs the folder) where a
+    file cannot be read.
+    """
     out_dir = Path(out_dir)
     if (out_dir / RUNS).exists() and (out_dir / CURVES).exists():
-        return Results(out_dir, pd.read_parquet(out_dir / RUNS), pd.read_parquet(out_dir / CURVES))
+        tables = []
+        for path in (out_dir / RUNS, out_dir / CURVES):
+            try:
+                tables.append(pd.read_parquet(path))
+            except (OSError, pa.ArrowException, ValueError):
+                raise DamagedError(
+                    f"{path} cannot be read (truncated, or not a parquet file); "
+                    f"{rerun_hint(out_dir)} to assemble it again from the parts"
+                ) from None
+        return Results(out_dir, *tables)
+    damaged = check_parts(out_dir).damaged
+    if damaged:
+        raise DamagedError(
+            f"{damaged[0]}; {rerun_hint(out_dir)} to move its batch to {out_dir / DAMAGED} and "
+            "train its runs again"
+        )
     runs, curves = assemble(out_dir)
     return Results(out_dir, runs, curves)

@@ -17,37 +17,31 @@ from typing import Any
 
 from phasegrok import store
 from phasegrok.config import ConfigError, SweepSpec, load_sweep
-from phasegrok.plan import Run, expand, flops_per_step, make_run, n_params, plan_batches
+from phasegrok.parts import DAMAGED, check_parts, part_rows
+from phasegrok.stream import Plan, iter_batches, locate, plan
 
 DEFAULT_RESULTS = Path("results")
 # Above these a sweep needs --yes: a typo in a grid should not fill a disk.
 MAX_RUNS_WITHOUT_YES = 20_000
 MAX_BYTES_WITHOUT_YES = 5 << 30
-# A conservative CPU throughput for the --dry-run time estimate.
-ASSUMED_FLOPS = 2e10
+# Never, even with --yes. Training streams (memory bounded by a batch, whatever the grid), but
+# the last step, which assembles runs.parquet and curves.parquet, classifies and draws, holds
+# the whole sweep's runs and curves in memory: measured ~250 bytes a curve point and ~3 KB a
+# run, so at most ~4 GB at these limits.
+MAX_RUNS = 500_000
+MAX_CURVE_POINTS = 10_000_000
 
 
 def default_out(spec: SweepSpec) -> Path:
     return DEFAULT_RESULTS / spec.name
 
 
-def estimate(runs: list[Run]) -> dict[str, float]:
-    """Rough training FLOPs, seconds on a CPU and output bytes of `runs`."""
-    flops = sum(flops_per_step(r.static) * r.static.steps for r in runs)
-    curve_bytes = sum(60 * (r.static.n_evals + 1) for r in runs)
-    param_bytes = sum(4 * n_params(r.static) * (1 + len(r.static.save_params_at)) for r in runs)
-    return {
-        "flops": flops,
-        "cpu_seconds": flops / ASSUMED_FLOPS,
-        "bytes": float(curve_bytes + param_bytes + 2000 * len(runs)),
-    }
-
-
-def describe(spec: SweepSpec, runs: list[Run], todo: list[Run]) -> str:
-    groups = len({r.static for r in runs})
-    est = estimate(todo)
+def describe(the_plan: Plan) -> str:
+    """One line: runs, done, shape groups, and the estimate of what is left to train."""
+    est = the_plan.estimate()
+    n, todo = the_plan.n_runs, the_plan.n_todo
     return (
-        f"{spec.name}: {len(runs)} runs ({len(runs) - len(todo)} already done), {groups} shape "
+        f"{the_plan.spec.name}: {n} runs ({n - todo} already done), {len(the_plan.groups)} shape "
         f"group(s); to train ~{est['flops'] / 1e12:.2f} TFLOP (~{_duration(est['cpu_seconds'])} "
         f"on a 2-core CPU), ~{est['bytes'] / 2**20:.1f} MiB of results"
     )
@@ -58,11 +52,42 @@ def _duration(seconds: float) -> str:
         return f"{seconds:.0f} s"
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    if seconds < 3.6e9:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 3.15e7:.2g} years"
 
 
-def _order(runs: list[Run]) -> list[str]:
-    return [r.run_id for r in runs]
+def limit_problem(the_plan: Plan) -> str | None:
+    """Why the sweep is refused even with --yes: above MAX_RUNS or MAX_CURVE_POINTS, or one
+    run needs more memory than this machine has. None if it is not."""
+    points = the_plan.curve_points()
+    if the_plan.n_runs > MAX_RUNS or points > MAX_CURVE_POINTS:
+        return (
+            f"at most {MAX_RUNS} runs and {MAX_CURVE_POINTS} curve points (runs x eval points; "
+            f"this sweep: {points}) per sweep, even with --yes, as the results are assembled "
+            "in memory: split the grid into several sweeps"
+        )
+    import psutil
+
+    need, have = the_plan.largest_run_bytes(), psutil.virtual_memory().total
+    if need > have:
+        return (
+            f"one run needs ~{need / 2**30:.3g} GiB of memory, more than this machine's "
+            f"{have / 2**30:.3g} GiB: use a smaller task.p / task.n_bits, train set or model"
+        )
+    return None
+
+
+def check_limits(the_plan: Plan) -> None:
+    """Raise ConfigError (key `grid`, with the count and estimate) if `limit_problem`."""
+    problem = limit_problem(the_plan)
+    if problem:
+        raise ConfigError("grid", f"{describe(the_plan)}; {problem}")
+
+
+def grid_columns(spec: SweepSpec) -> list[str]:
+    """The runs.parquet columns that place a stored run on the grid (`stream.locate`)."""
+    return ["run_id", "seed", *spec.grid]
 
 
 def run_sweep(
@@ -78,65 +103,78 @@ def run_sweep(
     """Train every missing run of a sweep (YAML path or dict), then classify and draw.
 
     Returns the folder's `Results` (`.runs`, `.curves`, `.params(run_id)`). Finished batches
-    are skipped, so calling it again after an interruption resumes.
+    are skipped, so calling it again after an interruption resumes. Raises ConfigError for bad
+    input or a sweep above the limits of `check_limits`, before anything is written.
 
     >>> res = run_sweep("sweeps/quickstart.yaml")          # doctest: +SKIP
     >>> res.runs.groupby("phase").size()                   # doctest: +SKIP
     """
     spec = load_sweep(source)
-    runs = expand(spec)
+    check_limits(plan(spec))
     out_dir = Path(out) if out is not None else default_out(spec)
-    store.prepare(out_dir, spec.identity(), spec.resolved_dict(), force)
-    train_missing(spec, runs, out_dir, progress, memory_budget, max_runs_per_batch)
-    return finish(spec, runs, out_dir, plots=plots)
+    for warning in store.prepare(out_dir, spec.identity(), spec.resolved_dict(), force):
+        _warn(warning)
+    train_missing(spec, out_dir, progress, memory_budget, max_runs_per_batch)
+    return finish(spec, out_dir, plots=plots)
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def folder_plan(spec: SweepSpec, out_dir: Path) -> Plan:
+    """The sweep's plan against the runs already in `out_dir` (its whole batches)."""
+    parts = check_parts(out_dir).whole if (out_dir / store.MANIFEST).exists() else []
+    return plan(spec, part_rows(parts, grid_columns(spec)))
 
 
 def train_missing(
     spec: SweepSpec,
-    runs: list[Run],
     out_dir: Path,
     progress: bool = True,
     memory_budget: int | None = None,
     max_runs_per_batch: int = 256,
 ) -> None:
-    """Train the runs of `runs` that `out_dir` does not hold yet, one batch file at a time."""
+    """Train the runs of `spec` that `out_dir` does not hold yet, one batch file at a time.
+
+    Batches are planned as training reaches them (`stream.iter_batches`): memory holds one
+    batch, and the run_ids of the runs already done.
+    """
     from tqdm.auto import tqdm
 
     from phasegrok import engine
 
-    done = store.done_run_ids(out_dir)
-    todo = [r for r in runs if r.run_id not in done]
-    if not todo:
+    the_plan = folder_plan(spec, out_dir)
+    if not the_plan.n_todo:
         return
+    done = store.done_run_ids(out_dir)
     budget = memory_budget or engine.default_memory_budget()
-    batches = plan_batches(
-        todo,
+    batches = iter_batches(
+        the_plan,
+        done,
         memory_budget=budget,
         max_runs_per_batch=max_runs_per_batch,
         max_flops_per_eval=engine.max_flops_per_eval(),
     )
-    widths: dict[Any, int] = {}
-    for batch in batches:
-        widths[batch.static] = max(widths.get(batch.static, 0), len(batch.runs))
     provenance = {
         "versions": store.package_versions(),
         "device": engine.device_description(),
         "identity": spec.identity(),
     }
     bar = tqdm(
-        total=sum(r.static.steps for r in todo),
+        total=sum(n * g.static.steps for g, n in zip(the_plan.groups, the_plan.todo, strict=True)),
         unit="step",
         unit_scale=True,
         desc=f"{spec.name}",
         disable=not progress,
         dynamic_ncols=True,
     )
-    finished = 0
+    n_done, finished = the_plan.n_runs - the_plan.n_todo, 0
     try:
-        for batch in batches:
+        for batch, width in batches:
             strategy = engine.choose_strategy(batch.static)
             result = engine.execute_batch(
-                batch, on_steps=bar.update, width=widths[batch.static], strategy=strategy
+                batch, on_steps=bar.update, width=width, strategy=strategy
             )
             configs = [r.config for r in batch.runs]
             extra = {
@@ -165,10 +203,10 @@ def train_missing(
                 out_dir, batch.batch_id, runs_part, curves_part, result.params, provenance
             )
             finished += len(batch.runs)
-            bar.set_postfix_str(f"runs {len(done) + finished}/{len(runs)}")
+            bar.set_postfix_str(f"runs {n_done + finished}/{the_plan.n_runs}")
     except KeyboardInterrupt:
         bar.close()
-        raise Interrupted(len(done) + finished, len(runs)) from None
+        raise Interrupted(n_done + finished, the_plan.n_runs) from None
     bar.close()
 
 
@@ -178,13 +216,20 @@ class Interrupted(Exception):
         self.finished, self.total = finished, total
 
 
-def finish(spec: SweepSpec, runs: list[Run], out_dir: Path, plots: bool = True) -> store.Results:
-    """Assemble the parts, classify every run, write runs/curves parquet, draw the figures."""
+def finish(spec: SweepSpec, out_dir: Path, plots: bool = True) -> store.Results:
+    """Assemble the parts, classify every run, write runs/curves parquet, draw the figures.
+
+    Runs of the grid come first, in grid order (found from their rows, `stream.locate`), then
+    any others the folder holds. Holds the whole sweep in memory: see MAX_RUNS.
+    """
     from phasegrok.classify import classify_runs
 
-    runs_df, curves_df = store.assemble(out_dir, _order(runs))
+    parts = check_parts(out_dir).whole
+    located = locate(spec, part_rows(parts, grid_columns(spec)))
+    rank = {run_id: position for run_id, (position, _static) in located.items()}
+    runs_df, curves_df = store.assemble(out_dir, rank)
     runs_df = classify_runs(runs_df, curves_df, spec.file.classify)
-    metadata = store.read_metadata(next((out_dir / store.PARTS).glob("*.runs.parquet")))
+    metadata = store.read_metadata(parts[0]) if parts else {}
     metadata["sweep"] = spec.resolved_dict()
     try:
         store.write_table(out_dir / store.CURVES, curves_df, metadata)
@@ -276,35 +321,29 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         spec = load_sweep(args.sweep)
-        if spec.n_runs() > MAX_RUNS_WITHOUT_YES and not args.yes and not args.dry_run:
-            # Before expanding: a grid that large takes a while even to list, so the estimate
-            # scales the first run's cost.
-            n = spec.n_runs()
-            one = estimate([make_run(*next(spec.run_configs()))])
-            return _fail(
-                f"{args.sweep}: grid: {n} runs, ~{one['flops'] * n / 1e12:.0f} TFLOP to train "
-                f"(~{_duration(one['cpu_seconds'] * n)} on a 2-core CPU), "
-                f"~{one['bytes'] * n / 2**20:.0f} MiB of results; this is very large: check the "
-                "grid, or pass --yes",
-                2,
+        out_dir = Path(args.out) if args.out else default_out(spec)
+        scan = check_parts(out_dir) if (out_dir / store.MANIFEST).exists() else None
+        the_plan = plan(spec, part_rows(scan.whole, grid_columns(spec)) if scan else ())
+        summary = describe(the_plan)
+        if args.dry_run:
+            for damage in scan.damaged if scan else []:
+                _warn(f"{damage}; the sweep will move it to {DAMAGED} and train its runs")
+            problem = limit_problem(the_plan)
+            print(summary + (f"; refused: {problem}" if problem else ""))
+            return 0
+        check_limits(the_plan)
+        est = the_plan.estimate()
+        if not args.yes and (
+            the_plan.n_runs > MAX_RUNS_WITHOUT_YES or est["bytes"] > MAX_BYTES_WITHOUT_YES
+        ):
+            raise ConfigError(
+                "grid", f"{summary}; this is very large: check the grid, or pass --yes"
             )
-        runs = expand(spec)
     except ConfigError as err:
         return _fail(f"{args.sweep}: {err}", 2)
-    out_dir = Path(args.out) if args.out else default_out(spec)
-    done = store.done_run_ids(out_dir) if (out_dir / store.MANIFEST).exists() else set()
-    todo = [r for r in runs if r.run_id not in done]
-    summary = describe(spec, runs, todo)
-    est = estimate(todo)
-    if args.dry_run:
-        print(summary)
-        return 0
-    if not args.yes and (len(todo) > MAX_RUNS_WITHOUT_YES or est["bytes"] > MAX_BYTES_WITHOUT_YES):
-        return _fail(
-            f"{args.sweep}: grid: {summary}; this is very large: check the grid, or pass --yes", 2
-        )
     try:
-        store.prepare(out_dir, spec.identity(), spec.resolved_dict(), args.force)
+        for warning in store.prepare(out_dir, spec.identity(), spec.resolved_dict(), args.force):
+            _warn(warning)
     except store.OutputError as err:
         return _fail(str(err), 2)
     print(summary, file=sys.stderr)
@@ -312,8 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     use_compile_cache()
     try:
-        train_missing(spec, runs, out_dir, not args.quiet, None, max(1, args.batch_runs))
-        results = finish(spec, runs, out_dir, plots=not args.no_plots)
+        train_missing(spec, out_dir, not args.quiet, None, max(1, args.batch_runs))
+        results = finish(spec, out_dir, plots=not args.no_plots)
     except Interrupted as stop:
         print(
             f"\ninterrupted: {stop.finished} of {stop.total} runs are saved in {out_dir}; "

@@ -160,10 +160,10 @@ def test_grid_values_expand_in_order():
     spec = load_sweep(
         _with("grid", {"optimizer.weight_decay": {"logspace": [-2, 1, 4]}, "optimizer.lr": [1e-3]})
     )
-    assert spec.grid["optimizer.weight_decay"] == (0.01, 0.1, 1.0, 10.0)
+    assert tuple(spec.grid["optimizer.weight_decay"]) == (0.01, 0.1, 1.0, 10.0)
     assert spec.n_runs() == 4 * 1 * 2
     linear = load_sweep(_with("grid", {"data.train_fraction": {"linspace": [0.2, 0.8, 4]}}))
-    assert linear.grid["data.train_fraction"] == (0.2, 0.4, 0.6, 0.8)
+    assert tuple(linear.grid["data.train_fraction"]) == (0.2, 0.4, 0.6, 0.8)
 
 
 def test_sweeping_a_key_without_effect_is_refused():
@@ -246,3 +246,11 @@ def test_unwritable_output_folder(tmp_path, capsys):
     assert main([str(path), "--out", str(blocker / "out")]) == 2
     err = capsys.readouterr().err
     assert "cannot write" in err and len(err.strip().splitlines()) == 1
+
+
+def test_dynamic_keys_are_the_traced_hyperparameters():
+    """config's list of traced keys (validated as intervals) matches plan.Hyper's fields."""
+    from phasegrok.config import DYNAMIC_KEYS
+    from phasegrok.plan import Hyper
+
+    assert {k.split(".")[-1] for k in DYNAMIC_KEYS} == set(Hyper._fields) - {"n_train", "seed"}

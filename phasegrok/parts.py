@@ -1,0 +1,148 @@
+"""The parts of a results folder: one set of files per finished batch, checked before use.
+
+    parts/<batch>.curves.parquet, parts/<batch>.params.npz, parts/<batch>.runs.parquet
+
+A batch is committed when its runs part exists (store.py writes it last). A committed batch
+that cannot be used (a file truncated, empty, of another schema, or missing, as a half-finished
+copy or a disk fault leaves it) is damaged: `check_parts` finds it, `quarantine` moves its files
+to parts/damaged/, and the sweep trains its runs again. No JAX, no pandas.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+PARTS = "parts"
+DAMAGED = f"{PARTS}/damaged/"
+# A batch's files, the runs part last (its commit marker), and the columns each must have.
+SUFFIXES = (".curves.parquet", ".params.npz", ".runs.parquet")
+RUNS_COLUMNS = ("run_id", "seed", "n_classes")
+CURVES_COLUMNS = ("run_id", "step", "train_loss", "test_loss", "train_acc", "test_acc")
+
+
+def part_files(out_dir: Path, suffix: str) -> list[Path]:
+    """The parts of `out_dir` whose names end in `.{suffix}`, sorted."""
+    return sorted((out_dir / PARTS).glob(f"*.{suffix}"))
+
+
+def remove_unfinished(parts: Path) -> None:
+    """Drop what a sweep killed mid-batch left: temporary files, and the curves and params of
+    batches whose runs part (the commit marker) was never written."""
+    for stale in parts.glob(".*.tmp-*"):
+        stale.unlink(missing_ok=True)
+    committed = {p.name.removesuffix(".runs.parquet") for p in parts.glob("*.runs.parquet")}
+    for suffix in (".curves.parquet", ".params.npz"):
+        for part in parts.glob(f"*{suffix}"):
+            if part.name.removesuffix(suffix) not in committed:
+                part.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Damage:
+    """A committed batch that cannot be used: `path` is the file at fault."""
+
+    batch_id: str
+    path: Path
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path} {self.reason}"
+
+
+@dataclass
+class PartsScan:
+    """The committed batches of a folder: the runs parts of the whole ones, and the damage."""
+
+    whole: list[Path] = field(default_factory=list)
+    damaged: list[Damage] = field(default_factory=list)
+
+
+def check_parts(out_dir: Path, full: bool = False) -> PartsScan:
+    """Every committed batch (runs part present) checked: each of its files present, non-empty,
+    readable, with its columns; the runs part read whole. `full` also reads every curves part
+    whole and matches its runs to the runs part's (what assembling will read); without it, a
+    curves part is checked from its footer only, which finds truncation (a quick dry run)."""
+    scan = PartsScan()
+    for runs_part in part_files(out_dir, "runs.parquet"):
+        batch_id = runs_part.name.removesuffix(".runs.parquet")
+        damage = _batch_damage(runs_part, batch_id, full)
+        if damage:
+            scan.damaged.append(damage)
+        else:
+            scan.whole.append(runs_part)
+    return scan
+
+
+def _batch_damage(runs_part: Path, batch_id: str, full: bool) -> Damage | None:
+    def at(suffix: str) -> Path:
+        return runs_part.with_name(batch_id + suffix)
+
+    for suffix in SUFFIXES:
+        path = at(suffix)
+        if not path.is_file():
+            return Damage(batch_id, path, "is missing (its batch is incomplete)")
+        if path.stat().st_size == 0:
+            return Damage(batch_id, path, "is empty (0 bytes)")
+    runs_ids = _table_problem(at(".runs.parquet"), RUNS_COLUMNS, read=True)
+    if isinstance(runs_ids, str):
+        return Damage(batch_id, at(".runs.parquet"), runs_ids)
+    curves_ids = _table_problem(at(".curves.parquet"), CURVES_COLUMNS, read=full)
+    if isinstance(curves_ids, str):
+        return Damage(batch_id, at(".curves.parquet"), curves_ids)
+    if full and curves_ids != runs_ids:
+        return Damage(batch_id, at(".curves.parquet"), "holds other runs than its runs part")
+    try:
+        with zipfile.ZipFile(at(".params.npz")) as archive:
+            archive.namelist()
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return Damage(batch_id, at(".params.npz"), "cannot be read (truncated or not an npz)")
+    return None
+
+
+def _table_problem(path: Path, columns: tuple[str, ...], read: bool) -> str | set[str] | None:
+    """What is wrong with a parquet part (a reason), else its run_ids (`read`) or None."""
+    try:
+        schema = pq.read_schema(path)
+        missing = [c for c in columns if c not in schema.names]
+        if missing:
+            return f"lacks the column(s) {', '.join(missing)} (another schema)"
+        if not read:
+            return None
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException, ValueError):
+        return "cannot be read (truncated, or not a parquet file)"
+    ids = table.column("run_id")
+    if not pa.types.is_string(ids.type) and not pa.types.is_large_string(ids.type):
+        return "has run_id values that are not text (another schema)"
+    return set(ids.to_pylist())
+
+
+def quarantine(out_dir: Path, damaged: list[Damage]) -> list[Damage]:
+    """Move every file of each damaged batch to parts/damaged/ (replacing an older copy)."""
+    target = out_dir / DAMAGED
+    for damage in damaged:
+        target.mkdir(parents=True, exist_ok=True)
+        for suffix in SUFFIXES:
+            path = out_dir / PARTS / f"{damage.batch_id}{suffix}"
+            if path.exists():
+                os.replace(path, target / path.name)
+    return damaged
+
+
+def part_rows(runs_parts: Iterable[Path], columns: list[str]) -> Iterator[dict[str, Any]]:
+    """The rows of runs parts as dicts of `columns` (None where a part lacks one), a part at a
+    time."""
+    for part in runs_parts:
+        present = [c for c in columns if c in pq.read_schema(part).names]
+        table = pq.read_table(part, columns=present)
+        data = {c: table.column(c).to_pylist() for c in present}
+        for i in range(table.num_rows):
+            yield {c: data[c][i] if c in data else None for c in columns}

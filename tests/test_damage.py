@@ -1,0 +1,142 @@
+"""A damaged results folder: each kind of damage is moved aside and retrained, never a traceback.
+
+One tiny sweep is trained once; each test damages a copy of its folder the way a half-finished
+copy or a disk fault would, then reruns the sweep (in this process, through the CLI's `main`),
+loads the folder, or draws it.
+"""
+
+import shutil
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from conftest import TINY, run_cli
+
+import phasegrok
+from phasegrok.store import DamagedError
+from phasegrok.sweep import main
+
+ARGS = ["--no-plots", "--quiet", "--batch-runs", "4"]  # 12 runs in 3 batches
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    base = tmp_path_factory.mktemp("damage")
+    sweep_file = base / "tiny.yaml"
+    sweep_file.write_text(yaml.safe_dump(TINY))
+    out = base / "out"
+    assert main([str(sweep_file), "--out", str(out), *ARGS]) == 0
+    return sweep_file, out
+
+
+def _copy(reference, tmp_path):
+    sweep_file, out = reference
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    return sweep_file, copy
+
+
+def _batch(out):
+    """The first committed batch's files."""
+    runs_part = sorted((out / "parts").glob("*.runs.parquet"))[0]
+    stem = runs_part.name.removesuffix(".runs.parquet")
+    return {
+        "runs": runs_part,
+        "curves": runs_part.with_name(f"{stem}.curves.parquet"),
+        "params": runs_part.with_name(f"{stem}.params.npz"),
+    }
+
+
+def _truncate(path, size):
+    data = path.read_bytes()[:size]
+    path.write_bytes(data)
+
+
+def _other_schema(path):
+    pq.write_table(pa.table({"x": [1, 2, 3]}), path)
+
+
+DAMAGE = {
+    "runs part truncated": ("runs", lambda p: _truncate(p, 100)),
+    "runs part empty": ("runs", lambda p: _truncate(p, 0)),
+    "runs part of another schema": ("runs", _other_schema),
+    "curves part empty": ("curves", lambda p: _truncate(p, 0)),
+    "curves part truncated": ("curves", lambda p: _truncate(p, p.stat().st_size // 2)),
+    "curves part of another schema": ("curves", _other_schema),
+    "curves part missing": ("curves", lambda p: p.unlink()),
+    "params missing": ("params", lambda p: p.unlink()),
+    "params truncated": ("params", lambda p: _truncate(p, 100)),
+}
+
+
+@pytest.mark.parametrize("kind", list(DAMAGE))
+def test_a_damaged_batch_is_moved_aside_and_trained_again(kind, reference, tmp_path, capsys):
+    sweep_file, out = _copy(reference, tmp_path)
+    which, damage = DAMAGE[kind]
+    files = _batch(out)
+    damage(files[which])
+    before = pd.read_parquet(reference[1] / "runs.parquet").set_index("run_id")
+
+    # A dry run says so and moves nothing.
+    assert main([str(sweep_file), "--out", str(out), "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and files[which].name in warnings[0], captured.err
+    assert "12 runs (8 already done)" in captured.out
+    assert not (out / "parts" / "damaged").exists()
+
+    assert main([str(sweep_file), "--out", str(out), *ARGS]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and files[which].name in warnings[0], err
+    assert "moved to" in warnings[0] and "trained again" in warnings[0]
+    assert "12 runs (8 already done)" in err
+    moved = {p.name for p in (out / "parts" / "damaged").iterdir()}
+    assert {p.name for p in files.values() if p.name != files[which].name} <= moved
+    after = pd.read_parquet(out / "runs.parquet").set_index("run_id")
+    assert sorted(after.index) == sorted(before.index)
+    pd.testing.assert_series_equal(
+        after["final_test_loss"].sort_index(), before["final_test_loss"].sort_index()
+    )
+    assert main([str(sweep_file), "--out", str(out), *ARGS]) == 0  # and now it is whole
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_load_names_a_damaged_part(reference, tmp_path):
+    sweep_file, out = _copy(reference, tmp_path)
+    (out / "runs.parquet").unlink()  # as after an interrupted sweep: load assembles the parts
+    (out / "curves.parquet").unlink()
+    files = _batch(out)
+    _truncate(files["curves"], 0)
+    with pytest.raises(DamagedError) as caught:
+        phasegrok.load(out)
+    message = str(caught.value)
+    assert files["curves"].name in message and "python -m phasegrok.sweep" in message
+    assert len(message.splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", ["runs.parquet", "curves.parquet"])
+def test_load_and_plot_name_a_damaged_table(name, reference, tmp_path):
+    sweep_file, out = _copy(reference, tmp_path)
+    _truncate(out / name, 100)
+    with pytest.raises(DamagedError, match=name) as caught:
+        phasegrok.load(out)
+    assert "python -m phasegrok.sweep" in str(caught.value)
+    proc = run_cli(str(out))
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and name in proc.stderr, proc.stderr
+    assert "python -m phasegrok.sweep" in proc.stderr and "Traceback" not in proc.stderr
+    # The command it names repairs the folder.
+    assert main([str(out / "sweep.yaml"), "--out", str(out), *ARGS]) == 0
+    assert len(phasegrok.load(out).runs) == 12
+
+
+def test_an_unreadable_manifest_is_one_line(reference, tmp_path, capsys):
+    sweep_file, out = _copy(reference, tmp_path)
+    (out / "manifest.json").write_text("{not json")
+    assert main([str(sweep_file), "--out", str(out), *ARGS]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "manifest.json" in err and "--force" in err
