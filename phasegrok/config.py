@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from phasegrok.arrays import ARRAYS, ArraysFile, check_arrays_run, inspect_file
 from phasegrok.classify import ClassifySpec
 from phasegrok.grid import Axis, iter_product, parse_axis, parse_seeds, written_seeds
 from phasegrok.inputs import ConfigError, check_size, read_sweep_file, short_repr
@@ -30,13 +31,15 @@ class _Section(BaseModel):
 
 
 class TaskSpec(_Section):
-    kind: Literal["modular", "parity"] = "modular"
+    kind: Literal["modular", "parity", "arrays"] = "modular"
     op: Literal["add", "sub", "mul", "div", "square_sum"] = "add"
     p: int = 31
     symmetric: bool = False
     n_bits: int = 30
     k: int = 3
     test_size: int = 2000
+    path: str | None = None  # arrays: the .npz file (phasegrok.arrays)
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")  # arrays: pins the content
 
 
 class DataSpec(_Section):
@@ -108,7 +111,8 @@ class SweepFile(_Section):
 
 # The sections that describe one run; `grid` keys are dotted paths into these.
 RUN_SECTIONS = ("task", "data", "model", "optimizer", "loss", "train", "analysis")
-NOT_SWEEPABLE = {"train.seeds", "train.save_params_at"}
+# The data file is read (and hashed) once per sweep load: one file per sweep.
+NOT_SWEEPABLE = {"train.seeds", "train.save_params_at", "task.path", "task.sha256"}
 COMMUTATIVE_OPS = {"add", "mul", "square_sum"}
 
 
@@ -173,14 +177,20 @@ class SweepSpec:
     file: SweepFile
     grid: dict[str, Axis]
     seeds: Sequence[int]
+    arrays: ArraysFile | None = None  # the arrays task's data file, checked and hashed
+
+    def kinds(self) -> set[str]:
+        """The task kinds of the sweep's runs."""
+        return set(self.grid.get("task.kind", [self.file.task.kind]))
 
     @property
     def name(self) -> str:
         return self.file.name
 
     def base_config(self) -> dict[str, Any]:
-        """The flat config of the file's run sections, before grid values are put in."""
-        return flatten(self.file.model_dump(include=set(RUN_SECTIONS)))
+        """The flat config of the file's run sections, before grid values are put in, with the
+        data file's facts under `task.arrays` (`plan.resolve` records the ones a run uses)."""
+        return {**flatten(self.file.model_dump(include=set(RUN_SECTIONS))), ARRAYS: self.arrays}
 
     def run_configs(self) -> Iterator[tuple[dict[str, Any], int]]:
         """Yield (flat resolved config, seed) for every grid point x seed, grid order first;
@@ -201,10 +211,14 @@ class SweepSpec:
 
         Two sweep files with the same identity may share a results folder (one extends the
         other); a swept key counts by name only, so adding values to an axis keeps the identity.
+        The arrays task's data file counts by its content hash, not by its path.
         """
         run_part = flatten(self.file.model_dump(mode="json", include=set(RUN_SECTIONS)))
         run_part = {k: "<swept>" if k in self.grid else v for k, v in run_part.items()}
-        del run_part["train.seeds"]
+        for key in ("train.seeds", "task.path", "task.sha256"):
+            del run_part[key]
+        if self.arrays is not None:
+            run_part["task.sha256"] = self.arrays.sha256
         payload = json.dumps(run_part, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -214,6 +228,8 @@ class SweepSpec:
         out = _plain(self.file.model_dump(mode="json"))
         out["grid"] = {k: _plain(axis.written()) for k, axis in self.grid.items()}
         out["train"]["seeds"] = written_seeds(self.seeds)
+        if self.arrays is not None:  # the file as read: rerunning this sweep checks its hash
+            out["task"].update(path=self.arrays.path, sha256=self.arrays.sha256)
         return out
 
 
@@ -267,6 +283,9 @@ def load_sweep(source: str | Path | Mapping[str, Any]) -> SweepSpec:
     seeds = parse_seeds(sweep_file.train.seeds)
     _check_plots(sweep_file, grid)
     spec = SweepSpec(file=sweep_file, grid=grid, seeds=seeds)
+    task = sweep_file.task
+    if "arrays" in spec.kinds() and task.path is not None:  # read and hashed once, here
+        spec = SweepSpec(sweep_file, grid, seeds, inspect_file(task.path, task.sha256))
     _check_points(spec)
     return spec
 
@@ -322,7 +341,8 @@ def _parse_axis(key: str, spec: Any) -> Axis:
     where = f"grid.{key}"
     if key not in SWEEPABLE_KEYS:
         if key in NOT_SWEEPABLE:
-            raise ConfigError(where, "cannot be swept (set it under train: instead)")
+            section = key.split(".")[0]
+            raise ConfigError(where, f"cannot be swept (set it under {section}: instead)")
         hint = difflib.get_close_matches(key, SWEEPABLE_KEYS, n=1)
         suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
         raise ConfigError(
@@ -421,8 +441,10 @@ def check_run(cfg: Mapping[str, Any]) -> None:
             )
     if kind == "modular":
         _check_modular(cfg)
-    else:
+    elif kind == "parity":
         _check_parity(cfg)
+    else:
+        check_arrays_run(cfg)
     batch = cfg["optimizer.batch_size"]
     if batch != "full":
         if batch < 1:

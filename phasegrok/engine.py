@@ -30,12 +30,13 @@ from phasegrok.plan import Batch, Hyper, StaticSpec, segment_evals
 from phasegrok.tasks import TaskData, batch_data, shared_axes
 
 METRICS = ("train_loss", "test_loss", "train_acc", "test_acc", "weight_norm")
+LENS_METRICS = {"modular": lens.MODULAR_METRICS, "parity": lens.PARITY_METRICS}
 
 
 def metric_names(static: StaticSpec) -> tuple[str, ...]:
-    """Columns of a run's curves: the losses, accuracies and norm, then the lens metrics."""
-    lens_names = lens.MODULAR_METRICS if static.task_kind == "modular" else lens.PARITY_METRICS
-    return METRICS + lens_names
+    """Columns of a run's curves: the losses, accuracies and norm, then the lens metrics (none
+    for an arrays task: no structure is known to read its weights by)."""
+    return METRICS + LENS_METRICS.get(static.task_kind, ())
 
 
 # Streams drawn from a run's seed inside JAX.
@@ -157,8 +158,11 @@ def evaluate(static: StaticSpec, params: Any, data: TaskData) -> jax.Array:
 def lens_metrics(static: StaticSpec, params: Any, xp: Any) -> tuple[Any, Any]:
     """(lens metrics in `metric_names` order, key frequencies or None); see phasegrok.lens.
 
-    Modular ops without a cyclic group to transform over get NaN metrics and no key frequencies.
+    Modular ops without a cyclic group to transform over get NaN metrics and no key frequencies;
+    an arrays task has no lens metrics.
     """
+    if static.task_kind == "arrays":
+        return xp.zeros((0,), dtype=xp.float32), None
     if static.task_kind == "parity":
         kernel = lens.parity_first_kernel(params)
         return lens.parity_lens(kernel, static.k, static.irrelevant_threshold, xp), None

@@ -142,6 +142,11 @@ def fourier_lens_blank(row: Mapping[str, Any]) -> bool:
     return _value(row, "task.kind", "modular") == "modular" and not lens.n_frequencies(*_op_p(row))
 
 
+def lens_blank(row: Mapping[str, Any]) -> bool:
+    """Whether a run has no lens figures: an arrays task (no lens), or `fourier_lens_blank`."""
+    return _value(row, "task.kind") == "arrays" or fourier_lens_blank(row)
+
+
 def group_token_maps(params: Mapping[str, Any], row: Mapping[str, Any]) -> tuple[Any, Any]:
     """(n, width) maps over the group index (`phasegrok.lens.group_maps`); ValueError if none."""
     op, p = _op_p(row)
@@ -765,7 +770,7 @@ def run_jobs(
             raise ValueError(f"unknown run id '{unknown[0]}'")
         ids = list(dict.fromkeys(run_ids))
     else:  # examples only among runs the lens can read (square_sum has no cyclic group)
-        ids = pick_runs(runs.loc[[not fourier_lens_blank(r) for _, r in runs.iterrows()]])
+        ids = pick_runs(runs.loc[[not lens_blank(r) for _, r in runs.iterrows()]])
     saved = param_steps(d) if ids else {}
     lens_cols = set(lens.MODULAR_METRICS + lens.PARITY_METRICS) & set(curves.columns)
     out = []
@@ -778,13 +783,16 @@ def run_jobs(
         steps = saved.get(run_id, [])
         jobs: list[Job] = []
         stem = _safe(run_id)
-        if fourier_lens_blank(row):  # no spectrum, star or lens curve to show
+        if lens_blank(row):  # no spectrum, star, weights or lens curve to show
             if asked:
+                why = (
+                    "task.kind arrays has no lens"
+                    if kind == "arrays"
+                    else f"op '{_value(row, 'task.op')}' mod {_value(row, 'task.p')} has no"
+                    " cyclic group for the Fourier lens"
+                )
                 warnings.warn(
-                    f"run {run_id}: op '{_value(row, 'task.op')}' mod {_value(row, 'task.p')} has"
-                    " no cyclic group for the Fourier lens; its lens figures are skipped",
-                    LensWarning,
-                    stacklevel=2,
+                    f"run {run_id}: {why}; its lens figures are skipped", LensWarning, stacklevel=2
                 )
             continue
         curve = curves.loc[curves["run_id"].astype(str) == run_id]

@@ -1,4 +1,5 @@
-"""The MLPs (flax.linen): a modular-arithmetic MLP over two operand embeddings, and a parity MLP.
+"""The MLPs (flax.linen): a modular-arithmetic MLP over two operand embeddings, and an MLP over
+vectors (parity's bits, an arrays task's flattened examples).
 
 The modular model applies its first layer to the p-row embedding table rather than to every
 example: `token_map(E) = E @ W` is a (p, width) table and the first hidden pre-activation of
@@ -198,8 +199,9 @@ class ModularMLP(nn.Module):
         return out @ self.table.T if self.static.tie_output else out
 
 
-class ParityMLP(nn.Module):
-    """Two logits for inputs in {-1, +1}^n_bits.
+class VectorMLP(nn.Module):
+    """`static.n_classes` logits for input vectors: parity's {-1, +1}^n_bits (2 logits), or an
+    arrays task's flattened examples (C logits).
 
     Its weight gradients are narrow products over many examples (64 x 30 or 2 x 64 over
     1,000), which XLA's CPU backend runs slowly in autodiff's form: the first layer uses
@@ -218,15 +220,18 @@ class ParityMLP(nn.Module):
         for i, width in enumerate(self.static.hidden):
             weight_grad = "transposed_input" if i == 0 else "transposed_grad"
             h = act(Dense(width, use_bias=bias, weight_grad=weight_grad, init=init)(h))
-        return Dense(2, use_bias=bias, weight_grad="transposed_grad", init=init)(h)
+        out = self.static.n_classes
+        return Dense(out, use_bias=bias, weight_grad="transposed_grad", init=init)(h)
 
 
 def make_model(static: StaticSpec) -> nn.Module:
-    return ModularMLP(static) if static.task_kind == "modular" else ParityMLP(static)
+    return ModularMLP(static) if static.task_kind == "modular" else VectorMLP(static)
 
 
 def example_input(static: StaticSpec) -> jax.Array:
     """A one-example input of the right shape and dtype, for `init`."""
     if static.task_kind == "modular":
         return jnp.zeros((1, 2), jnp.int32)
+    if static.task_kind == "arrays":
+        return jnp.zeros((1, static.input_width), jnp.float32)
     return jnp.ones((1, static.n_bits), jnp.int8)

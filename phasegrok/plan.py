@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any, NamedTuple
 
+from phasegrok.arrays import ARRAYS
 from phasegrok.config import (
     ConfigError,
     SweepSpec,
@@ -47,13 +48,16 @@ _MODULAR_ONLY = (
     "model.tie_output",
     "analysis.fourier_top_k",
 )
-_PARITY_ONLY = (
-    "task.n_bits",
-    "task.k",
-    "task.test_size",
-    "data.train_size",
-    "analysis.irrelevant_threshold",
-)
+_VECTOR_ONLY = ("task.test_size", "data.train_size")  # parity and arrays
+_PARITY_ONLY = ("task.n_bits", "task.k", "analysis.irrelevant_threshold")
+# The arrays task's file: its absolute path and content hash, and what it decides of the model
+# (the test set's size is recorded in task.test_size).
+_ARRAYS_ONLY = ("task.path", "task.sha256", "task.input_dim", "task.n_classes")
+_UNUSED = {
+    "modular": _VECTOR_ONLY + _PARITY_ONLY + _ARRAYS_ONLY,
+    "parity": _MODULAR_ONLY + _ARRAYS_ONLY,
+    "arrays": _MODULAR_ONLY + _PARITY_ONLY,
+}
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,10 @@ class StaticSpec:
     """What a compiled training program depends on; hashable, one program per distinct value."""
 
     task_kind: str
+    data_path: str | None  # arrays: the .npz file (absolute), read by tasks.batch_data
+    data_sha256: str | None  # arrays: its content hash, checked when it is read
+    input_dim: int | None  # arrays: width of a flattened example
+    classes: int | None  # arrays: C
     op: str | None
     p: int | None
     symmetric: bool | None
@@ -89,7 +97,14 @@ class StaticSpec:
 
     @property
     def n_classes(self) -> int:
+        if self.task_kind == "arrays":
+            return self.classes
         return self.p if self.task_kind == "modular" else 2
+
+    @property
+    def input_width(self) -> int:
+        """Width of a vector task's input (parity's bits, an arrays example)."""
+        return self.input_dim if self.task_kind == "arrays" else self.n_bits
 
     @property
     def n_evals(self) -> int:
@@ -142,10 +157,21 @@ def _n_pairs(op: str, p: int, symmetric: bool) -> int:
 
 
 def resolve(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Blank the keys that do not affect this run, fill in derived ones (embed_dim)."""
-    out = dict(cfg)
-    for key in _PARITY_ONLY if cfg["task.kind"] == "modular" else _MODULAR_ONLY:
+    """Blank the keys that do not affect this run, fill in derived ones (embed_dim; the data
+    file's path, hash, test size, input width and class count)."""
+    data = cfg.get(ARRAYS)
+    out: dict[str, Any] = {}
+    for key, value in cfg.items():
+        if key != ARRAYS:
+            out[key] = value
+        if key == "task.sha256":  # derived keys (not sweep-file keys), next to the file's
+            out["task.input_dim"] = out["task.n_classes"] = None
+    for key in _UNUSED[cfg["task.kind"]]:
         out[key] = None
+    if cfg["task.kind"] == "arrays" and data is not None:
+        out["task.path"], out["task.sha256"] = data.path, data.sha256
+        out["task.test_size"], out["task.input_dim"] = data.n_test, data.input_dim
+        out["task.n_classes"] = data.n_classes
     if cfg["task.kind"] == "modular":
         if cfg["model.embedding"] != "circular":
             out["model.circular_freqs"] = None
@@ -167,6 +193,11 @@ def _jax_major() -> str:
 
 
 def make_run_id(cfg: dict[str, Any], seed: int) -> str:
+    """Hash of the resolved config and seed (and numerics). The data file enters by its content
+    hash, not its path (moving it keeps the runs); the arrays keys, blank elsewhere, are left
+    out of other runs, whose ids are those of the versions before the arrays task."""
+    cfg = {k: v for k, v in cfg.items() if k not in _ARRAYS_ONLY or (v is not None)}
+    cfg.pop("task.path", None)
     payload = json.dumps(
         {"config": cfg, "seed": seed, "numerics": NUMERICS_VERSION, "jax": _jax_major()},
         sort_keys=True,
@@ -191,6 +222,8 @@ def train_pad(cfg: dict[str, Any]) -> int:
     size = bucket(train_size(cfg))
     if cfg["task.kind"] == "modular":
         return min(size, n_examples(cfg))
+    if cfg["task.kind"] == "arrays":  # padding rows repeat real ones (tasks.batch_data)
+        return size
     # Parity's padding rows are distinct inputs too (tasks.parity_split): at most what the
     # test set leaves of the 2^n_bits inputs.
     n_bits, n_test = cfg["task.n_bits"], cfg["task.test_size"]
@@ -202,6 +235,10 @@ def static_spec(cfg: dict[str, Any]) -> StaticSpec:
     freqs = cfg["model.circular_freqs"]
     return StaticSpec(
         task_kind=cfg["task.kind"],
+        data_path=cfg["task.path"],
+        data_sha256=cfg["task.sha256"],
+        input_dim=cfg["task.input_dim"],
+        classes=cfg["task.n_classes"],
         op=cfg["task.op"],
         p=cfg["task.p"],
         symmetric=cfg["task.symmetric"],
@@ -299,7 +336,7 @@ def n_params(static: StaticSpec) -> int:
         first_in = d if static.combine == "sum" else 2 * d
         out_dim = d if static.tie_output else p
     else:
-        first_in, out_dim = static.n_bits, 2
+        first_in, out_dim = static.input_width, static.n_classes
     dims = [first_in, *widths, out_dim]
     for fan_in, fan_out in itertools.pairwise(dims):
         count += fan_in * fan_out + (fan_out if static.bias else 0)
@@ -317,8 +354,8 @@ def step_flops(static: StaticSpec, n: int) -> tuple[float, float]:
         first = 2.0 * tables * static.p * static.embed_dim * widths[0]
         out = static.embed_dim if static.tie_output else static.p
     else:
-        first = 2.0 * n * static.n_bits * widths[0]
-        out = 2
+        first = 2.0 * n * static.input_width * widths[0]
+        out = static.n_classes
     forward += first
     train += 2 * first
     if static.task_kind == "modular" and static.embedding == "learned":
@@ -343,7 +380,9 @@ def run_bytes(static: StaticSpec) -> int:
     params = 4 * n_params(static) * 5  # params, grads, two moments, updates
     rows = static.train_pad + static.n_eval_examples
     activations = 4 * rows * (sum(static.hidden) * 3 + static.n_classes * 2)
-    data = rows * (static.n_bits or 2) * 4
+    # A modular run's data are integer pairs; an arrays run's shared test set is counted per
+    # run too (conservative).
+    data = rows * (2 if static.task_kind == "modular" else static.input_width) * 4
     return params + activations + data
 
 

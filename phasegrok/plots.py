@@ -72,6 +72,7 @@ _LABELS = {
     "task.n_bits": "input bits n",
     "task.k": "parity order k",
     "task.test_size": "test set size (examples)",
+    "task.path": "data file",
     "data.train_fraction": "training fraction",
     "data.train_size": "training set size (examples)",
     "model.embedding": "embedding",
@@ -295,7 +296,11 @@ def _describe(runs: pd.DataFrame) -> str:
     """Fixed settings shared by every run, for titles: 'modular, add, p=97, 5000 steps'."""
     kinds = set(runs["task.kind"].dropna()) if "task.kind" in runs.columns else set()
     # Keys that mean nothing for the task at hand (p for parity, n and k for modular).
-    irrelevant = {"parity": {"task.p", "task.op"}, "modular": {"task.n_bits", "task.k"}}
+    irrelevant = {
+        "parity": {"task.p", "task.op"},
+        "modular": {"task.n_bits", "task.k"},
+        "arrays": {"task.p", "task.op", "task.n_bits", "task.k"},
+    }
     skip = set.intersection(*(irrelevant.get(k, set()) for k in kinds)) if kinds else set()
     parts = []
     for key, show in (

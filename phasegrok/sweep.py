@@ -362,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except store.OutputError as err:
         return _fail(str(err), 1)
+    except ConfigError as err:  # an arrays task's file changed while training
+        return _fail(f"{args.sweep}: {err}", 2)
     elapsed = time.perf_counter() - start
     counts = results.runs["phase"].value_counts().to_dict() if "phase" in results.runs else {}
     phases = ", ".join(f"{k} {v}" for k, v in counts.items())

@@ -1,4 +1,4 @@
-"""Task data: modular arithmetic and sparse parity, built on the host with NumPy.
+"""Task data: modular arithmetic, sparse parity and arrays from a file, built on the host.
 
 A run's seed fixes its example order; its train set is the first `n_train` examples of that
 order, so train sets are nested across train fractions (and train sizes) for the same seed,
@@ -8,6 +8,10 @@ Parity has no finite list of examples to shuffle when n_bits is large, so a seed
 sequence of distinct inputs instead: its first `test_size` are the test set, the following
 ones the train order. Train and test never share an input, neither repeats one, the test set
 does not depend on the train size, and train sets are nested across train sizes.
+
+An arrays task's file is read once per batch (`phasegrok.arrays.load`, which checks its hash):
+a run trains on the first `train_size` of its seed's order of x_train and is tested on all of
+x_test, shared by every run.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from phasegrok import arrays
 from phasegrok.plan import Hyper, StaticSpec
 
 # Distinct streams drawn from one seed (1 and 2 were parity's former train and test streams).
@@ -136,6 +141,8 @@ def batch_data(static: StaticSpec, hypers: list[Hyper]) -> TaskData:
     """The train and test arrays of a batch of runs (one `Hyper` per run)."""
     if static.task_kind == "modular":
         return _modular_batch(static, hypers)
+    if static.task_kind == "arrays":
+        return _arrays_batch(static, hypers)
     return _parity_batch(static, hypers)
 
 
@@ -178,8 +185,28 @@ def _parity_batch(static: StaticSpec, hypers: list[Hyper]) -> TaskData:
     )
 
 
+def _arrays_batch(static: StaticSpec, hypers: list[Hyper]) -> TaskData:
+    data = arrays.load(static.data_path, static.data_sha256)
+    n = len(data.y_train)
+    orders = {h.seed: example_order(h.seed, n) for h in hypers}
+    # A run's padding rows (masked) repeat its real ones where the file has no more examples.
+    rows = {
+        seed: np.resize(order[: static.train_pad], static.train_pad)
+        for seed, order in orders.items()
+    }
+    return TaskData(
+        np.stack([data.x_train[rows[h.seed]] for h in hypers]),
+        np.stack([data.y_train[rows[h.seed]] for h in hypers]),
+        np.stack([_mask(h.n_train, static.train_pad) for h in hypers]),
+        data.x_test,
+        data.y_test,
+        np.ones((len(hypers), len(data.y_test)), dtype=np.float32),
+    )
+
+
 def shared_axes(static: StaticSpec) -> TaskData:
-    """vmap in_axes for TaskData: modular test arrays (all pairs) are shared by every run."""
-    if static.task_kind == "modular":
+    """vmap in_axes for TaskData: modular test arrays (all pairs) and an arrays task's test set
+    are shared by every run."""
+    if static.task_kind in ("modular", "arrays"):
         return TaskData(0, 0, 0, None, None, 0)
     return TaskData(0, 0, 0, 0, 0, 0)

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -44,6 +45,37 @@ TINY_PARITY: dict[str, Any] = {
 }
 
 
+def write_arrays(path: Path, seed: int = 0, **replace: np.ndarray) -> Path:
+    """A small arrays-task file: 4 Gaussian clusters in 12 dimensions (examples of shape (3, 4)),
+    300 train and 120 test examples; `replace` swaps in (or, with None, drops) an array."""
+    rng = np.random.default_rng(seed)
+    centres = 2.0 * rng.normal(size=(4, 12))
+
+    def examples(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = np.arange(n) % 4  # every class in every prefix of a shuffled order, nearly
+        x = centres[y] + rng.normal(size=(n, 12))
+        return x.astype(np.float32).reshape(n, 3, 4), y.astype(np.int64)
+
+    (x_train, y_train), (x_test, y_test) = examples(300), examples(120)
+    arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    arrays.update(replace)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    return path
+
+
+ARRAYS_FILE = write_arrays(Path(tempfile.mkdtemp(prefix="phasegrok-test-arrays-")) / "c.npz")
+
+TINY_ARRAYS: dict[str, Any] = {
+    "name": "tiny-arrays",
+    "task": {"kind": "arrays", "path": str(ARRAYS_FILE)},
+    "data": {"train_size": 100},
+    "model": {"hidden": [16]},
+    "optimizer": {"lr": 3.0e-3, "weight_decay": 0.1, "batch_size": 32},
+    "train": {"steps": 40, "eval_every": 20, "seeds": 1},
+    "grid": {"loss": ["cross_entropy", "mse"]},
+}
+
+
 @pytest.fixture
 def tiny() -> dict[str, Any]:
     return copy.deepcopy(TINY)
@@ -52,6 +84,11 @@ def tiny() -> dict[str, Any]:
 @pytest.fixture
 def tiny_parity() -> dict[str, Any]:
     return copy.deepcopy(TINY_PARITY)
+
+
+@pytest.fixture
+def tiny_arrays() -> dict[str, Any]:
+    return copy.deepcopy(TINY_ARRAYS)
 
 
 def assert_png(path: Path) -> None:

@@ -1,11 +1,12 @@
 """Fuzzing the sweep file: whatever it holds, a validated sweep or one line and exit status 2.
 
-Random sweep files are built from the valid ones (sweeps/*.yaml and the tests' TINY sweeps) by
-replacing, deleting and duplicating keys, with values of every type: huge and negative numbers,
-NaN, infinity, empty and nested lists, strings like "1e-3", booleans, null, mappings, and
-grid ranges with huge n. Each case goes through the CLI's `main` in this process with
---dry-run (and the Python API's `load_sweep` + `plan` for a dict), and must end in a dry-run
-line (exit 0) or one error line (exit 2), within 2 s and 100 MB of Python allocations.
+Random sweep files are built from the valid ones (sweeps/*.yaml and the tests' TINY sweeps, an
+arrays task's among them) by replacing, deleting and duplicating keys, with values of every type:
+huge and negative numbers, NaN, infinity, empty and nested lists, strings like "1e-3", paths
+that are no data file, booleans, null, mappings, and grid ranges with huge n. Each case goes
+through the CLI's `main` in this process with --dry-run (and the Python API's `load_sweep` +
+`plan` for a dict), and must end in a dry-run line (exit 0) or one error line (exit 2), within
+2 s and 100 MB of Python allocations.
 Derandomized, so CI runs the same cases every time.
 """
 
@@ -20,7 +21,7 @@ import typing
 from pathlib import Path
 
 import yaml
-from conftest import TINY, TINY_PARITY
+from conftest import TINY, TINY_ARRAYS, TINY_PARITY
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +30,7 @@ from phasegrok.stream import plan
 from phasegrok.sweep import check_limits, main
 
 ROOT = Path(__file__).resolve().parents[1]
-BASES = [TINY, TINY_PARITY] + [
+BASES = [TINY, TINY_PARITY, TINY_ARRAYS] + [
     yaml.safe_load(p.read_text()) for p in sorted((ROOT / "sweeps").glob("*.yaml"))
 ]
 SECONDS, BYTES = 2.0, 100 << 20
@@ -53,6 +54,7 @@ WORDS = st.sampled_from(
     ["1e-3", "1.0e-3", "nan", "inf", "-inf", "full", "", " ", "0x10", "1_000", "true", "null"]
     + ["modular", "parity", "add", "div", "learned", "one_hot", "circular", "sum", "concat"]
     + ["relu", "gelu", "quadratic", "adamw", "sgd", "highest", "mse", "pair", "per_class"]
+    + ["arrays", "/", "/dev/null", "/proc", "no-such-file.npz", "sweeps/parity.yaml"]
     + ["linspace", "logspace", "optimizer.lr", "data.train_fraction", "x" * 300]
 )
 RANGES = st.builds(
