@@ -140,7 +140,7 @@ def shape_groups(spec: SweepSpec) -> list[Group]:
         size_key = "data.train_fraction" if point["task.kind"] == "modular" else "data.train_size"
         # train_pad depends on the size value and on these only.
         context = (size_key, point["task.kind"], point["task.op"], point["task.p"])
-        context += (point["task.symmetric"],)
+        context += (point["task.symmetric"], point["task.n_bits"], point["task.test_size"])
         if context not in partitions:
             partitions[context] = _size_buckets(spec, point, size_key)
         for positions in partitions[context]:

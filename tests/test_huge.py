@@ -268,3 +268,22 @@ def _stored(key, value):
     if isinstance(value, list | tuple):
         return json.dumps(value)
     return str(value) if key == "optimizer.batch_size" else value
+
+
+def test_shape_groups_follow_the_parity_padding_cap():
+    """A parity run's padding is capped by what the test set leaves of 2^n_bits inputs, so the
+    size buckets of one n_bits are not another's: the streamed groups match expand()'s."""
+    from phasegrok import stream
+    from phasegrok.plan import expand
+
+    sweep = {
+        "name": "cap",
+        "task": {"kind": "parity", "n_bits": 8, "k": 2, "test_size": 60},
+        "model": {"hidden": [8]},
+        "train": {"steps": 20, "eval_every": 10, "seeds": 1},
+        "grid": {"task.n_bits": [10, 8], "data.train_size": [150, 195]},
+    }
+    spec = load_sweep(sweep)
+    expected = {(r.static.n_bits, r.static.train_pad) for r in expand(spec)}
+    assert (8, 196) in expected  # 2^8 - 60: the cap applies
+    assert {(g.static.n_bits, g.static.train_pad) for g in stream.shape_groups(spec)} == expected
