@@ -6,10 +6,10 @@ each in a fresh process so compile caches and peak memory are its own.
 
 FLOPs are counted over real training examples only (no padding), as the minimal dense work of
 a training step, 2 FLOPs per multiply-add. With n the examples of a step (the train size, or
-the batch size), widths h_1..h_L, output width o (p logits, or embed_dim when tied; 2 for
-parity, C classes for an arrays task), input width w (parity's n_bits, an arrays task's
-flattened example), and a modular model's first layer applied to the p-row embedding table
-(t tables: 2 for concat, 1 for sum; d = embed_dim):
+the batch size), widths h_1..h_L, output width o (a logit per class: p, 2p - 1 for
+add_integers; embed_dim when tied; 2 for parity, C classes for an arrays task), input width w
+(parity's n_bits, an arrays task's flattened example), and a modular model's first layer
+applied to the p-row embedding table (t tables: 2 for concat, 1 for sum; d = embed_dim):
 
     first layer   modular: 2 * t * p * d * h_1 (forward) + the same (weight gradient)
                            + the same again for a learned embedding (the table's gradient,

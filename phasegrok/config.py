@@ -13,8 +13,10 @@ import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import reduce
 from pathlib import Path
-from typing import Any, Literal
+from types import NoneType
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -32,7 +34,7 @@ class _Section(BaseModel):
 
 class TaskSpec(_Section):
     kind: Literal["modular", "parity", "arrays"] = "modular"
-    op: Literal["add", "sub", "mul", "div", "square_sum"] = "add"
+    op: Literal["add", "sub", "mul", "div", "square_sum", "add_integers"] = "add"
     p: int = 31
     symmetric: bool = False
     n_bits: int = 30
@@ -61,6 +63,19 @@ class ModelSpec(_Section):
     init_scale: float = 1.0
 
 
+class GroupOptimizerSpec(_Section):
+    """A parameter group's own optimizer settings (`optimizer.embedding`): a key left out (None)
+    inherits the main optimizer's value, swept values included (`plan.resolve`)."""
+
+    name: Literal["adamw", "adam", "sgd"] | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    b1: float | None = None
+    b2: float | None = None
+    eps: float | None = None
+    momentum: float | None = None
+
+
 class OptimizerSpec(_Section):
     name: Literal["adamw", "adam", "sgd"] = "adamw"
     lr: float = 1.0e-3
@@ -71,6 +86,7 @@ class OptimizerSpec(_Section):
     momentum: float = 0.0
     warmup_steps: int = 0
     batch_size: Literal["full"] | int = "full"
+    embedding: GroupOptimizerSpec = GroupOptimizerSpec()
 
 
 class TrainSpec(_Section):
@@ -113,7 +129,7 @@ class SweepFile(_Section):
 RUN_SECTIONS = ("task", "data", "model", "optimizer", "loss", "train", "analysis")
 # The data file is read (and hashed) once per sweep load: one file per sweep.
 NOT_SWEEPABLE = {"train.seeds", "train.save_params_at", "task.path", "task.sha256"}
-COMMUTATIVE_OPS = {"add", "mul", "square_sum"}
+COMMUTATIVE_OPS = {"add", "mul", "square_sum", "add_integers"}
 
 
 def _leaf_keys(model: type[BaseModel], prefix: str) -> list[str]:
@@ -133,15 +149,22 @@ RUN_KEYS: tuple[str, ...] = tuple(
 SWEEPABLE_KEYS: tuple[str, ...] = tuple(k for k in RUN_KEYS if k not in NOT_SWEEPABLE)
 
 
-def _annotation(key: str) -> Any:
-    section, *rest = key.split(".")
-    model = SweepFile.model_fields[section].annotation
-    return model.model_fields[rest[0]].annotation if rest else model
+def key_annotation(key: str) -> Any:
+    """The type of a dotted key's values, at any depth; a nullable key's (a parameter group's,
+    None: inherited) without its None."""
+    fields = key.split(".")
+    annotation = reduce(lambda model, name: model.model_fields[name].annotation, fields, SweepFile)
+    rest = [a for a in get_args(annotation) if a is not NoneType]
+    return rest[0] if NoneType in get_args(annotation) and len(rest) == 1 else annotation
 
 
 # Keys of real numbers: their `{linspace|logspace: ...}` axes stay lazy, of any length.
-REAL_KEYS = frozenset(k for k in SWEEPABLE_KEYS if _annotation(k) is float)
-# Keys traced per run (one compiled program for the whole axis; plan.Hyper), and the keys of the
+REAL_KEYS = frozenset(k for k in SWEEPABLE_KEYS if key_annotation(k) is float)
+# The learned embedding's own optimizer settings (`optimizer.embedding.*`), each None or set.
+EMBEDDING_GROUP = "optimizer.embedding"
+GROUP_KEYS = tuple(f"{EMBEDDING_GROUP}.{name}" for name in GroupOptimizerSpec.model_fields)
+# Keys traced per run (one compiled program for the whole axis; the plan.Hyper fields named by
+# plan.traced_name: `optimizer.embedding.lr` is `embedding_lr`), and the keys of the
 # train-set size (traced within a size bucket). Every rule on them is an interval, so a grid is
 # valid for all their values once it is at their smallest and largest: their axes may be of any
 # length. The other swept keys change the program, and their combinations are checked one by
@@ -156,8 +179,10 @@ DYNAMIC_KEYS = (
     "optimizer.warmup_steps",
     "model.init_scale",
     "model.embedding_std",
+    *(key for key in GROUP_KEYS if not key.endswith(".name")),  # a group's name is static
 )
 SIZE_KEYS = ("data.train_fraction", "data.train_size")
+
 # Each shape group is compiled on its own (seconds each): more is a mistake, not a sweep.
 MAX_SHAPE_GROUPS = 10_000
 # Integers become 32-bit inside JAX, and bound every size computed from them; a parity input
@@ -359,7 +384,13 @@ def _check_value(key: str, value: Any) -> Any:
         return value
     model = SweepFile.model_fields[section].annotation
     parsed = _validate_model(model, unflatten({".".join(rest): value}), prefix=f"grid.{section}.")
-    return getattr(parsed, rest[-1])
+    value = reduce(getattr, rest, parsed)
+    if value is None:  # only a group's keys take None, which means "inherit": not a grid value
+        inherited = f"optimizer.{rest[-1]}"
+        raise ConfigError(
+            f"grid.{key}", f"a value is needed (leave the key out to inherit {inherited})"
+        )
+    return value
 
 
 def _check_plots(sweep_file: SweepFile, grid: Mapping[str, Any]) -> None:
@@ -391,6 +422,12 @@ def n_examples(cfg: Mapping[str, Any]) -> int:
     return p * p
 
 
+def n_labels(op: str, p: int) -> int:
+    """Classes of a modular task: the residues 0 .. p - 1, or for `add_integers` (a + b, no
+    modulus) the sums 0 .. 2p - 2."""
+    return 2 * p - 1 if op == "add_integers" else p
+
+
 def parity_inputs_hold(n: int, n_bits: int) -> bool:
     """Whether n distinct inputs exist in {0, 1}^n_bits (n <= 2^n_bits), without forming
     2^n_bits when n_bits is large: an n of fewer than n_bits binary digits always fits."""
@@ -414,16 +451,8 @@ def check_run(cfg: Mapping[str, Any]) -> None:
         raise ConfigError(
             "model.hidden", f"one width >= 1 per hidden layer (got {cfg['model.hidden']})"
         )
-    if cfg["optimizer.lr"] <= 0:
-        raise ConfigError("optimizer.lr", f"must be > 0 (got {cfg['optimizer.lr']})")
-    for key in ("optimizer.weight_decay", "optimizer.momentum", "optimizer.warmup_steps"):
-        if cfg[key] < 0:
-            raise ConfigError(key, f"must be >= 0 (got {cfg[key]})")
-    for key in ("optimizer.b1", "optimizer.b2"):
-        if not 0 <= cfg[key] < 1:
-            raise ConfigError(key, f"must be in [0, 1) (got {cfg[key]})")
-    if cfg["optimizer.eps"] <= 0:
-        raise ConfigError("optimizer.eps", f"must be > 0 (got {cfg['optimizer.eps']})")
+    for group in ("optimizer", EMBEDDING_GROUP):
+        _check_optimizer(cfg, group)
     for key in ("model.init_scale", "model.embedding_std"):
         if cfg[key] <= 0:
             raise ConfigError(key, f"must be > 0 (got {cfg[key]})")
@@ -456,6 +485,27 @@ def check_run(cfg: Mapping[str, Any]) -> None:
             )
 
 
+# The rules on an optimizer's numbers, in the order they are checked: intervals all.
+_OPTIMIZER_RULES = (
+    ("lr", lambda v: v > 0, "must be > 0"),
+    ("weight_decay", lambda v: v >= 0, "must be >= 0"),
+    ("momentum", lambda v: v >= 0, "must be >= 0"),
+    ("warmup_steps", lambda v: v >= 0, "must be >= 0"),
+    ("b1", lambda v: 0 <= v < 1, "must be in [0, 1)"),
+    ("b2", lambda v: 0 <= v < 1, "must be in [0, 1)"),
+    ("eps", lambda v: v > 0, "must be > 0"),
+)
+
+
+def _check_optimizer(cfg: Mapping[str, Any], group: str) -> None:
+    """The main optimizer's numbers (`group` "optimizer"), or a parameter group's, whose unset
+    (None) keys inherit the main ones and are not checked again."""
+    for name, holds, rule in _OPTIMIZER_RULES:
+        value = cfg.get(f"{group}.{name}")
+        if value is not None and not holds(value):
+            raise ConfigError(f"{group}.{name}", f"{rule} (got {value})")
+
+
 def _check_modular(cfg: Mapping[str, Any]) -> None:
     p, op = cfg["task.p"], cfg["task.op"]
     if p < 2:
@@ -466,6 +516,12 @@ def _check_modular(cfg: Mapping[str, Any]) -> None:
         raise ConfigError(
             "task.symmetric",
             f"only for commutative ops ({', '.join(sorted(COMMUTATIVE_OPS))}); op is '{op}'",
+        )
+    if op == "add_integers" and cfg["model.tie_output"]:
+        raise ConfigError(
+            "model.tie_output",
+            f"not with op 'add_integers': tied logits are one per token (p = {p}), its labels "
+            f"take 2p - 1 = {2 * p - 1} values",
         )
     fraction = cfg["data.train_fraction"]
     if not 0 < fraction < 1:

@@ -25,7 +25,7 @@ import optax
 
 from phasegrok import lens
 from phasegrok.models import example_input, make_model
-from phasegrok.optim import make_optimizer
+from phasegrok.optim import run_optimizer
 from phasegrok.plan import Batch, Hyper, StaticSpec, segment_evals
 from phasegrok.tasks import TaskData, batch_data, shared_axes
 
@@ -61,7 +61,7 @@ def init_state(static: StaticSpec, hyper: Hyper) -> TrainState:
     if static.task_kind == "modular" and static.embedding == "learned":
         params = {**params, "embedding": params["embedding"] * hyper.embedding_std}
     params = jax.tree.map(lambda p: p * hyper.init_scale, params)
-    return TrainState(params, make_optimizer(static.optimizer, hyper).init(params))
+    return TrainState(params, run_optimizer(static, hyper).init(params))
 
 
 def per_example_loss(static: StaticSpec, logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -198,9 +198,7 @@ def train_step(
     """One optimizer step; `chunks` as in `gradient`."""
     x, y, w = _minibatch(static, hyper, data, step)
     grads = gradient(static, state.params, x, y, w, chunks)
-    updates, opt_state = make_optimizer(static.optimizer, hyper).update(
-        grads, state.opt_state, state.params
-    )
+    updates, opt_state = run_optimizer(static, hyper).update(grads, state.opt_state, state.params)
     return TrainState(optax.apply_updates(state.params, updates), opt_state)
 
 

@@ -27,9 +27,11 @@ frequencies (the "star"), so its power concentrates:
     fourier_gini        = Gini coefficient of power over the frequencies (0 uniform, ~1 one peak)
 
 A uniform spectrum gives a top-k share of k / (n // 2). Where no cyclic group applies
-(`square_sum`, whose labels are not a group operation's; `mul` at a composite p, whose
-non-zero residues are not all invertible and whose units are not cyclic in general; p = 2,
-whose multiplicative group has no frequency) the lens is blank: NaN metrics, no key
+(`square_sum`, whose labels are not a group operation's; `add_integers`, whose labels a + b
+in 0 .. 2p - 2 are integers, not residues: no cyclic group labels its pairs, and a model that
+generalizes puts its tokens on a line, not on circles (Liu et al. 2022); `mul` at a composite
+p, whose non-zero residues are not all invertible and whose units are not cyclic in general;
+p = 2, whose multiplicative group has no frequency) the lens is blank: NaN metrics, no key
 frequencies.
 
 Parity. With W the first layer's (n_bits x width) kernel,
@@ -108,8 +110,9 @@ def group_tokens(op: str, p: int) -> np.ndarray | None:
 
     add, sub: token j (Z_p). mul, div at a prime p: token g^j mod p, j = 0 .. p - 2, g the
     smallest primitive root, so index j is the discrete logarithm log_g a. None where no cyclic
-    group with a non-constant frequency applies (square_sum, mul at a composite p, p = 2 for
-    mul / div). Host-side NumPy, static given (op, p); the result is read-only (it is cached).
+    group with a non-constant frequency applies (square_sum, add_integers, mul at a composite
+    p, p = 2 for mul / div). Host-side NumPy, static given (op, p); the result is read-only
+    (it is cached).
     """
     if op in ("add", "sub"):
         tokens = np.arange(p)

@@ -291,7 +291,7 @@ def lens_maps(runs: pd.DataFrame, spec: Mapping[str, Any]) -> list[tuple[MapSpec
         if 0 in counts:
             blank = (
                 " Blank cells: runs whose op has no cyclic group to transform over (square_sum,"
-                " mul at a composite p)."
+                " add_integers, mul at a composite p)."
             )
         m = MapSpec(
             col,
@@ -769,7 +769,7 @@ def run_jobs(
         if unknown:
             raise ValueError(f"unknown run id '{unknown[0]}'")
         ids = list(dict.fromkeys(run_ids))
-    else:  # examples only among runs the lens can read (square_sum has no cyclic group)
+    else:  # examples only among runs the lens can read (square_sum, add_integers, arrays)
         ids = pick_runs(runs.loc[[not lens_blank(r) for _, r in runs.iterrows()]])
     saved = param_steps(d) if ids else {}
     lens_cols = set(lens.MODULAR_METRICS + lens.PARITY_METRICS) & set(curves.columns)

@@ -153,7 +153,8 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 
 
 class ModularMLP(nn.Module):
-    """Logits over Z_p for integer pairs `x` of shape (n, 2)."""
+    """Logits over the task's classes (Z_p, or the 2p - 1 sums of `add_integers`) for integer
+    pairs `x` of shape (n, 2)."""
 
     static: StaticSpec
 
@@ -178,7 +179,7 @@ class ModularMLP(nn.Module):
             self.param("first_bias", bias_init(s.init, first_in), (width,)) if s.bias else None
         )
         self.layers = [Dense(w, use_bias=s.bias, init=s.init) for w in s.hidden[1:]]
-        out_dim = s.embed_dim if s.tie_output else s.p
+        out_dim = s.embed_dim if s.tie_output else s.n_classes
         self.readout = Dense(out_dim, use_bias=s.bias, init=s.init)
 
     def token_maps(self) -> tuple[jax.Array, jax.Array]:

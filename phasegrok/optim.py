@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax.numpy as jnp
 import optax
 
-from phasegrok.plan import Hyper
+from phasegrok.plan import Hyper, StaticSpec
 
 
 def warmup_schedule(lr: jnp.ndarray, warmup_steps: jnp.ndarray) -> optax.Schedule:
@@ -35,3 +37,36 @@ def make_optimizer(name: str, hyper: Hyper) -> optax.GradientTransformation:
             optax.add_decayed_weights(hyper.weight_decay), optax.sgd(lr, momentum=hyper.momentum)
         )
     raise ValueError(f"unknown optimizer {name!r}")
+
+
+def embedding_hyper(hyper: Hyper) -> Hyper:
+    """The run's values with the learned embedding's own settings in the main fields (the
+    warmup is the main optimizer's: the group has none of its own)."""
+    return hyper._replace(
+        lr=hyper.embedding_lr,
+        weight_decay=hyper.embedding_weight_decay,
+        b1=hyper.embedding_b1,
+        b2=hyper.embedding_b2,
+        eps=hyper.embedding_eps,
+        momentum=hyper.embedding_momentum,
+    )
+
+
+def group_labels(params: dict[str, Any]) -> dict[str, str]:
+    """Each top-level parameter's group: "embedding" for the learned embedding table, "rest"
+    for every other (a prefix of the parameter tree, which optax.partition accepts)."""
+    return {name: "embedding" if name == "embedding" else "rest" for name in params}
+
+
+def run_optimizer(static: StaticSpec, hyper: Hyper) -> optax.GradientTransformation:
+    """The run's optimizer: `make_optimizer` over every parameter, or with an embedding group
+    (`static.embedding_optimizer`) optax.partition of the embedding's own optimizer on the
+    embedding table and the main one on the rest.
+
+    Without a group this is exactly the single optimizer (its program and numbers unchanged).
+    """
+    main = make_optimizer(static.optimizer, hyper)
+    if static.embedding_optimizer is None:
+        return main
+    embedding = make_optimizer(static.embedding_optimizer, embedding_hyper(hyper))
+    return optax.partition({"embedding": embedding, "rest": main}, group_labels)

@@ -20,10 +20,14 @@ from typing import Any, NamedTuple
 
 from phasegrok.arrays import ARRAYS
 from phasegrok.config import (
+    DYNAMIC_KEYS,
+    EMBEDDING_GROUP,
+    GROUP_KEYS,
     ConfigError,
     SweepSpec,
     iter_corners,
     n_examples,
+    n_labels,
     parity_inputs_hold,
     train_size,
 )
@@ -85,6 +89,9 @@ class StaticSpec:
     bias: bool
     init: str  # torch | lecun: the initializers of the dense layers
     optimizer: str
+    # The learned embedding's own optimizer (optax.partition with the main one for the rest);
+    # None: one optimizer for every parameter, as before parameter groups existed.
+    embedding_optimizer: str | None
     batch_size: int | None  # None: full batch
     loss: str
     steps: int
@@ -99,7 +106,7 @@ class StaticSpec:
     def n_classes(self) -> int:
         if self.task_kind == "arrays":
             return self.classes
-        return self.p if self.task_kind == "modular" else 2
+        return n_labels(self.op, self.p) if self.task_kind == "modular" else 2
 
     @property
     def input_width(self) -> int:
@@ -130,8 +137,24 @@ class Hyper(NamedTuple):
     warmup_steps: Any
     init_scale: Any
     embedding_std: Any  # 1.0 where there is no learned embedding
+    # The learned embedding's optimizer settings (`optimizer.embedding.*`, inherited values
+    # filled in); the main ones where the run has no embedding group (then unused).
+    embedding_lr: Any
+    embedding_weight_decay: Any
+    embedding_b1: Any
+    embedding_b2: Any
+    embedding_eps: Any
+    embedding_momentum: Any
     n_train: Any
     seed: Any
+
+
+def traced_name(key: str) -> str:
+    """The `Hyper` field of a dynamic key (config.DYNAMIC_KEYS): its last part (`optimizer.lr`
+    -> `lr`), after its group's for a parameter group's (`optimizer.embedding.lr` ->
+    `embedding_lr`)."""
+    *parents, leaf = key.split(".")
+    return "_".join([*parents[1:], leaf])
 
 
 @dataclass(frozen=True)
@@ -181,9 +204,36 @@ def resolve(cfg: dict[str, Any]) -> dict[str, Any]:
             out["model.embed_dim"] = cfg["task.p"]
         elif cfg["model.embedding"] == "circular":
             out["model.embed_dim"] = 2 * len(cfg["model.circular_freqs"])
+    out.update(resolve_group(cfg))
     out = {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
     del out["train.seeds"]
     return out
+
+
+def group_values(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Every `optimizer.embedding.*` key, an unset one (None) inheriting the main optimizer's
+    value: `optimizer.embedding.lr` takes `optimizer.lr`, swept or not."""
+    return {
+        key: cfg["optimizer." + key.rsplit(".", 1)[1]] if cfg[key] is None else cfg[key]
+        for key in GROUP_KEYS
+    }
+
+
+def resolve_group(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The `optimizer.embedding.*` keys of a run as it trains: `group_values` when the group is
+    in use (some key of it set, on a learned embedding of a modular task), else all None (one
+    optimizer for every parameter).
+
+    A group whose values all equal the main optimizer's is still a group: it trains through
+    optax.partition, another compiled program, whose float32 results differ from the single
+    optimizer's in the last bits; so it is another run, with another run_id.
+    """
+    in_use = (
+        cfg["task.kind"] == "modular"
+        and cfg["model.embedding"] == "learned"
+        and any(cfg[key] is not None for key in GROUP_KEYS)
+    )
+    return group_values(cfg) if in_use else dict.fromkeys(GROUP_KEYS)
 
 
 @functools.cache
@@ -255,6 +305,7 @@ def static_spec(cfg: dict[str, Any]) -> StaticSpec:
         bias=cfg["model.bias"],
         init=cfg["model.init"],
         optimizer=cfg["optimizer.name"],
+        embedding_optimizer=cfg[f"{EMBEDDING_GROUP}.name"],
         batch_size=None if batch == "full" else batch,
         loss=cfg["loss"],
         steps=cfg["train.steps"],
@@ -280,6 +331,7 @@ def make_run(cfg: dict[str, Any], seed: int) -> Run:
         warmup_steps=cfg["optimizer.warmup_steps"],
         init_scale=cfg["model.init_scale"],
         embedding_std=1.0 if embedding_std is None else embedding_std,
+        **{traced_name(k): v for k, v in group_values(cfg).items() if k in DYNAMIC_KEYS},
         n_train=train_size(cfg),
         seed=seed,
     )
@@ -334,7 +386,7 @@ def n_params(static: StaticSpec) -> int:
         if static.embedding == "learned":
             count += p * d
         first_in = d if static.combine == "sum" else 2 * d
-        out_dim = d if static.tie_output else p
+        out_dim = d if static.tie_output else static.n_classes
     else:
         first_in, out_dim = static.input_width, static.n_classes
     dims = [first_in, *widths, out_dim]
@@ -352,7 +404,7 @@ def step_flops(static: StaticSpec, n: int) -> tuple[float, float]:
     if static.task_kind == "modular":
         tables = 1 if static.combine == "sum" else 2
         first = 2.0 * tables * static.p * static.embed_dim * widths[0]
-        out = static.embed_dim if static.tie_output else static.p
+        out = static.embed_dim if static.tie_output else static.n_classes
     else:
         first = 2.0 * n * static.input_width * widths[0]
         out = static.n_classes

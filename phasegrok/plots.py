@@ -87,6 +87,9 @@ _LABELS = {
     "optimizer.weight_decay": "weight decay",
     "optimizer.warmup_steps": "warmup (steps)",
     "optimizer.batch_size": "batch size (examples)",
+    "optimizer.embedding.name": "embedding's optimizer",
+    "optimizer.embedding.lr": "embedding's learning rate",
+    "optimizer.embedding.weight_decay": "embedding's weight decay",
     "loss": "loss",
     "train.steps": "training budget (steps)",
     "train.eval_every": "eval interval (steps)",
@@ -95,6 +98,8 @@ _LABELS = {
 _SHORT = {
     "optimizer.weight_decay": "wd",
     "optimizer.lr": "lr",
+    "optimizer.embedding.lr": "emb lr",
+    "optimizer.embedding.weight_decay": "emb wd",
     "data.train_fraction": "frac",
     "model.init_scale": "α",
     "model.hidden": "hidden",
@@ -851,10 +856,10 @@ _LENS_INTRO = (
     "What the runs learned, read from their parameters (phasegrok.lens). Modular tasks: the"
     " token maps E·W (the first hidden layer's input from each token) are Fourier-transformed"
     " over the op's cyclic group (the tokens for add / sub, their discrete logarithms for"
-    " mul / div; no lens for square_sum or a composite mul); a generalizing model concentrates"
-    " their power on a few frequencies and puts its tokens on circles. Parity: the share of"
-    " the first layer's weight on the k label bits, and the hidden units still reading an"
-    " irrelevant bit."
+    " mul / div; no lens for square_sum, add_integers or a composite mul); a generalizing model"
+    " concentrates their power on a few frequencies and puts its tokens on circles. Parity:"
+    " the share of the first layer's weight on the k label bits, and the hidden units still"
+    " reading an irrelevant bit."
 )
 
 

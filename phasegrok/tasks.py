@@ -48,7 +48,10 @@ class TaskData(NamedTuple):
 
 
 def modular_label(op: str, a: np.ndarray, b: np.ndarray, p: int) -> np.ndarray:
-    """Label of the pairs (a, b) for `op` modulo p (div: a * b^-1, b != 0, p prime)."""
+    """Label of the pairs (a, b) for `op` modulo p (div: a * b^-1, b != 0, p prime), or for
+    `add_integers` the plain sum a + b, one of 2p - 1 classes 0 .. 2p - 2 (no modulus)."""
+    if op == "add_integers":
+        return a + b
     if op == "add":
         return (a + b) % p
     if op == "sub":

@@ -249,8 +249,11 @@ def test_unwritable_output_folder(tmp_path, capsys):
 
 
 def test_dynamic_keys_are_the_traced_hyperparameters():
-    """config's list of traced keys (validated as intervals) matches plan.Hyper's fields."""
+    """config's list of traced keys (validated as intervals) matches plan.Hyper's fields, a
+    parameter group's keys included (`optimizer.embedding.lr` -> `embedding_lr`)."""
     from phasegrok.config import DYNAMIC_KEYS
-    from phasegrok.plan import Hyper
+    from phasegrok.plan import Hyper, traced_name
 
-    assert {k.split(".")[-1] for k in DYNAMIC_KEYS} == set(Hyper._fields) - {"n_train", "seed"}
+    names = [traced_name(k) for k in DYNAMIC_KEYS]
+    assert len(set(names)) == len(names)
+    assert set(names) == set(Hyper._fields) - {"n_train", "seed"}

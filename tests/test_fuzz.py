@@ -25,7 +25,7 @@ from conftest import TINY, TINY_ARRAYS, TINY_PARITY
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from phasegrok.config import SWEEPABLE_KEYS, ConfigError, SweepFile, load_sweep
+from phasegrok.config import SWEEPABLE_KEYS, ConfigError, key_annotation, load_sweep
 from phasegrok.stream import plan
 from phasegrok.sweep import check_limits, main
 
@@ -217,11 +217,9 @@ def test_fuzzed_sweep_dicts_end_in_a_config_error(case):
 
 
 def _typed_axis(key):
-    """Grid axes of the type `key` takes (values may still break a rule across keys)."""
-    section, *rest = key.split(".")
-    annotation = SweepFile.model_fields[section].annotation
-    if rest:
-        annotation = annotation.model_fields[rest[0]].annotation
+    """Grid axes of the type `key` takes (values may still break a rule across keys); a key
+    at any depth (`optimizer.embedding.lr`)."""
+    annotation = key_annotation(key)
     choices = [a for a in typing.get_args(annotation) if not isinstance(a, type)]
     if annotation is float:
         return st.one_of(PLAUSIBLE, st.lists(NUMBERS, min_size=1, max_size=3))
