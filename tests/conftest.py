@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +112,16 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
+
+
+def measured(call: Any) -> tuple[Any, float, int]:
+    """(result, seconds, peak bytes of Python allocations) of call()."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        result = call()
+    finally:
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return result, seconds, peak

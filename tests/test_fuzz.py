@@ -15,13 +15,11 @@ import copy
 import io
 import math
 import tempfile
-import time
-import tracemalloc
 import typing
 from pathlib import Path
 
 import yaml
-from conftest import TINY, TINY_ARRAYS, TINY_PARITY
+from conftest import TINY, TINY_ARRAYS, TINY_PARITY, measured
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -161,14 +159,7 @@ def sweeps(draw):
 
 def _one_case(run):
     """Run `run()` under tracemalloc; assert the time and memory bounds; return its result."""
-    tracemalloc.start()
-    start = time.perf_counter()
-    try:
-        result = run()
-    finally:
-        seconds = time.perf_counter() - start
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
+    result, seconds, peak = measured(run)
     assert seconds < SECONDS, f"took {seconds:.2f} s"
     assert peak < BYTES, f"peak {peak / 2**20:.0f} MiB"
     return result

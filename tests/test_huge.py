@@ -7,13 +7,11 @@ dry-run line, or the one-line refusal with the count and estimate) within 2 s an
 import copy
 import json
 import math
-import time
-import tracemalloc
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TINY
+from conftest import TINY, measured
 
 import phasegrok
 from phasegrok.config import ConfigError, load_sweep
@@ -56,19 +54,6 @@ FOUR = {
 }
 
 
-def _measured(call):
-    """(result, seconds, peak bytes of Python allocations) of call()."""
-    tracemalloc.start()
-    start = time.perf_counter()
-    try:
-        result = call()
-    finally:
-        seconds = time.perf_counter() - start
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return result, seconds, peak
-
-
 @pytest.mark.parametrize("mode", ["--dry-run", "", "--yes"])
 @pytest.mark.parametrize("name", list(FOUR))
 def test_the_four_inputs_are_answered_at_once(name, mode, tmp_path, capsys):
@@ -77,7 +62,7 @@ def test_the_four_inputs_are_answered_at_once(name, mode, tmp_path, capsys):
     path.write_text(yaml.safe_dump(sweep))
     out = tmp_path / "out"
     args = [str(path), "--out", str(out), *([mode] if mode else [])]
-    status, seconds, peak = _measured(lambda: main(args))
+    status, seconds, peak = measured(lambda: main(args))
     captured = capsys.readouterr()
     assert seconds < SECONDS and peak < BYTES, (seconds, peak)
     line = captured.out if mode == "--dry-run" else captured.err
@@ -93,9 +78,9 @@ def test_the_python_api_refuses_them_too(name, tmp_path):
     sweep, n_runs = FOUR[name]
     call = lambda: phasegrok.run_sweep(sweep, tmp_path / "out", progress=False)  # noqa: E731
     with pytest.raises(ConfigError, match=f"{n_runs} runs") as caught:
-        _measured(call)
+        measured(call)
     assert len(str(caught.value).splitlines()) == 1
-    _, seconds, peak = _measured(lambda: pytest.raises(ConfigError, call))
+    _, seconds, peak = measured(lambda: pytest.raises(ConfigError, call))
     assert seconds < SECONDS and peak < BYTES, (seconds, peak)
     assert not (tmp_path / "out").exists()
 
@@ -112,7 +97,7 @@ def test_a_large_sweep_under_the_ceiling_streams():
         batches = iter_batches(the_plan, set(), max_runs_per_batch=256)
         return the_plan, [next(batches) for _ in range(3)]
 
-    (the_plan, batches), seconds, peak = _measured(first_batches)
+    (the_plan, batches), seconds, peak = measured(first_batches)
     check_limits(the_plan)  # allowed with --yes
     assert the_plan.n_todo == 480_000 and len(the_plan.groups) == 5
     assert [len(b.runs) for b, _ in batches] == [256] * 3 and {w for _, w in batches} == {256}
@@ -182,7 +167,7 @@ def test_seeds_as_a_count_are_a_range():
 )
 def test_bad_ranges_are_refused_without_expanding(axis, fragment):
     sweep = {**TINY, "grid": {"data.train_fraction": axis}}
-    (caught, seconds, peak) = _measured(lambda: pytest.raises(ConfigError, load_sweep, sweep))
+    (caught, seconds, peak) = measured(lambda: pytest.raises(ConfigError, load_sweep, sweep))
     assert fragment in str(caught.value), caught.value
     assert seconds < SECONDS and peak < 20 << 20
 
