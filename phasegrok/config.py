@@ -37,6 +37,7 @@ class TaskSpec(_Section):
     n_bits: int = 30
     k: int = 3
     test_size: int = 2000
+    encoding: Literal["pm1", "binary"] = "pm1"
 
 
 class DataSpec(_Section):

@@ -199,7 +199,8 @@ class ModularMLP(nn.Module):
 
 
 class ParityMLP(nn.Module):
-    """Two logits for inputs in {-1, +1}^n_bits.
+    """Two logits for inputs in {-1, +1}^n_bits or {0, 1}^n_bits (`task.encoding`), given as
+    int8 and computed in float32.
 
     Its weight gradients are narrow products over many examples (64 x 30 or 2 x 64 over
     1,000), which XLA's CPU backend runs slowly in autodiff's form: the first layer uses

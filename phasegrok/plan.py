@@ -51,6 +51,7 @@ _PARITY_ONLY = (
     "task.n_bits",
     "task.k",
     "task.test_size",
+    "task.encoding",
     "data.train_size",
     "analysis.irrelevant_threshold",
 )
@@ -67,6 +68,7 @@ class StaticSpec:
     n_bits: int | None
     k: int | None
     test_size: int | None
+    encoding: str | None  # parity: pm1 | binary, the values of a clear and a set bit
     embedding: str | None
     circular_freqs: tuple[int, ...] | None
     embed_dim: int | None
@@ -208,6 +210,7 @@ def static_spec(cfg: dict[str, Any]) -> StaticSpec:
         n_bits=cfg["task.n_bits"],
         k=cfg["task.k"],
         test_size=cfg["task.test_size"],
+        encoding=cfg["task.encoding"],
         embedding=cfg["model.embedding"],
         circular_freqs=tuple(freqs) if freqs is not None else None,
         embed_dim=cfg["model.embed_dim"],

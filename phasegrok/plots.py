@@ -72,6 +72,7 @@ _LABELS = {
     "task.n_bits": "input bits n",
     "task.k": "parity order k",
     "task.test_size": "test set size (examples)",
+    "task.encoding": "input encoding",
     "data.train_fraction": "training fraction",
     "data.train_size": "training set size (examples)",
     "model.embedding": "embedding",
