@@ -63,6 +63,7 @@ class OptimizerSpec(_Section):
     name: Literal["adamw", "adam", "sgd"] = "adamw"
     lr: float = 1.0e-3
     weight_decay: float = 1.0
+    l1: float = 0.0
     b1: float = 0.9
     b2: float = 0.98
     eps: float = 1.0e-8
@@ -146,6 +147,7 @@ REAL_KEYS = frozenset(k for k in SWEEPABLE_KEYS if _annotation(k) is float)
 DYNAMIC_KEYS = (
     "optimizer.lr",
     "optimizer.weight_decay",
+    "optimizer.l1",
     "optimizer.b1",
     "optimizer.b2",
     "optimizer.eps",
@@ -397,7 +399,12 @@ def check_run(cfg: Mapping[str, Any]) -> None:
         )
     if cfg["optimizer.lr"] <= 0:
         raise ConfigError("optimizer.lr", f"must be > 0 (got {cfg['optimizer.lr']})")
-    for key in ("optimizer.weight_decay", "optimizer.momentum", "optimizer.warmup_steps"):
+    for key in (
+        "optimizer.weight_decay",
+        "optimizer.l1",
+        "optimizer.momentum",
+        "optimizer.warmup_steps",
+    ):
         if cfg[key] < 0:
             raise ConfigError(key, f"must be >= 0 (got {cfg[key]})")
     for key in ("optimizer.b1", "optimizer.b2"):

@@ -110,6 +110,7 @@ class Hyper(NamedTuple):
 
     lr: Any
     weight_decay: Any
+    l1: Any  # the L1 penalty's coefficient (optim.add_l1_subgradient)
     b1: Any
     b2: Any
     eps: Any
@@ -132,11 +133,25 @@ class Run:
 
 @dataclass(frozen=True)
 class Batch:
-    """Runs of one static spec trained together."""
+    """Runs of one static spec trained together.
+
+    `with_l1`: whether the program adds the L1 penalty (`engine.train_step`), the same for
+    every batch of a shape group: set where some run of the group has l1 > 0 (`uses_l1`), so
+    that a group whose runs all have l1 = 0 is bit for bit the program without the penalty (a
+    term that adds zero still changes how XLA contracts the optimizer's float operations, by
+    last bits that training amplifies). None: decided by the batch's own runs.
+    """
 
     batch_id: str
     static: StaticSpec
     runs: tuple[Run, ...]
+    with_l1: bool | None = None
+
+    @property
+    def adds_l1(self) -> bool:
+        if self.with_l1 is not None:
+            return self.with_l1
+        return any(r.hyper.l1 > 0 for r in self.runs)
 
 
 def _n_pairs(op: str, p: int, symmetric: bool) -> int:
@@ -239,6 +254,7 @@ def make_run(cfg: dict[str, Any], seed: int) -> Run:
     hyper = Hyper(
         lr=cfg["optimizer.lr"],
         weight_decay=cfg["optimizer.weight_decay"],
+        l1=cfg["optimizer.l1"],
         b1=cfg["optimizer.b1"],
         b2=cfg["optimizer.b2"],
         eps=cfg["optimizer.eps"],
@@ -373,9 +389,16 @@ def batch_width(n_runs: int, cap: int) -> int:
     return -(-n_runs // n_batches)
 
 
-def make_batch(static: StaticSpec, runs: Sequence[Run]) -> Batch:
+def make_batch(static: StaticSpec, runs: Sequence[Run], with_l1: bool) -> Batch:
     digest = hashlib.sha256("".join(r.run_id for r in runs).encode()).hexdigest()[:16]
-    return Batch(digest, static, tuple(runs))
+    return Batch(digest, static, tuple(runs), with_l1)
+
+
+def uses_l1(spec: SweepSpec) -> bool:
+    """Whether some run of the sweep has an L1 penalty (`optimizer.l1` > 0). The key is
+    dynamic, so every shape group holds all its values: this is every group's `with_l1`."""
+    axis = spec.grid.get("optimizer.l1")
+    return (axis.bounds()[1] if axis is not None else spec.file.optimizer.l1) > 0
 
 
 def plan_batches(
@@ -396,8 +419,9 @@ def plan_batches(
     for static, members in groups.items():
         cap = batch_cap(static, memory_budget, max_runs_per_batch, max_flops_per_eval)
         size = batch_width(len(members), cap)
+        with_l1 = any(r.hyper.l1 > 0 for r in members)
         for start in range(0, len(members), size):
-            batches.append(make_batch(static, members[start : start + size]))
+            batches.append(make_batch(static, members[start : start + size], with_l1))
     return batches
 
 

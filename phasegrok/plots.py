@@ -85,6 +85,7 @@ _LABELS = {
     "optimizer.name": "optimizer",
     "optimizer.lr": "learning rate",
     "optimizer.weight_decay": "weight decay",
+    "optimizer.l1": "L1 penalty",
     "optimizer.warmup_steps": "warmup (steps)",
     "optimizer.batch_size": "batch size (examples)",
     "loss": "loss",
