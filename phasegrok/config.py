@@ -40,6 +40,7 @@ class TaskSpec(_Section):
     n_bits: int = 30
     k: int = 3
     test_size: int = 2000
+    encoding: Literal["pm1", "binary"] = "pm1"
     path: str | None = None  # arrays: the .npz file (phasegrok.arrays)
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")  # arrays: pins the content
 
@@ -80,6 +81,7 @@ class OptimizerSpec(_Section):
     name: Literal["adamw", "adam", "sgd"] = "adamw"
     lr: float = 1.0e-3
     weight_decay: float = 1.0
+    l1: float = 0.0
     b1: float = 0.9
     b2: float = 0.98
     eps: float = 1.0e-8
@@ -172,6 +174,7 @@ GROUP_KEYS = tuple(f"{EMBEDDING_GROUP}.{name}" for name in GroupOptimizerSpec.mo
 DYNAMIC_KEYS = (
     "optimizer.lr",
     "optimizer.weight_decay",
+    "optimizer.l1",
     "optimizer.b1",
     "optimizer.b2",
     "optimizer.eps",
@@ -453,6 +456,8 @@ def check_run(cfg: Mapping[str, Any]) -> None:
         )
     for group in ("optimizer", EMBEDDING_GROUP):
         _check_optimizer(cfg, group)
+    if cfg["optimizer.l1"] < 0:  # the main optimizer's only: the penalty covers every parameter
+        raise ConfigError("optimizer.l1", f"must be >= 0 (got {cfg['optimizer.l1']})")
     for key in ("model.init_scale", "model.embedding_std"):
         if cfg[key] <= 0:
             raise ConfigError(key, f"must be > 0 (got {cfg[key]})")

@@ -25,7 +25,7 @@ import optax
 
 from phasegrok import lens
 from phasegrok.models import example_input, make_model
-from phasegrok.optim import run_optimizer
+from phasegrok.optim import add_l1_subgradient, run_optimizer
 from phasegrok.plan import Batch, Hyper, StaticSpec, segment_evals
 from phasegrok.tasks import TaskData, batch_data, shared_axes
 
@@ -194,10 +194,14 @@ def train_step(
     state: TrainState,
     step: jax.Array,
     chunks: int = 1,
+    with_l1: bool = True,
 ) -> TrainState:
-    """One optimizer step; `chunks` as in `gradient`."""
+    """One optimizer step on the data loss plus, `with_l1`, the L1 penalty (`plan.Batch`);
+    `chunks` as in `gradient`."""
     x, y, w = _minibatch(static, hyper, data, step)
     grads = gradient(static, state.params, x, y, w, chunks)
+    if with_l1:  # once a step, after the example slices are summed: not a per-example term
+        grads = add_l1_subgradient(grads, state.params, hyper.l1)
     updates, opt_state = run_optimizer(static, hyper).update(grads, state.opt_state, state.params)
     return TrainState(optax.apply_updates(state.params, updates), opt_state)
 
@@ -210,6 +214,7 @@ def train_segment(
     state: TrainState,
     first_step: jax.Array,
     chunks: int = 1,
+    with_l1: bool = True,
 ) -> tuple[TrainState, jax.Array]:
     """`n_evals` x `eval_every` steps from `first_step`, evaluating after each `eval_every`.
 
@@ -217,7 +222,7 @@ def train_segment(
     """
 
     def one_step(state, step):
-        return train_step(static, hyper, data, state, step, chunks), None
+        return train_step(static, hyper, data, state, step, chunks, with_l1), None
 
     def one_eval_period(state, start):
         steps = start + jnp.arange(static.eval_every)
@@ -271,15 +276,23 @@ def _batched_init(static: StaticSpec, vmap_width: int, hypers: Hyper, data: Task
 
 
 def _batched_segment(
-    static: StaticSpec, n_evals: int, strategy: Strategy, hypers, data, state, first_step
+    static: StaticSpec,
+    n_evals: int,
+    strategy: Strategy,
+    with_l1: bool,
+    hypers,
+    data,
+    state,
+    first_step,
 ):
     per_run, shared = _split(data, shared_axes(static))
     chunks = strategy.example_chunks(static)
 
     def one(args):
         hyper, run_data, run_state = args
+        run_data = _merge(run_data, shared)
         return train_segment(
-            static, n_evals, hyper, _merge(run_data, shared), run_state, first_step, chunks
+            static, n_evals, hyper, run_data, run_state, first_step, chunks, with_l1
         )
 
     return over_runs(one, (hypers, per_run, state), strategy.vmap_width)
@@ -365,16 +378,22 @@ def _precision(static: StaticSpec) -> Any:
 
 
 def _programs(
-    static: StaticSpec, n_evals: int, strategy: Strategy, hypers: Hyper, data: TaskData
+    static: StaticSpec,
+    n_evals: int,
+    strategy: Strategy,
+    with_l1: bool,
+    hypers: Hyper,
+    data: TaskData,
 ) -> Programs:
     """Compile (or fetch) the init and segment executables for this shape, ahead of time."""
-    key = (static, n_evals, strategy, len(hypers.seed))
+    key = (static, n_evals, strategy, with_l1, len(hypers.seed))
     if key in _PROGRAMS:
         _PROGRAMS.move_to_end(key)
         return _PROGRAMS[key]
     start = time.perf_counter()
     init_fn = _sharded(partial(_batched_init, static, strategy.vmap_width), strategy, static, 2)
-    segment_fn = _sharded(partial(_batched_segment, static, n_evals, strategy), strategy, static, 4)
+    batched = partial(_batched_segment, static, n_evals, strategy, with_l1)
+    segment_fn = _sharded(batched, strategy, static, 4)
     with _precision(static):
         init = jax.jit(init_fn).lower(hypers, data).compile()
         state_shape, _ = jax.eval_shape(init_fn, hypers, data)
@@ -487,7 +506,7 @@ def execute_batch(
     data = batch_data(static, hyper_list)
     n_evals = segment_evals(static, width)
     compiled_before = compile_count()
-    programs = _programs(static, n_evals, strategy, hypers, data)
+    programs = _programs(static, n_evals, strategy, batch.adds_l1, hypers, data)
     compile_seconds = programs.compile_seconds if compile_count() > compiled_before else 0.0
 
     state, metrics0 = programs.init(hypers, data)

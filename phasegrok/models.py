@@ -201,8 +201,9 @@ class ModularMLP(nn.Module):
 
 
 class VectorMLP(nn.Module):
-    """`static.n_classes` logits for input vectors: parity's {-1, +1}^n_bits (2 logits), or an
-    arrays task's flattened examples (C logits).
+    """`static.n_classes` logits for input vectors: parity's {-1, +1}^n_bits or {0, 1}^n_bits
+    (`task.encoding`; 2 logits), given as int8 and computed in float32, or an arrays task's
+    flattened examples (C logits).
 
     Its weight gradients are narrow products over many examples (64 x 30 or 2 x 64 over
     1,000), which XLA's CPU backend runs slowly in autodiff's form: the first layer uses

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import optax
 
@@ -70,3 +71,16 @@ def run_optimizer(static: StaticSpec, hyper: Hyper) -> optax.GradientTransformat
         return main
     embedding = make_optimizer(static.embedding_optimizer, embedding_hyper(hyper))
     return optax.partition({"embedding": embedding, "rest": main}, group_labels)
+
+
+def add_l1_subgradient(grads: Any, params: Any, l1: jnp.ndarray) -> Any:
+    """`grads` plus the subgradient of the L1 penalty `l1 * sum_i |w_i|` over every parameter
+    (every leaf of `params`: kernels, biases, a learned embedding): g_i + l1 * sign(w_i).
+
+    This makes the gradient of the training objective, data loss plus penalty, which the
+    optimizer then transforms as it would the data gradient alone (AdamW's decoupled decay
+    comes after). At w_i = 0, where |w| has no derivative, sign(0) = 0 is the subgradient
+    taken: the one of least norm, and the PAIR explorable's (`g + weight_decay * sign(p)`); a
+    weight at exactly 0 (lecun's initial biases) is pushed neither way.
+    """
+    return jax.tree.map(lambda g, w: g + l1 * jnp.sign(w), grads, params)

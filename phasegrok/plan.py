@@ -53,7 +53,7 @@ _MODULAR_ONLY = (
     "analysis.fourier_top_k",
 )
 _VECTOR_ONLY = ("task.test_size", "data.train_size")  # parity and arrays
-_PARITY_ONLY = ("task.n_bits", "task.k", "analysis.irrelevant_threshold")
+_PARITY_ONLY = ("task.n_bits", "task.k", "task.encoding", "analysis.irrelevant_threshold")
 # The arrays task's file: its absolute path and content hash, and what it decides of the model
 # (the test set's size is recorded in task.test_size).
 _ARRAYS_ONLY = ("task.path", "task.sha256", "task.input_dim", "task.n_classes")
@@ -79,6 +79,7 @@ class StaticSpec:
     n_bits: int | None
     k: int | None
     test_size: int | None
+    encoding: str | None  # parity: pm1 | binary, the values of a clear and a set bit
     embedding: str | None
     circular_freqs: tuple[int, ...] | None
     embed_dim: int | None
@@ -130,6 +131,7 @@ class Hyper(NamedTuple):
 
     lr: Any
     weight_decay: Any
+    l1: Any  # the L1 penalty's coefficient (optim.add_l1_subgradient)
     b1: Any
     b2: Any
     eps: Any
@@ -168,11 +170,25 @@ class Run:
 
 @dataclass(frozen=True)
 class Batch:
-    """Runs of one static spec trained together."""
+    """Runs of one static spec trained together.
+
+    `with_l1`: whether the program adds the L1 penalty (`engine.train_step`), the same for
+    every batch of a shape group: set where some run of the group has l1 > 0 (`uses_l1`), so
+    that a group whose runs all have l1 = 0 is bit for bit the program without the penalty (a
+    term that adds zero still changes how XLA contracts the optimizer's float operations, by
+    last bits that training amplifies). None: decided by the batch's own runs.
+    """
 
     batch_id: str
     static: StaticSpec
     runs: tuple[Run, ...]
+    with_l1: bool | None = None
+
+    @property
+    def adds_l1(self) -> bool:
+        if self.with_l1 is not None:
+            return self.with_l1
+        return any(r.hyper.l1 > 0 for r in self.runs)
 
 
 def _n_pairs(op: str, p: int, symmetric: bool) -> int:
@@ -295,6 +311,7 @@ def static_spec(cfg: dict[str, Any]) -> StaticSpec:
         n_bits=cfg["task.n_bits"],
         k=cfg["task.k"],
         test_size=cfg["task.test_size"],
+        encoding=cfg["task.encoding"],
         embedding=cfg["model.embedding"],
         circular_freqs=tuple(freqs) if freqs is not None else None,
         embed_dim=cfg["model.embed_dim"],
@@ -324,6 +341,7 @@ def make_run(cfg: dict[str, Any], seed: int) -> Run:
     hyper = Hyper(
         lr=cfg["optimizer.lr"],
         weight_decay=cfg["optimizer.weight_decay"],
+        l1=cfg["optimizer.l1"],
         b1=cfg["optimizer.b1"],
         b2=cfg["optimizer.b2"],
         eps=cfg["optimizer.eps"],
@@ -461,9 +479,16 @@ def batch_width(n_runs: int, cap: int) -> int:
     return -(-n_runs // n_batches)
 
 
-def make_batch(static: StaticSpec, runs: Sequence[Run]) -> Batch:
+def make_batch(static: StaticSpec, runs: Sequence[Run], with_l1: bool) -> Batch:
     digest = hashlib.sha256("".join(r.run_id for r in runs).encode()).hexdigest()[:16]
-    return Batch(digest, static, tuple(runs))
+    return Batch(digest, static, tuple(runs), with_l1)
+
+
+def uses_l1(spec: SweepSpec) -> bool:
+    """Whether some run of the sweep has an L1 penalty (`optimizer.l1` > 0). The key is
+    dynamic, so every shape group holds all its values: this is every group's `with_l1`."""
+    axis = spec.grid.get("optimizer.l1")
+    return (axis.bounds()[1] if axis is not None else spec.file.optimizer.l1) > 0
 
 
 def plan_batches(
@@ -484,8 +509,9 @@ def plan_batches(
     for static, members in groups.items():
         cap = batch_cap(static, memory_budget, max_runs_per_batch, max_flops_per_eval)
         size = batch_width(len(members), cap)
+        with_l1 = any(r.hyper.l1 > 0 for r in members)
         for start in range(0, len(members), size):
-            batches.append(make_batch(static, members[start : start + size]))
+            batches.append(make_batch(static, members[start : start + size], with_l1))
     return batches
 
 

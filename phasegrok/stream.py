@@ -42,6 +42,7 @@ from phasegrok.plan import (
     run_bytes,
     static_spec,
     train_pad,
+    uses_l1,
 )
 
 # A conservative CPU throughput for the time estimate.
@@ -214,6 +215,7 @@ def iter_batches(
 ) -> Iterator[tuple[Batch, int]]:
     """(batch, width) for every run still to train, group by group: the batches of
     `plan.plan_batches`, with `width` the padded size of the group's batches. Holds one batch."""
+    with_l1 = uses_l1(the_plan.spec)
     for group, todo in zip(the_plan.groups, the_plan.todo, strict=True):
         if todo <= 0:
             continue
@@ -225,10 +227,10 @@ def iter_batches(
                 continue
             chunk.append(run)
             if len(chunk) == width:
-                yield make_batch(group.static, chunk), width
+                yield make_batch(group.static, chunk, with_l1), width
                 chunk = []
         if chunk:
-            yield make_batch(group.static, chunk), width
+            yield make_batch(group.static, chunk, with_l1), width
 
 
 # --------------------------------------------------------------------------------------------

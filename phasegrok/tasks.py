@@ -116,9 +116,18 @@ def distinct_inputs(seed: int, n: int, n_bits: int) -> np.ndarray:
     return np.concatenate(kept) if kept else np.zeros((0, n_bits), bool)
 
 
-def encode_bits(bits: np.ndarray) -> np.ndarray:
-    """A model's inputs from bits: bit 1 -> -1, bit 0 -> +1 (int8); the one place of this map."""
-    return np.where(bits, -1, 1).astype(np.int8)
+# `task.encoding`: the input values of a clear and of a set bit. pm1 is phasegrok's (and the
+# parity literature's) {-1, +1}, a set bit -1 so that the label is the sign of a product;
+# binary is the PAIR explorable's "1s and 0s".
+ENCODINGS: dict[str, tuple[int, int]] = {"pm1": (1, -1), "binary": (0, 1)}
+
+
+def encode_bits(bits: np.ndarray, encoding: str) -> np.ndarray:
+    """A model's inputs from bits (int8), the one place of this map: `pm1` bit 0 -> +1,
+    bit 1 -> -1; `binary` bit 0 -> 0, bit 1 -> 1. The bits, hence the examples and labels,
+    do not depend on the encoding."""
+    clear, set_ = ENCODINGS[encoding]
+    return np.where(bits, set_, clear).astype(np.int8)
 
 
 def parity_labels(bits: np.ndarray, k: int) -> np.ndarray:
@@ -127,16 +136,17 @@ def parity_labels(bits: np.ndarray, k: int) -> np.ndarray:
 
 
 def parity_split(
-    seed: int, n_test: int, n_train: int, n_bits: int, k: int
+    seed: int, n_test: int, n_train: int, n_bits: int, k: int, encoding: str
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """((train x, train y), (test x, test y)) of a seed: the first `n_test` distinct inputs
-    are the test set, the next `n_train` the train set (a run's first `train_size` of them).
+    are the test set, the next `n_train` the train set (a run's first `train_size` of them),
+    as values of `encoding` (`encode_bits`).
 
     So the test set does not depend on `n_train`, train sets are nested, and no input is in
     both or twice in one. Needs n_test + n_train <= 2^n_bits.
     """
     bits = distinct_inputs(seed, n_test + n_train, n_bits)
-    x, y = encode_bits(bits), parity_labels(bits, k)
+    x, y = encode_bits(bits, encoding), parity_labels(bits, k)
     return (x[n_test:], y[n_test:]), (x[:n_test], y[:n_test])
 
 
@@ -173,7 +183,9 @@ def _modular_batch(static: StaticSpec, hypers: list[Hyper]) -> TaskData:
 
 def _parity_batch(static: StaticSpec, hypers: list[Hyper]) -> TaskData:
     splits = {
-        h.seed: parity_split(h.seed, static.test_size, static.train_pad, static.n_bits, static.k)
+        h.seed: parity_split(
+            h.seed, static.test_size, static.train_pad, static.n_bits, static.k, static.encoding
+        )
         for h in hypers
     }
     train = {seed: split[0] for seed, split in splits.items()}

@@ -74,7 +74,9 @@ def _rows(x: np.ndarray) -> set[bytes]:
 
 
 def test_parity_labels_are_the_parity_of_the_first_k_bits():
-    (train_x, train_y), (test_x, test_y) = parity_split(1, n_test=30, n_train=50, n_bits=6, k=3)
+    (train_x, train_y), (test_x, test_y) = parity_split(
+        1, n_test=30, n_train=50, n_bits=6, k=3, encoding="pm1"
+    )
     for x, y in ((train_x, train_y), (test_x, test_y)):
         assert x.dtype == np.int8 and set(np.unique(x)) == {-1, 1}
         assert (y == (np.prod(x[:, :3], axis=1) < 0)).all()
