@@ -24,18 +24,18 @@ import numpy as np
 import optax
 
 from phasegrok import lens
+from phasegrok.classify import CURVE_COLUMNS
 from phasegrok.models import example_input, make_model
 from phasegrok.optim import make_optimizer
 from phasegrok.plan import Batch, Hyper, StaticSpec, segment_evals
 from phasegrok.tasks import TaskData, batch_data, shared_axes
 
-METRICS = ("train_loss", "test_loss", "train_acc", "test_acc", "weight_norm")
+METRICS = CURVE_COLUMNS  # the curves' base columns, one definition with the classifier's
 
 
 def metric_names(static: StaticSpec) -> tuple[str, ...]:
     """Columns of a run's curves: the losses, accuracies and norm, then the lens metrics."""
-    lens_names = lens.MODULAR_METRICS if static.task_kind == "modular" else lens.PARITY_METRICS
-    return METRICS + lens_names
+    return METRICS + model_facts(static).names
 
 
 # Streams drawn from a run's seed inside JAX.
@@ -154,17 +154,24 @@ def evaluate(static: StaticSpec, params: Any, data: TaskData) -> jax.Array:
     return jnp.where(jnp.isfinite(norm), metrics, jnp.nan)
 
 
-def lens_metrics(static: StaticSpec, params: Any, xp: Any) -> tuple[Any, Any]:
-    """(lens metrics in `metric_names` order, key frequencies or None); see phasegrok.lens.
+def model_facts(static: StaticSpec) -> lens.ModelFacts:
+    """The lens's view of a run's static spec (hashable: a compile-time constant)."""
+    return lens.ModelFacts(
+        kind=static.task_kind,
+        op=static.op or "add",
+        p=static.p or 0,
+        k=static.k or 0,
+        embedding=static.embedding or "learned",
+        circular_freqs=static.circular_freqs,
+        combine=static.combine or "concat",
+        top_k=static.fourier_top_k or lens.TOP_K,
+        threshold=static.irrelevant_threshold or lens.THRESHOLD,
+    )
 
-    Modular ops without a cyclic group to transform over get NaN metrics and no key frequencies.
-    """
-    if static.task_kind == "parity":
-        kernel = lens.parity_first_kernel(params)
-        return lens.parity_lens(kernel, static.k, static.irrelevant_threshold, xp), None
-    table = lens.embedding_table(params, static.embedding, static.p, static.circular_freqs, xp)
-    maps = lens.token_maps(table, params["first_kernel"], static.combine)
-    return lens.task_lens(maps, static.op, static.p, static.fourier_top_k, xp)
+
+def lens_metrics(static: StaticSpec, params: Any, xp: Any) -> tuple[Any, Any]:
+    """(lens metrics in `metric_names` order, key frequencies or None): `lens.metrics`."""
+    return lens.metrics(model_facts(static), params, xp)
 
 
 def _minibatch(
