@@ -155,18 +155,22 @@ def evaluate(static: StaticSpec, params: Any, data: TaskData) -> jax.Array:
 
 
 def model_facts(static: StaticSpec) -> lens.ModelFacts:
-    """The lens's view of a run's static spec (hashable: a compile-time constant)."""
-    return lens.ModelFacts(
-        kind=static.task_kind,
-        op=static.op or "add",
-        p=static.p or 0,
-        k=static.k or 0,
-        embedding=static.embedding or "learned",
-        circular_freqs=static.circular_freqs,
-        combine=static.combine or "concat",
-        top_k=static.fourier_top_k or lens.TOP_K,
-        threshold=static.irrelevant_threshold or lens.THRESHOLD,
-    )
+    """The lens's view of a run's static spec (hashable: a compile-time constant).
+
+    Fields the task kind leaves None (p for parity, k for modular) take the facts' defaults.
+    """
+    given = {
+        "kind": static.task_kind,
+        "op": static.op,
+        "p": static.p,
+        "k": static.k,
+        "embedding": static.embedding,
+        "circular_freqs": static.circular_freqs,
+        "combine": static.combine,
+        "top_k": static.fourier_top_k,
+        "threshold": static.irrelevant_threshold,
+    }
+    return lens.ModelFacts(**{name: v for name, v in given.items() if v is not None})
 
 
 def lens_metrics(static: StaticSpec, params: Any, xp: Any) -> tuple[Any, Any]:

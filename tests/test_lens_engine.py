@@ -9,6 +9,8 @@ from phasegrok import engine
 from phasegrok.config import load_sweep
 from phasegrok.plan import Batch, expand
 
+pytestmark = pytest.mark.training  # trains real sweeps: the long tests
+
 
 def _train(sweep):
     runs = expand(load_sweep(sweep))

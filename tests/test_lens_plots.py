@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import assert_png
+from conftest import assert_png, run_cli
 
 from phasegrok import lens
 from phasegrok.classify import ClassifySpec, classify_runs
@@ -18,8 +19,8 @@ from phasegrok.parts import param_steps
 from phasegrok.plot import main as plot_main
 from phasegrok.report import LensWarning, draw_all
 from phasegrok.report.lens_figures import spectrum_figure, star_figure
-from phasegrok.report.lens_section import lens_maps, lens_run_ids, run_figures
-from phasegrok.report.style import theme
+from phasegrok.report.lens_section import draw_run, lens_maps, lens_run_ids
+from phasegrok.report.parallel import recording, replay
 from phasegrok.store import load_params, with_frames, write_batch
 
 
@@ -28,11 +29,11 @@ def pick_runs(runs: pd.DataFrame) -> list[str]:
     return lens_run_ids(runs, {}, None)
 
 
-def run_jobs(d: Path, runs: pd.DataFrame, curves: pd.DataFrame, ids, label):
+def run_jobs(d: Path, runs: pd.DataFrame, curves: pd.DataFrame, ids, label=None):
     """The per-run lens figures of these frames, drawn into `d`: [(head, [file names])]."""
-    with theme():
-        groups = run_figures(with_frames(d, runs, curves, {}), ids, label)
-    return [(head, [path.name for path, _ in drawn]) for head, drawn in groups]
+    results = with_frames(d, runs, curves, {})
+    groups = [draw_run(results, r, ids is not None, []) for r in lens_run_ids(runs, {}, ids)]
+    return [(head, [path.name for path, _ in drawn]) for head, drawn in groups if drawn]
 
 
 STEPS = np.arange(0, 5001, 250)
@@ -391,7 +392,9 @@ def test_cli_run_option_draws_that_run(modular):
     run_id = runs.loc[runs["phase"] == "grok", "run_id"].iloc[-1]
     for old in modular.glob("*__*.png"):
         old.unlink()
-    assert plot_main([str(modular), "--run", run_id]) == 0
+    # A subprocess: `python -m phasegrok.plot` draws in forked workers (no JAX loaded there).
+    result = run_cli(str(modular), "--run", run_id)
+    assert result.returncode == 0, result.stderr
     for prefix in ("spectrum", "star", "lens_curve"):
         assert_png(modular / f"{prefix}__{run_id}.png")
     others = set(runs["run_id"]) - {run_id}
@@ -421,3 +424,23 @@ def test_a_run_without_parameters_keeps_its_lens_curve_and_warns(parity):
     assert "ghost" in head and names == ["lens_curve__ghost.png"]
     with pytest.raises(ValueError, match="nope"):
         run_jobs(parity, runs, curves, ["nope"], str)
+
+
+def test_warnings_of_a_worker_reach_the_caller():
+    def skip(run_id: str) -> str:
+        warnings.warn(f"run {run_id}: skipped", LensWarning, stacklevel=2)
+        return run_id
+
+    result, caught = recording(skip, "r7")
+    assert result == "r7" and caught == [("run r7: skipped", LensWarning)]
+    with pytest.warns(LensWarning, match="r7"):
+        replay(caught)
+
+
+def test_drawing_in_forked_workers_writes_the_same_files(parity, tmp_path):
+    import shutil
+
+    copy = shutil.copytree(parity, tmp_path / "copy")
+    one = sorted(p.name for p in draw_all(parity, workers=1))
+    two = sorted(p.name for p in draw_all(copy, workers=2))
+    assert one == two

@@ -18,9 +18,9 @@
 
 The modules, in the order a figure is made: `grid` (axes, labels, facets), `style` (theme,
 titles, saving), `diagrams` (phase diagram and maps, axes-level), `curves` (curves, LU),
-`lens_figures` and `lens_section` (the lens), `captions`, `gallery` (index.html). Figures are
-`matplotlib.figure.Figure` objects on the Agg canvas: importing this never changes pyplot's
-backend.
+`lens_figures` and `lens_section` (the lens), `captions`, `gallery` (index.html), `parallel`
+(several processes drawing at once). Figures are `matplotlib.figure.Figure` objects on the Agg
+canvas: importing this never changes pyplot's backend.
 """
 
 from __future__ import annotations
@@ -31,66 +31,95 @@ from pathlib import Path
 import yaml
 
 from phasegrok.report.captions import captions
-from phasegrok.report.curves import curves_figure, lu_figure, run_labeller
+from phasegrok.report.curves import curves_figure, lu_figure
 from phasegrok.report.diagrams import MAPS, MapSpec, metric_map, phase_diagram
 from phasegrok.report.gallery import Drawn, write_index
 from phasegrok.report.grid import grid_keys, label, plot_pairs, safe_name
-from phasegrok.report.lens_section import LensWarning, lens_maps, run_figures
+from phasegrok.report.lens_section import LensWarning, draw_run, lens_maps, lens_run_ids
+from phasegrok.report.parallel import default_workers, executor, recording, replay
 from phasegrok.report.style import save, theme
 from phasegrok.store import Results, load
 
-__all__ = ["LensWarning", "draw_all", "draw_grid"]
+__all__ = ["LensWarning", "draw_all", "draw_curves", "draw_grid", "draw_run"]
 
 
-def draw_all(results: Results | str | Path, lens_runs: Sequence[str] | None = None) -> list[Path]:
+def draw_all(
+    results: Results | str | Path,
+    lens_runs: Sequence[str] | None = None,
+    workers: int | None = None,
+) -> list[Path]:
     """Write every figure and index.html into the results folder; return the written paths.
 
     `results`: a loaded `store.Results`, or a folder to load. Runs without a `phase` column are
     classified first, in memory only. `lens_runs`: the run ids that get the per-run lens
     figures; None: one example run per phase present. An id not in the runs raises ValueError.
+    `workers`: processes drawing at once (`parallel.default_workers`: the CPUs, or 1 where JAX
+    is loaded).
     """
     if not isinstance(results, Results):
         if not Path(results).is_dir():
             raise FileNotFoundError(f"results folder '{results}' does not exist")
         results = load(results)
     results = results.classified()
-    runs, curves = results.runs, results.curves
+    runs = results.runs
     keys = grid_keys(results.sweep, runs)
     any_still = "still_learning" in runs.columns and bool(runs["still_learning"].any())
     texts = captions(results.classify, any_still)
-    figures: Drawn = []
-    lens_groups: list[tuple[str, Drawn]] = [("Lens metrics on the grid", [])]
-    with theme():
-        if len(runs):
-            for x, y in plot_pairs(results.sweep, keys):
-                drawn, lens_drawn = draw_grid(results, x, y, keys, texts)
-                figures += drawn
-                lens_groups[0][1].extend(lens_drawn)
-        if len(runs) and len(curves):
-            figures.append(
-                (
-                    save(curves_figure(runs, curves, keys), results.path / "curves.png"),
-                    texts["curves"],
-                )
-            )
-            figures.append((save(lu_figure(runs, curves), results.path / "lu.png"), texts["lu"]))
-        if lens_runs is not None or len(runs):
-            lens_groups += run_figures(results, lens_runs, run_labeller(runs, keys))
-    classify_text = yaml.safe_dump(results.classify.model_dump(mode="json"), sort_keys=False)
-    if results.classify_recorded:
-        classify_text = "# set by the last `python -m phasegrok.plot --classify ...`\n" + (
-            classify_text
-        )
+    pairs = plot_pairs(results.sweep, keys) if len(runs) else []
+    ids = lens_run_ids(runs, results.sweep, lens_runs) if lens_runs is not None or len(runs) else []
+    results.param_steps  # noqa: B018 - read once here, not once per worker
+    tasks = len(pairs) + len(ids) + 1
+    with executor(workers or default_workers(tasks)) as pool:
+        grids = [pool.submit(recording, draw_grid, results, x, y, keys, texts) for x, y in pairs]
+        trajectories = pool.submit(recording, draw_curves, results, keys, texts)
+        per_run = [
+            pool.submit(recording, draw_run, results, r, lens_runs is not None, keys) for r in ids
+        ]
+        figures: Drawn = []
+        lens_groups: list[tuple[str, Drawn]] = [("Lens metrics on the grid", [])]
+        for future in grids:
+            (drawn, lens_drawn), caught = future.result()
+            replay(caught)
+            figures += drawn
+            lens_groups[0][1].extend(lens_drawn)
+        drawn, caught = trajectories.result()
+        replay(caught)
+        figures += drawn
+        for future in per_run:
+            (head, drawn), caught = future.result()
+            replay(caught)
+            if drawn:
+                lens_groups.append((head, drawn))
     index = write_index(
         results.path,
         runs,
         figures,
         results.sweep_text(),
-        classify_text,
+        classify_text(results),
         results.sweep.get("name"),
         lens=lens_groups,
     )
     return [p for p, _ in figures] + [p for _, group in lens_groups for p, _ in group] + [index]
+
+
+def classify_text(results: Results) -> str:
+    """The classify settings as YAML for index.html, marked when a reclassification set them."""
+    text = yaml.safe_dump(results.classify.model_dump(mode="json"), sort_keys=False)
+    if results.classify_recorded:
+        return "# set by the last `python -m phasegrok.plot --classify ...`\n" + text
+    return text
+
+
+def draw_curves(results: Results, keys: Sequence[str], texts: dict[str, str]) -> Drawn:
+    """curves.png and lu.png, where there are runs and curves."""
+    runs, curves, d = results.runs, results.curves, results.path
+    if not len(runs) or not len(curves):
+        return []
+    with theme():
+        return [
+            (save(curves_figure(runs, curves, keys), d / "curves.png"), texts["curves"]),
+            (save(lu_figure(runs, curves), d / "lu.png"), texts["lu"]),
+        ]
 
 
 def draw_grid(
@@ -111,18 +140,19 @@ def draw_grid(
         f"; facets: {', '.join(label(f) for f in facets)}." if facets else "."
     )
     d = results.path
-    figures = [
-        (
-            save(phase_diagram(runs, x, y, facets, grid), d / f"phase__{stem}.png"),
-            texts["phase"] + where,
-        )
-    ]
-    maps: list[tuple[MapSpec, str]] = [(m, texts[m.column]) for m in MAPS if m.column in runs]
-    for m, caption in maps:
-        fig = metric_map(runs, m, x, y, facets, grid)
-        figures.append((save(fig, d / f"map_{m.column}__{stem}.png"), caption + where))
-    lens = []
-    for m, caption in lens_maps(runs, results.sweep):
-        fig = metric_map(runs, m, x, y, facets, grid)
-        lens.append((save(fig, d / f"map_{m.column}__{stem}.png"), caption + where))
+    with theme():
+        figures = [
+            (
+                save(phase_diagram(runs, x, y, facets, grid), d / f"phase__{stem}.png"),
+                texts["phase"] + where,
+            )
+        ]
+        maps: list[tuple[MapSpec, str]] = [(m, texts[m.column]) for m in MAPS if m.column in runs]
+        for m, caption in maps:
+            fig = metric_map(runs, m, x, y, facets, grid)
+            figures.append((save(fig, d / f"map_{m.column}__{stem}.png"), caption + where))
+        lens = []
+        for m, caption in lens_maps(runs, results.sweep):
+            fig = metric_map(runs, m, x, y, facets, grid)
+            lens.append((save(fig, d / f"map_{m.column}__{stem}.png"), caption + where))
     return figures, lens

