@@ -439,8 +439,17 @@ def test_warnings_of_a_worker_reach_the_caller():
 
 def test_drawing_in_forked_workers_writes_the_same_files(parity, tmp_path):
     import shutil
+    import subprocess
+    import sys
 
+    # In a fresh process: JAX, loaded in this one by other tests, must not be forked.
     copy = shutil.copytree(parity, tmp_path / "copy")
+    code = (
+        "import sys; from phasegrok.report import draw_all;"
+        " print('\\n'.join(sorted(p.name for p in draw_all(sys.argv[1], workers=2))))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(copy)], capture_output=True, text=True, check=True
+    )
     one = sorted(p.name for p in draw_all(parity, workers=1))
-    two = sorted(p.name for p in draw_all(copy, workers=2))
-    assert one == two
+    assert proc.stdout.split() == one
