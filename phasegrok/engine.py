@@ -24,19 +24,18 @@ import numpy as np
 import optax
 
 from phasegrok import lens
+from phasegrok.classify import CURVE_COLUMNS
 from phasegrok.models import example_input, make_model
 from phasegrok.optim import add_l1_subgradient, run_optimizer
 from phasegrok.plan import Batch, Hyper, StaticSpec, segment_evals
 from phasegrok.tasks import TaskData, batch_data, shared_axes
 
-METRICS = ("train_loss", "test_loss", "train_acc", "test_acc", "weight_norm")
-LENS_METRICS = {"modular": lens.MODULAR_METRICS, "parity": lens.PARITY_METRICS}
+METRICS = CURVE_COLUMNS  # the curves' base columns, one definition with the classifier's
 
 
 def metric_names(static: StaticSpec) -> tuple[str, ...]:
-    """Columns of a run's curves: the losses, accuracies and norm, then the lens metrics (none
-    for an arrays task: no structure is known to read its weights by)."""
-    return METRICS + LENS_METRICS.get(static.task_kind, ())
+    """Columns of a run's curves: the losses, accuracies and norm, then the lens metrics."""
+    return METRICS + model_facts(static).names
 
 
 # Streams drawn from a run's seed inside JAX.
@@ -155,20 +154,28 @@ def evaluate(static: StaticSpec, params: Any, data: TaskData) -> jax.Array:
     return jnp.where(jnp.isfinite(norm), metrics, jnp.nan)
 
 
-def lens_metrics(static: StaticSpec, params: Any, xp: Any) -> tuple[Any, Any]:
-    """(lens metrics in `metric_names` order, key frequencies or None); see phasegrok.lens.
+def model_facts(static: StaticSpec) -> lens.ModelFacts:
+    """The lens's view of a run's static spec (hashable: a compile-time constant).
 
-    Modular ops without a cyclic group to transform over get NaN metrics and no key frequencies;
-    an arrays task has no lens metrics.
+    Fields the task kind leaves None (p for parity, k for modular) take the facts' defaults.
     """
-    if static.task_kind == "arrays":
-        return xp.zeros((0,), dtype=xp.float32), None
-    if static.task_kind == "parity":
-        kernel = lens.parity_first_kernel(params)
-        return lens.parity_lens(kernel, static.k, static.irrelevant_threshold, xp), None
-    table = lens.embedding_table(params, static.embedding, static.p, static.circular_freqs, xp)
-    maps = lens.token_maps(table, params["first_kernel"], static.combine)
-    return lens.task_lens(maps, static.op, static.p, static.fourier_top_k, xp)
+    given = {
+        "kind": static.task_kind,
+        "op": static.op,
+        "p": static.p,
+        "k": static.k,
+        "embedding": static.embedding,
+        "circular_freqs": static.circular_freqs,
+        "combine": static.combine,
+        "top_k": static.fourier_top_k,
+        "threshold": static.irrelevant_threshold,
+    }
+    return lens.ModelFacts(**{name: v for name, v in given.items() if v is not None})
+
+
+def lens_metrics(static: StaticSpec, params: Any, xp: Any) -> tuple[Any, Any]:
+    """(lens metrics in `metric_names` order, key frequencies or None): `lens.metrics`."""
+    return lens.metrics(model_facts(static), params, xp)
 
 
 def _minibatch(

@@ -40,16 +40,25 @@ Parity. With W the first layer's (n_bits x width) kernel,
     irrelevant_units      = hidden units with some |W[i, u]| > threshold for an i >= k
 
 Weight decay prunes the n_bits - k irrelevant rows as the model generalizes (PAIR).
+
+`ModelFacts` holds what the lens needs to know about a run's model (task kind, op, p, k,
+embedding, combine, analysis settings); `metrics` is the one dispatcher from facts and
+parameters to the lens values, used inside the engine's compiled evaluation (xp = jax.numpy)
+and by the report (NumPy), which also reads `power_spectrum`, `star_points` and `token_circle`.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 MODULAR_METRICS = ("fourier_top_k_share", "fourier_gini")
 PARITY_METRICS = ("relevant_weight_share", "irrelevant_units")
@@ -210,3 +219,235 @@ def parity_lens(first_kernel: Any, k: int, threshold: float, xp: ModuleType = np
 def parity_first_kernel(params: Mapping[str, Any]) -> Any:
     """The (n_bits, width) kernel of a parity MLP's first layer (stored (width, n_bits))."""
     return params["Dense_0"]["kernel"].T
+
+
+# --------------------------------------------------------------------------------------------
+# One run: its model facts and the one dispatcher
+
+TOP_K, THRESHOLD = 5, 0.05  # defaults of the sweep's `analysis:` section
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the lens needs to know about a run's model; hashable, so a compile-time constant."""
+
+    kind: str = "modular"  # "modular" | "parity" | "arrays"
+    op: str = "add"
+    p: int = 0
+    k: int = 0
+    embedding: str = "learned"
+    circular_freqs: tuple[int, ...] | None = None
+    combine: str = "concat"
+    top_k: int = TOP_K
+    threshold: float = THRESHOLD
+
+    @property
+    def blank(self) -> bool:
+        """No lens to show: an arrays task (no structure is known to read its weights by), or
+        modular with no cyclic group for the Fourier lens (square_sum, add_integers, mul at a
+        composite p)."""
+        return self.kind == "arrays" or (
+            self.kind == "modular" and not n_frequencies(self.op, self.p)
+        )
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The lens metric names of this run's task kind (none for an arrays task)."""
+        return {"modular": MODULAR_METRICS, "parity": PARITY_METRICS}.get(self.kind, ())
+
+
+def cell(row: Mapping[str, Any], key: str, default: Any = None) -> Any:
+    """`row[key]`, or `default` where absent or missing (None, NaN, pd.NA)."""
+    v = row.get(key, default)
+    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
+        return default
+    return v
+
+
+def facts_of(
+    row: Mapping[str, Any], top_k: int = TOP_K, threshold: float = THRESHOLD
+) -> ModelFacts:
+    """The model facts of one runs.parquet row (list cells arrive as JSON text).
+
+    The row's own ``analysis.*`` columns win over `top_k` and `threshold`.
+    """
+    freqs = cell(row, "model.circular_freqs")
+    if isinstance(freqs, str):
+        freqs = json.loads(freqs)
+    return ModelFacts(
+        kind=str(cell(row, "task.kind", "modular")),
+        op=str(cell(row, "task.op", "add")),
+        p=int(cell(row, "task.p", 0)),
+        k=int(cell(row, "task.k", 0)),
+        embedding=str(cell(row, "model.embedding", "learned")),
+        circular_freqs=None if freqs is None else tuple(int(f) for f in freqs),
+        combine=str(cell(row, "model.combine", "concat")),
+        top_k=int(cell(row, "analysis.fourier_top_k", top_k)),
+        threshold=float(cell(row, "analysis.irrelevant_threshold", threshold)),
+    )
+
+
+def as_facts(facts: ModelFacts | Mapping[str, Any]) -> ModelFacts:
+    """`facts` itself, or the facts of a runs.parquet row."""
+    return facts if isinstance(facts, ModelFacts) else facts_of(facts)
+
+
+def model_token_maps(
+    facts: ModelFacts, params: Mapping[str, Any], xp: ModuleType = np
+) -> tuple[Any, Any]:
+    """(p, width) token maps of the left and right operand of a modular model."""
+    table = embedding_table(params, facts.embedding, facts.p, facts.circular_freqs, xp)
+    return token_maps(table, params["first_kernel"], facts.combine)
+
+
+def metrics(
+    facts: ModelFacts, params: Mapping[str, Any], xp: ModuleType = np
+) -> tuple[Any, Any | None]:
+    """(lens metrics in `facts.names` order, key frequencies or None): the one dispatcher.
+
+    Modular ops without a cyclic group to transform over get NaN metrics and no key frequencies;
+    an arrays task has no lens metrics.
+    """
+    if facts.kind == "arrays":
+        return xp.zeros((0,), dtype=xp.float32), None
+    if facts.kind == "parity":
+        kernel = parity_first_kernel(params)
+        return parity_lens(kernel, facts.k, facts.threshold, xp), None
+    return task_lens(model_token_maps(facts, params, xp), facts.op, facts.p, facts.top_k, xp)
+
+
+def values(facts: ModelFacts | Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, float]:
+    """The lens metrics of one parameter set, as floats by name (NumPy, float64)."""
+    facts = as_facts(facts)
+    params = as_float64(params)
+    found, _ = metrics(facts, params)
+    return {n: float(v) for n, v in zip(facts.names, np.asarray(found), strict=True)}
+
+
+def as_float64(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A parameter tree with float64 leaves (the report's precision)."""
+    return {
+        k: as_float64(v) if isinstance(v, Mapping) else np.asarray(v, dtype=np.float64)
+        for k, v in params.items()
+    }
+
+
+def finite(params: Mapping[str, Any]) -> bool:
+    """Whether every leaf of a parameter tree is finite (a diverged run's are not)."""
+    return all(
+        finite(v) if isinstance(v, Mapping) else bool(np.isfinite(np.asarray(v)).all())
+        for v in params.values()
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The data behind the report's per-run figures (NumPy)
+
+
+def group_token_maps(
+    facts: ModelFacts | Mapping[str, Any], params: Mapping[str, Any]
+) -> tuple[Any, ...]:
+    """(n, width) maps over the group index (`group_maps`); ValueError where the lens is blank."""
+    facts = as_facts(facts)
+    grouped = group_maps(model_token_maps(facts, as_float64(params)), facts.op, facts.p)
+    if grouped is None:
+        raise ValueError(
+            f"op '{facts.op}' mod {facts.p} has no cyclic group: the Fourier lens is blank"
+        )
+    return grouped
+
+
+def power_spectrum(facts: ModelFacts | Mapping[str, Any], params: Mapping[str, Any]) -> np.ndarray:
+    """Power per frequency 1 .. n // 2, summed over both operands and all units."""
+    left, right = group_token_maps(facts, params)
+    return frequency_power(left) + frequency_power(right)
+
+
+def operand_maps(
+    facts: ModelFacts | Mapping[str, Any], params: Mapping[str, Any]
+) -> dict[str, np.ndarray]:
+    """Group maps by operand: left and right, or one "both" for combine: sum."""
+    facts = as_facts(facts)
+    left, right = group_token_maps(facts, params)
+    if facts.combine == "sum":
+        return {"both": np.asarray(left)}
+    return {"left": np.asarray(left), "right": np.asarray(right)}
+
+
+def star_points(facts: ModelFacts | Mapping[str, Any], params: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per (operand, hidden unit): the unit's token map on its strongest frequency.
+
+    The unit's map m_u(j) is over the group index j (the token for add / sub, its discrete
+    logarithm for mul / div; n rows). Columns: ``operand`` (left / right, or both for combine:
+    sum), ``unit``, ``freq`` (f_u, the frequency 1 .. n // 2 with the most power in the unit's
+    maps of both operands), ``x`` = sum_j m_u(j) cos(2 pi f_u j / n), ``y`` = sum_j m_u(j)
+    sin(2 pi f_u j / n), ``purity`` (the share of the unit's power, both operands, at f_u: 1 for
+    a pure sinusoid) and ``norm`` (length of the ray, sqrt(x^2 + y^2)).
+    """
+    maps = operand_maps(facts, params)
+    spectra = {op: np.fft.rfft(m, axis=0)[1:] for op, m in maps.items()}  # (n // 2, width)
+    power = sum(unit_power(m) for m in maps.values())
+    best = power.argmax(axis=0)
+    total = power.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        purity = np.where(total > 0, power.max(axis=0) / total, np.nan)
+    units = np.arange(power.shape[1])
+    frames = []
+    for op, s in spectra.items():
+        c = s[best, units]  # sum_j m(j) exp(-2 pi i f j / n) = sum m cos - i sum m sin
+        frames.append(
+            pd.DataFrame(
+                {
+                    "operand": op,
+                    "unit": units,
+                    "freq": best + 1,
+                    "x": c.real,
+                    "y": -c.imag,
+                    "purity": purity,
+                    "norm": np.abs(c),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def token_circle(
+    facts: ModelFacts | Mapping[str, Any], params: Mapping[str, Any], freq: int
+) -> pd.DataFrame:
+    """Each token in the plane of frequency `freq`: on the unit circle for a pure sinusoid.
+
+    Over the group index j (n rows; j = a for add / sub, j = log_g a for mul / div), the map is
+    written as mean + alpha cos(2 pi f j / n) + beta sin(2 pi f j / n) + rest, with alpha, beta
+    its least-squares coefficients at f; each token's (x, y) is the least-squares fit of its
+    centred map on (alpha, beta), so a map built from f alone puts the token of index j exactly
+    at angle 2 pi f j / n. Columns: ``operand``, ``index`` (j), ``token`` (a), ``x``, ``y``,
+    ``explained`` (the share of the operand's centred map variance that the plane of f holds).
+    """
+    facts = as_facts(facts)
+    tokens = group_tokens(facts.op, facts.p)
+    frames = []
+    for op, m in operand_maps(facts, params).items():
+        n = m.shape[0]
+        centred = m - m.mean(axis=0)
+        angle = 2 * np.pi * freq * np.arange(n) / n
+        trig = np.stack([np.cos(angle), np.sin(angle)], axis=1)  # (n, 2)
+        trig[np.abs(trig) < 1e-9] = 0.0  # sin(pi j), the Nyquist frequency's, is 0, not 1e-16
+        norms = np.sum(trig**2, axis=0)  # n / 2 each, or n and 0 at the Nyquist frequency
+        basis = trig.T @ centred / np.where(norms > 0, norms, 1.0)[:, None]  # (2, w)
+        coords, *_ = np.linalg.lstsq(basis.T, centred.T, rcond=None)  # (2, n)
+        fitted = coords.T @ basis
+        denom = float(np.sum(centred**2))
+        explained = float(np.sum(fitted**2)) / denom if denom > 0 else float("nan")
+        frames.append(
+            pd.DataFrame(
+                {
+                    "operand": op,
+                    "index": np.arange(n),
+                    "token": tokens,
+                    "x": coords[0],
+                    "y": coords[1],
+                    "explained": explained,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)

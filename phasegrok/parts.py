@@ -6,6 +6,7 @@ A batch is committed when its runs part exists (store.py writes it last). A comm
 that cannot be used (a file truncated, empty, of another schema, or missing, as a half-finished
 copy or a disk fault leaves it) is damaged: `check_parts` finds it, `quarantine` moves its files
 to parts/damaged/, and the sweep trains its runs again. No JAX, no pandas.
+`param_steps` lists the saved parameter steps of each run from the npz names alone.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -146,3 +148,42 @@ def part_rows(runs_parts: Iterable[Path], columns: list[str]) -> Iterator[dict[s
         data = {c: table.column(c).to_pylist() for c in present}
         for i in range(table.num_rows):
             yield {c: data[c][i] if c in data else None for c in columns}
+
+
+def param_steps(out_dir: Path) -> dict[str, list[int]]:
+    """run_id -> the steps whose parameters are stored, read from the npz directories only."""
+    found: dict[str, set[int]] = {}
+    for part in part_files(out_dir, "params.npz"):
+        try:
+            with np.load(part) as archive:
+                names = archive.files
+        except (OSError, ValueError):
+            continue
+        for name in names:
+            run_id, step, *_ = name.split("/")
+            found.setdefault(run_id, set()).add(int(step))
+    return {run_id: sorted(steps) for run_id, steps in found.items()}
+
+
+def load_params(out_dir: Path, run_id: str, step: int | None = None) -> dict[str, Any]:
+    """A run's parameters (nested dict of arrays) at `step` (default: the last saved)."""
+    for part in part_files(out_dir, "params.npz"):
+        with np.load(part) as archive:
+            keys = [k for k in archive.files if k.startswith(f"{run_id}/")]
+            if not keys:
+                continue
+            steps = sorted({int(k.split("/")[1]) for k in keys})
+            chosen = steps[-1] if step is None else step
+            if chosen not in steps:
+                raise KeyError(f"run {run_id} has parameters at steps {steps}, not {step}")
+            tree: dict[str, Any] = {}
+            prefix = f"{run_id}/{chosen}/"
+            for key in keys:
+                if key.startswith(prefix):
+                    node = tree
+                    *parents, leaf = key[len(prefix) :].split("/")
+                    for name in parents:
+                        node = node.setdefault(name, {})
+                    node[leaf] = archive[key]
+            return tree
+    raise KeyError(f"no parameters stored for run {run_id}")

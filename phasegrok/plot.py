@@ -11,7 +11,7 @@ Reads DIR/runs.parquet, DIR/curves.parquet and DIR/sweep.yaml; never needs JAX o
   command line alone says what the phases mean.
 - ``--reclassify`` reclassifies with sweep.yaml's settings as written (undoing overrides).
 - ``--run RUN_ID`` (repeatable) draws the per-run figures of the mechanistic lens (spectrum,
-  star, lens curve, parity weights; `phasegrok.lens_plots`) for these runs instead of one
+  star, lens curve, parity weights; `phasegrok.report.lens_section`) for these runs instead of one
   example run per phase. Earlier per-run files stay on disk; index.html shows the runs asked for.
 
 Reclassifying rewrites runs.parquet (temp file, then ``os.replace``) with new classification
@@ -26,7 +26,6 @@ line on stderr naming the key (or run id) and what is allowed, exit status 2, no
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
@@ -34,12 +33,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pandas as pd
-import pyarrow.parquet as pq
 import yaml
 from pydantic import ValidationError
 
-from phasegrok.classify import CLASSIFY_META, ClassifySpec, classify_runs
-from phasegrok.store import CURVES, PARTS, RUNS, SWEEP_YAML, rerun_hint, table_damage, write_table
+from phasegrok import store
+from phasegrok.classify import ClassifySpec, classify_runs
+from phasegrok.store import CURVES, PARTS, RUNS, rerun_hint, table_damage, write_runs
 
 
 class UsageError(ValueError):
@@ -83,25 +82,12 @@ def build_spec(base: Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> 
         raise UsageError(f"classify.{key}={got!r}: {'; or '.join(msgs)}") from None
 
 
-def read_sweep(results_dir: Path) -> dict[str, Any]:
-    path = results_dir / SWEEP_YAML
-    if not path.exists():
-        return {}
+def _folder_sweep(results_dir: Path) -> dict[str, Any]:
+    """sweep.yaml as a dict ({} when absent); UsageError when it is not YAML."""
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise UsageError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
-    return data if isinstance(data, dict) else {}
-
-
-def write_runs(path: Path, runs: pd.DataFrame, classify: Mapping[str, Any] | None) -> None:
-    """Replace runs.parquet atomically, keeping its schema metadata; record `classify`."""
-    kept = dict(pq.read_schema(path).metadata or {}) if path.exists() else {}
-    kept.pop(b"pandas", None)
-    kept.pop(CLASSIFY_META, None)
-    if classify is not None:
-        kept[CLASSIFY_META] = json.dumps(dict(classify)).encode()
-    write_table(path, runs, extra=kept)
+        return store.read_sweep(results_dir)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def _check_folder(d: Path) -> None:
@@ -121,7 +107,7 @@ def reclassify(results_dir: str | Path, overrides: Mapping[str, Any] | None = No
     """Reclassify a results folder's runs (sweep.yaml + `overrides`) and rewrite runs.parquet."""
     d = Path(results_dir)
     _check_folder(d)
-    sweep = read_sweep(d)
+    sweep = _folder_sweep(d)
     overrides = dict(overrides or {})
     for key in overrides:
         if key not in ClassifySpec.model_fields:
@@ -173,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     d = Path(args.results_dir)
     try:
         _check_folder(d)
-        sweep = read_sweep(d)
+        sweep = _folder_sweep(d)
         overrides = parse_overrides(args.classify)
         spec = build_spec(sweep.get("classify"), overrides)
         runs = pd.read_parquet(d / RUNS)
@@ -186,16 +172,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")  # a process of our own: no display, whatever the environment says
-    from phasegrok.plots import draw_all
+    from phasegrok.report import LensWarning, draw_all
 
     if overrides or args.reclassify or "phase" not in runs.columns:
         runs = classify_runs(runs, pd.read_parquet(d / CURVES), spec)
         write_runs(d / RUNS, runs, spec.model_dump(mode="json") if overrides else None)
-    from phasegrok.lens_plots import LensWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LensWarning)
-        paths = draw_all(d, spec=sweep, lens_runs=args.run or None)
+        paths = draw_all(store.load(d), lens_runs=args.run or None)
     for w in caught:
         if issubclass(w.category, LensWarning):
             print(f"phasegrok.plot: warning: {w.message}", file=sys.stderr)

@@ -22,7 +22,8 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from phasegrok.classify import CLASSIFY_META, ClassifySpec, classify_runs
 from phasegrok.parts import (
     DAMAGED,
     PARTS,
     check_parts,
-    part_files,
+    load_params,
+    param_steps,
     part_rows,
     quarantine,
     remove_unfinished,
@@ -103,8 +106,50 @@ def write_table(
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The sweep's metadata (JSON under the schema key b'phasegrok') of a parquet file."""
     raw = (pq.read_schema(path).metadata or {}).get(b"phasegrok")
     return json.loads(raw) if raw else {}
+
+
+def read_classify_meta(path: Path) -> dict[str, Any] | None:
+    """Thresholds recorded by a reclassification (`phasegrok.plot --classify`), if any."""
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(CLASSIFY_META)
+    except (OSError, ValueError):
+        return None
+    return json.loads(raw) if raw else None
+
+
+def write_runs(path: Path, runs: pd.DataFrame, classify: Mapping[str, Any] | None) -> None:
+    """Replace runs.parquet atomically, keeping its schema metadata; record `classify`."""
+    kept = dict(pq.read_schema(path).metadata or {}) if path.exists() else {}
+    kept.pop(b"pandas", None)
+    kept.pop(CLASSIFY_META, None)
+    if classify is not None:
+        kept[CLASSIFY_META] = json.dumps(dict(classify)).encode()
+    write_table(path, runs, extra=kept)
+
+
+def read_sweep(out_dir: Path) -> dict[str, Any]:
+    """sweep.yaml of a results folder as a dict; {} when absent; ValueError if not YAML."""
+    path = out_dir / SWEEP_YAML
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
+    return data if isinstance(data, dict) else {}
+
+
+def classify_settings(sweep: Mapping[str, Any], recorded: Any = None) -> ClassifySpec:
+    """The thresholds a reclassification recorded, else the sweep's `classify:` section."""
+    if isinstance(recorded, Mapping):
+        try:
+            return ClassifySpec(**recorded)
+        except ValueError:
+            pass
+    return ClassifySpec(**(sweep.get("classify") or {}))
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,53 +351,75 @@ def table_damage(path: Path) -> str | None:
         return "cannot be read (truncated, or not a parquet file)"
 
 
-def load_params(out_dir: Path, run_id: str, step: int | None = None) -> dict[str, Any]:
-    """A run's parameters (nested dict of arrays) at `step` (default: the last saved)."""
-    for part in part_files(out_dir, "params.npz"):
-        with np.load(part) as archive:
-            keys = [k for k in archive.files if k.startswith(f"{run_id}/")]
-            if not keys:
-                continue
-            steps = sorted({int(k.split("/")[1]) for k in keys})
-            chosen = steps[-1] if step is None else step
-            if chosen not in steps:
-                raise KeyError(f"run {run_id} has parameters at steps {steps}, not {step}")
-            tree: dict[str, Any] = {}
-            prefix = f"{run_id}/{chosen}/"
-            for key in keys:
-                if key.startswith(prefix):
-                    node = tree
-                    *parents, leaf = key[len(prefix) :].split("/")
-                    for name in parents:
-                        node = node.setdefault(name, {})
-                    node[leaf] = archive[key]
-            return tree
-    raise KeyError(f"no parameters stored for run {run_id}")
-
-
 @dataclass
 class Results:
-    """A results folder loaded into pandas: `.runs` (one row per run) and `.curves` (long)."""
+    """A results folder loaded into pandas: `.runs` (one row per run) and `.curves` (long).
+
+    Also what the report reads: `.sweep` (sweep.yaml as a dict, {} when absent), `.classify`
+    (the thresholds that made `runs`' phases), `.classify_recorded` (whether they were recorded
+    by a reclassification rather than read from the sweep), `.param_steps` and `.params`.
+    """
 
     path: Path
     runs: pd.DataFrame
     curves: pd.DataFrame
+    sweep: dict[str, Any] = field(default_factory=dict)
+    classify: ClassifySpec = field(default_factory=ClassifySpec)
+    classify_recorded: bool = False
 
     @property
     def metadata(self) -> dict[str, Any]:
         return read_metadata(self.path / RUNS)
 
+    @cached_property
+    def param_steps(self) -> dict[str, list[int]]:
+        """run_id -> the steps whose parameters are stored (read from the npz names once)."""
+        return param_steps(self.path)
+
     def params(self, run_id: str, step: int | None = None) -> dict[str, Any]:
+        """A run's parameters (nested dict of arrays) at `step` (default: the last saved)."""
         return load_params(self.path, run_id, step)
+
+    def sweep_text(self) -> str:
+        """sweep.yaml as written, else the sweep dict as YAML."""
+        if (self.path / SWEEP_YAML).exists():
+            return (self.path / SWEEP_YAML).read_text()
+        # Through JSON first: safe_dump cannot represent the tuples of a resolved spec.
+        return yaml.safe_dump(json.loads(json.dumps(self.sweep, default=str)), sort_keys=False)
+
+    def classified(self) -> Results:
+        """These results with phases: runs without a `phase` column classified in memory."""
+        runs = self.runs
+        if "phase" not in runs.columns:
+            runs = classify_runs(runs, self.curves, self.classify)
+        if "seed" not in runs.columns:
+            runs = runs.assign(seed=0)
+        if runs is self.runs:
+            return self
+        return Results(self.path, runs, self.curves, self.sweep, self.classify, False)
+
+
+def with_frames(
+    out_dir: str | Path,
+    runs: pd.DataFrame,
+    curves: pd.DataFrame,
+    sweep: Mapping[str, Any] | None = None,
+) -> Results:
+    """Results of frames already in memory (a sweep that just finished); `sweep` default:
+    the folder's sweep.yaml."""
+    out_dir = Path(out_dir)
+    sweep = dict(read_sweep(out_dir) if sweep is None else sweep)
+    return Results(out_dir, runs, curves, sweep, classify_settings(sweep))
 
 
 def load(out_dir: str | Path) -> Results:
     """Open a results folder; assembles the parts if the sweep was interrupted.
 
     Raises DamagedError (one line: the file, and the command that repairs the folder) where a
-    file cannot be read.
+    file cannot be read, ValueError where sweep.yaml is not YAML.
     """
     out_dir = Path(out_dir)
+    sweep = read_sweep(out_dir)
     if (out_dir / RUNS).exists() and (out_dir / CURVES).exists():
         tables = []
         for path in (out_dir / RUNS, out_dir / CURVES):
@@ -363,7 +430,10 @@ def load(out_dir: str | Path) -> Results:
                     f"{path} cannot be read (truncated, or not a parquet file); "
                     f"{rerun_hint(out_dir)} to assemble it again from the parts"
                 ) from None
-        return Results(out_dir, *tables)
+        # Thresholds recorded by a reclassification only describe the frame on disk.
+        recorded = read_classify_meta(out_dir / RUNS) if "phase" in tables[0].columns else None
+        cs = classify_settings(sweep, recorded)
+        return Results(out_dir, *tables, sweep, cs, recorded is not None)
     damaged = check_parts(out_dir).damaged
     if damaged:
         raise DamagedError(
@@ -371,4 +441,4 @@ def load(out_dir: str | Path) -> Results:
             "train its runs again"
         )
     runs, curves = assemble(out_dir)
-    return Results(out_dir, runs, curves)
+    return Results(out_dir, runs, curves, sweep, classify_settings(sweep))

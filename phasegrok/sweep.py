@@ -1,6 +1,6 @@
 """`python -m phasegrok.sweep grid.yaml [--out DIR]`: train a whole grid, classify, draw.
 
-Wires the stages together: config -> plan -> engine -> store -> classify -> plots. Validation
+Wires the stages together: config -> plan -> engine -> store -> classify -> report. Validation
 happens before JAX is imported; bad input is one line on stderr and exit status 2.
 """
 
@@ -236,11 +236,12 @@ def finish(spec: SweepSpec, out_dir: Path, plots: bool = True) -> store.Results:
         store.write_table(out_dir / store.RUNS, runs_df, metadata)
     except OSError as err:
         raise store.OutputError(f"cannot write to {out_dir}: {err.strerror or err}") from None
+    results = store.with_frames(out_dir, runs_df, curves_df, spec.resolved_dict())
     if plots:
-        from phasegrok.plots import draw_all
+        from phasegrok.report import draw_all
 
-        draw_all(out_dir, runs=runs_df, curves=curves_df, spec=spec.resolved_dict())
-    return store.Results(out_dir, runs_df, curves_df)
+        draw_all(results)
+    return results
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -17,8 +17,9 @@ import phasegrok
 from phasegrok import lens
 from phasegrok.config import ConfigError, load_sweep
 from phasegrok.engine import METRICS
-from phasegrok.lens_plots import LensWarning, run_jobs
 from phasegrok.plan import expand, n_params, run_bytes, step_flops
+from phasegrok.report import LensWarning
+from phasegrok.report.lens_section import draw_run
 from phasegrok.store import OutputError, prepare
 from phasegrok.sweep import main
 from phasegrok.tasks import batch_data, example_order
@@ -62,10 +63,9 @@ def test_an_arrays_sweep_trains_with_both_losses_and_minibatches(tiny_arrays, tm
     assert any(n.startswith("phase__") for n in names) and (out / "index.html").exists()
     assert not any(n.split("__")[0] in ("spectrum", "star", "weights", "lens_curve") for n in names)
     assert not any(n.startswith("map_final_") and "test_acc" not in n for n in names), names
-    spec = yaml.safe_load((out / "sweep.yaml").read_text())
     with pytest.warns(LensWarning, match="arrays has no lens"):
-        jobs = run_jobs(out, res.runs, res.curves, spec, [res.runs["run_id"][0]], str)
-    assert jobs == []
+        _, drawn = draw_run(phasegrok.load(out), str(res.runs["run_id"][0]), True, [])
+    assert drawn == []
 
 
 def test_resuming_from_the_resolved_sweep_skips_finished_runs(tiny_arrays, tmp_path, capsys):

@@ -18,6 +18,8 @@ import phasegrok
 from phasegrok.store import DamagedError
 from phasegrok.sweep import main
 
+pytestmark = pytest.mark.training  # trains real sweeps: the long tests
+
 ARGS = ["--no-plots", "--quiet", "--batch-runs", "4"]  # 12 runs in 3 batches
 
 

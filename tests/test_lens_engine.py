@@ -9,6 +9,8 @@ from phasegrok import engine
 from phasegrok.config import load_sweep
 from phasegrok.plan import Batch, expand
 
+pytestmark = pytest.mark.training  # trains real sweeps: the long tests
+
 
 def _train(sweep):
     runs = expand(load_sweep(sweep))
@@ -116,7 +118,7 @@ def test_ops_without_a_cyclic_group_leave_the_lens_blank(tmp_path):
 def test_mul_lens_in_training_matches_the_figures_recomputation(tmp_path):
     """The engine (jax.numpy, in training) and the figures (NumPy, from stored params) read a
     mul run over the same discrete-log group."""
-    from phasegrok.lens_plots import lens_values, power_spectrum
+    from phasegrok.lens import power_spectrum, values
     from phasegrok.store import load_params
 
     sweep = {
@@ -131,11 +133,11 @@ def test_mul_lens_in_training_matches_the_figures_recomputation(tmp_path):
     runs = phasegrok.run_sweep(sweep, out, progress=False, plots=False).runs
     for _, row in runs.iterrows():
         params = load_params(out, row["run_id"])
-        values = lens_values(params, row, 2, 0.05)
-        assert values["fourier_top_k_share"] == pytest.approx(
+        found = values(row, params)
+        assert found["fourier_top_k_share"] == pytest.approx(
             row["final_fourier_top_k_share"], abs=1e-4
         )
-        assert values["fourier_gini"] == pytest.approx(row["final_fourier_gini"], abs=1e-4)
-        power = power_spectrum(params, row)
+        assert found["fourier_gini"] == pytest.approx(row["final_fourier_gini"], abs=1e-4)
+        power = power_spectrum(row, params)
         assert len(power) == 6  # (p - 1) // 2
         assert list(row["key_frequencies"]) == (np.argsort(-power)[:2] + 1).tolist()

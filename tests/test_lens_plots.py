@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,19 +14,27 @@ from conftest import assert_png, run_cli
 
 from phasegrok import lens
 from phasegrok.classify import ClassifySpec, classify_runs
-from phasegrok.lens_plots import (
-    LensWarning,
-    lens_maps,
-    param_steps,
-    pick_runs,
-    run_jobs,
-    spectrum_figure,
-    star_figure,
-    star_points,
-    token_circle,
-)
-from phasegrok.plots import draw_all
-from phasegrok.store import load_params, write_batch
+from phasegrok.lens import facts_of, star_points, token_circle
+from phasegrok.parts import param_steps
+from phasegrok.plot import main as plot_main
+from phasegrok.report import LensWarning, draw_all
+from phasegrok.report.lens_figures import spectrum_figure, star_figure
+from phasegrok.report.lens_section import draw_run, lens_maps, lens_run_ids
+from phasegrok.report.parallel import recording, replay
+from phasegrok.store import load_params, with_frames, write_batch
+
+
+def pick_runs(runs: pd.DataFrame) -> list[str]:
+    """The report's example runs: one per phase present."""
+    return lens_run_ids(runs, {}, None)
+
+
+def run_jobs(d: Path, runs: pd.DataFrame, curves: pd.DataFrame, ids, label=None):
+    """The per-run lens figures of these frames, drawn into `d`: [(head, [file names])]."""
+    results = with_frames(d, runs, curves, {})
+    groups = [draw_run(results, r, ids is not None, []) for r in lens_run_ids(runs, {}, ids)]
+    return [(head, [path.name for path, _ in drawn]) for head, drawn in groups if drawn]
+
 
 STEPS = np.arange(0, 5001, 250)
 P, D, WIDTH = 31, 12, 24
@@ -221,7 +230,7 @@ def test_star_of_an_exact_two_frequency_model():
     assigned = rng.choice([4, 9], WIDTH)
     params = circle_params(assigned, rng)
     row = {"task.p": P, "model.embedding": "learned", "model.combine": "concat"}
-    pts = star_points(params, row)
+    pts = star_points(row, params)
     assert set(pts["operand"]) == {"left", "right"}
     assert set(pts["freq"]) == {4, 9}
     for op in ("left", "right"):
@@ -236,13 +245,13 @@ def test_star_of_an_exact_two_frequency_model():
         assert np.allclose(sub["x"], kernel[block + j, sub["unit"]] * P / 2, atol=1e-4)
         assert np.allclose(sub["y"], kernel[block + 2 + j, sub["unit"]] * P / 2, atol=1e-4)
     # The tokens of either frequency sit on the unit circle at angle 2 pi f a / p.
-    circle = token_circle(params, row, 9)
+    circle = token_circle(row, params, 9)
     angle = 2 * np.pi * 9 * circle["token"] / P
     assert np.allclose(circle["x"], np.cos(angle), atol=1e-5)
     assert np.allclose(circle["y"], np.sin(angle), atol=1e-5)
     # combine: sum shares one block between the operands.
     summed = {**params, "first_kernel": params["first_kernel"][:D]}
-    pts = star_points(summed, {**row, "model.combine": "sum"})
+    pts = star_points({**row, "model.combine": "sum"}, summed)
     assert set(pts["operand"]) == {"both"} and set(pts["freq"]) == {4, 9}
 
 
@@ -255,10 +264,10 @@ def test_star_of_one_hot_and_circular_embeddings():
         "model.circular_freqs": "[3, 7]",
         "model.combine": "concat",
     }
-    pts = star_points({"first_kernel": kernel}, row)
+    pts = star_points(row, {"first_kernel": kernel})
     assert set(pts["freq"]) <= {3, 7}
     one_hot = {"first_kernel": rng.normal(size=(2 * P, 16)).astype(np.float32)}
-    pts = star_points(one_hot, {**row, "model.embedding": "one_hot"})
+    pts = star_points({**row, "model.embedding": "one_hot"}, one_hot)
     assert len(pts) == 32 and pts["freq"].between(1, P // 2).all()
 
 
@@ -275,15 +284,15 @@ def test_star_and_circle_of_a_mul_model_follow_the_discrete_log():
         "model.embedding": "learned",
         "model.combine": "concat",
     }
-    pts = star_points(params, row)
+    pts = star_points(row, params)
     for op in ("left", "right"):
         sub = pts.loc[pts["operand"] == op].sort_values("unit")
         assert sub["freq"].tolist() == assigned.tolist()
         assert np.allclose(sub["purity"], 1.0, atol=1e-6)
     # Over the token index (the lens before) no unit is a clean sinusoid.
-    assert star_points(params, {**row, "task.op": "add"})["purity"].max() < 0.9
+    assert star_points({**row, "task.op": "add"}, params)["purity"].max() < 0.9
     # Token a = 3^j mod 31 sits at angle 2 pi f j / (p - 1) on the unit circle.
-    circle = token_circle(params, row, 6)
+    circle = token_circle(row, params, 6)
     assert len(circle) == 2 * (P - 1)
     assert (circle["token"] == [pow(3, int(j), P) for j in circle["index"]]).all()
     angle = 2 * np.pi * 6 * circle["index"] / (P - 1)
@@ -291,11 +300,12 @@ def test_star_and_circle_of_a_mul_model_follow_the_discrete_log():
     assert np.allclose(circle["y"], np.sin(angle), atol=1e-5)
     # The figures draw over the same index.
     runs = pd.DataFrame([row])
-    fig = spectrum_figure(params, runs.iloc[0], runs, 2, "m0")
+    facts = facts_of(runs.iloc[0], top_k=2)
+    fig = spectrum_figure(facts, params, runs.iloc[0], runs, "m0")
     ax = fig.axes[0]
     assert "log_3 a" in ax.get_xaxis().get_label().get_text()
     assert len(ax.patches) == (P - 1) // 2
-    fig = star_figure(params, runs.iloc[0], runs, 2, "m0")
+    fig = star_figure(facts, params, runs.iloc[0], runs, "m0")
     assert "j/(p−1)" in fig.axes[1].get_ylabel()
 
 
@@ -304,8 +314,8 @@ def test_a_nyquist_frequency_token_circle():
     rng = np.random.default_rng(4)
     params = circle_params(np.full(WIDTH, (P - 1) // 2), rng, op="mul")
     row = {"task.op": "mul", "task.p": P, "model.embedding": "learned", "model.combine": "concat"}
-    assert set(star_points(params, row)["freq"]) == {(P - 1) // 2}
-    circle = token_circle(params, row, (P - 1) // 2)
+    assert set(star_points(row, params)["freq"]) == {(P - 1) // 2}
+    circle = token_circle(row, params, (P - 1) // 2)
     assert np.allclose(circle["x"], np.where(circle["index"] % 2, -1.0, 1.0), atol=1e-5)
     assert np.allclose(circle["y"], 0.0, atol=1e-5)
 
@@ -320,8 +330,8 @@ def test_runs_without_a_cyclic_group_get_no_lens_figures(modular):
     target = pick_runs(runs)[0]
     runs.loc[runs["run_id"] == target, "task.op"] = "square_sum"
     with pytest.warns(LensWarning, match="no cyclic group"):
-        assert run_jobs(modular, runs, curves, {}, [target], str) == []
-    examples = run_jobs(modular, runs, curves, {}, None, str)
+        assert run_jobs(modular, runs, curves, [target], str) == []
+    examples = run_jobs(modular, runs, curves, None, str)
     assert examples and not any(target in head for head, _ in examples)
     assert all("Blank cells" in caption for _, caption in lens_maps(runs, {}))
     assert len(lens_maps(runs, {})) == 2
@@ -382,6 +392,7 @@ def test_cli_run_option_draws_that_run(modular):
     run_id = runs.loc[runs["phase"] == "grok", "run_id"].iloc[-1]
     for old in modular.glob("*__*.png"):
         old.unlink()
+    # A subprocess: `python -m phasegrok.plot` draws in forked workers (no JAX loaded there).
     result = run_cli(str(modular), "--run", run_id)
     assert result.returncode == 0, result.stderr
     for prefix in ("spectrum", "star", "lens_curve"):
@@ -392,11 +403,10 @@ def test_cli_run_option_draws_that_run(modular):
     assert f"star__{run_id}.png" in page
 
 
-def test_cli_unknown_run_is_one_line_exit_2(parity):
+def test_cli_unknown_run_is_one_line_exit_2(parity, capsys):
     before = {p.name: p.stat().st_mtime_ns for p in parity.iterdir()}
-    result = run_cli(str(parity), "--run", "p000", "--run", "nope-42")
-    assert result.returncode == 2
-    err = result.stderr.strip()
+    assert plot_main([str(parity), "--run", "p000", "--run", "nope-42"]) == 2
+    err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "nope-42" in err
     assert {p.name: p.stat().st_mtime_ns for p in parity.iterdir()} == before
 
@@ -409,8 +419,37 @@ def test_a_run_without_parameters_keeps_its_lens_curve_and_warns(parity):
     ghost_curve = curves.loc[curves["run_id"] == source].assign(run_id="ghost")
     runs, curves = pd.concat([runs, ghost]), pd.concat([curves, ghost_curve])
     with pytest.warns(LensWarning, match="ghost"):
-        groups = run_jobs(parity, runs, curves, {}, ["ghost"], str)
-    [(head, jobs)] = groups
-    assert "ghost" in head and [name for name, _, _ in jobs] == ["lens_curve__ghost.png"]
+        groups = run_jobs(parity, runs, curves, ["ghost"], str)
+    [(head, names)] = groups
+    assert "ghost" in head and names == ["lens_curve__ghost.png"]
     with pytest.raises(ValueError, match="nope"):
-        run_jobs(parity, runs, curves, {}, ["nope"], str)
+        run_jobs(parity, runs, curves, ["nope"], str)
+
+
+def test_warnings_of_a_worker_reach_the_caller():
+    def skip(run_id: str) -> str:
+        warnings.warn(f"run {run_id}: skipped", LensWarning, stacklevel=2)
+        return run_id
+
+    result, caught = recording(skip, "r7")
+    assert result == "r7" and caught == [("run r7: skipped", LensWarning)]
+    with pytest.warns(LensWarning, match="r7"):
+        replay(caught)
+
+
+def test_drawing_in_forked_workers_writes_the_same_files(parity, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    # In a fresh process: JAX, loaded in this one by other tests, must not be forked.
+    copy = shutil.copytree(parity, tmp_path / "copy")
+    code = (
+        "import sys; from phasegrok.report import draw_all;"
+        " print('\\n'.join(sorted(p.name for p in draw_all(sys.argv[1], workers=2))))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(copy)], capture_output=True, text=True, check=True
+    )
+    one = sorted(p.name for p in draw_all(parity, workers=1))
+    assert proc.stdout.split() == one

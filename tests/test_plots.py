@@ -1,4 +1,7 @@
-"""Figures, gallery and the `phasegrok.plot` CLI on small synthetic results folders."""
+"""Figures, gallery and the `phasegrok.plot` CLI on small synthetic results folders.
+
+The CLI runs in-process (`plot_main([...])`): a subprocess would only add Python's start-up.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +9,20 @@ import hashlib
 import itertools
 import json
 import os
+import re
 from pathlib import Path
 
+import matplotlib as mpl
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
 from conftest import assert_png, run_cli
+from matplotlib.collections import LineCollection, PathCollection
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from phasegrok.classify import (
     CLASSIFY_META,
@@ -25,16 +34,19 @@ from phasegrok.classify import (
 )
 from phasegrok.plot import build_spec, parse_overrides
 from phasegrok.plot import main as plot_main
-from phasegrok.plots import (
-    draw_all,
-    fmt,
-    grid_keys,
-    is_log_spaced,
-    lu_figure,
+from phasegrok.report import draw_all
+from phasegrok.report.curves import lu_figure
+from phasegrok.report.diagrams import (
+    MAPS,
+    cell_medians,
     majority,
-    make_axis,
-    plot_pairs,
+    metric_panel,
+    phase_panel,
+    shade,
 )
+from phasegrok.report.gallery import phase_counts
+from phasegrok.report.grid import fmt, grid_keys, is_log_spaced, make_axis, plot_pairs
+from phasegrok.store import with_frames
 
 P = 31
 STEPS = np.arange(0, 5001, 100)
@@ -206,6 +218,9 @@ def test_axes_and_pairs():
     with pytest.warns(UserWarning, match="zz"):
         assert grid_keys({"grid": {"a": [1, 2], "zz": [1]}}, runs) == ["a"]
     assert grid_keys({}, runs) == ["a"]  # inferred: varying hyperparameter columns
+    # Without sweep.yaml, the batch a run trained in and its compile time are no grid axes.
+    batches = runs.assign(batch_id=["b0", "b1"], batch_compile_time=[1.5, 0.1])
+    assert grid_keys({}, batches) == ["a"]
     assert plot_pairs({"plots": [{"x": "b", "y": "a"}]}, ["a", "b"]) == [("b", "a")]
     assert plot_pairs({}, ["a", "b", "c"]) == [("a", "b")]
     assert plot_pairs({}, ["a"]) == [("a", "seed")]
@@ -215,8 +230,8 @@ def test_axes_and_pairs():
 def test_majority_vote_and_ties():
     cells = pd.DataFrame(
         {
-            "_ix": [0, 0, 0, 1, 1],
-            "_iy": [0, 0, 0, 0, 0],
+            "ix": [0, 0, 0, 1, 1],
+            "iy": [0, 0, 0, 0, 0],
             "phase": ["grok", "grok", "memorize", "memorize", "grok"],
         }
     )
@@ -262,11 +277,14 @@ def test_lu_figure_draws_zero_losses_at_the_floor(folder):
     runs.loc[runs["run_id"].isin(zero), "final_train_loss"] = 0.0
     train_ax, test_ax = lu_figure(runs, curves).axes[:2]
     # Dots: every grok run's final state is drawn, at the floor.
-    ys = np.concatenate([c.get_offsets()[:, 1] for c in train_ax.collections])
+    dots = [c for c in train_ax.collections if isinstance(c, PathCollection)]
+    ys = np.concatenate([c.get_offsets()[:, 1] for c in dots])
     assert (ys == LOSS_FLOOR).sum() == len(zero) and (ys >= LOSS_FLOOR).all()
     # Lines: each example grok run reaches the floor rather than dropping off the log axis.
-    grok = [ln for ln in train_ax.get_lines() if ln.get_color() == PHASE_COLORS["grok"]]
-    assert grok and all(np.nanmin(ln.get_ydata()) == LOSS_FLOOR for ln in grok)
+    grok_rgba = to_rgba(PHASE_COLORS["grok"], 0.6)
+    lines = [c for c in train_ax.collections if isinstance(c, LineCollection)]
+    grok = [seg for c in lines if tuple(c.get_colors()[0]) == grok_rgba for seg in c.get_segments()]
+    assert grok and all(np.nanmin(seg[:, 1]) == LOSS_FLOOR for seg in grok)
     floor_lines = [ln for ln in train_ax.get_lines() if ln.get_linestyle() == ":"]
     assert len(floor_lines) == 1 and not any(ln.get_linestyle() == ":" for ln in test_ax.lines)
 
@@ -278,8 +296,10 @@ def test_index_html_links_and_counts(folder, drawn):
             assert f"src='{p.name}'" in page  # relative: browsable with no server
     assert "file://" not in page and "http" not in page.replace("http-equiv", "")
     runs = pd.read_parquet(folder / "runs.parquet")
+    counts = phase_counts(runs)
     for phase, n in runs["phase"].value_counts().items():
-        assert f"{phase}</td><td>{n}</td>" in page
+        assert counts.loc[phase, "runs"] == n
+        assert re.search(rf"{phase}</th>\s*<td>{n}</td>", page)
     assert "weight_decay" in page and "name: synthetic" in page  # sweep.yaml shown
     assert "grok_gap" in page  # classification settings shown
 
@@ -322,7 +342,7 @@ def test_frames_given_directly_and_classified_in_memory(tmp_path):
     spec = yaml.safe_load((d / "sweep.yaml").read_text())
     for name in ("runs.parquet", "curves.parquet", "sweep.yaml"):
         (d / name).unlink()
-    paths = draw_all(d, runs=runs, curves=curves, spec=spec)
+    paths = draw_all(with_frames(d, runs, curves, spec))
     assert len(paths) == 7 and all(p.exists() for p in paths)
     assert not (d / "runs.parquet").exists()  # classified in memory only
     assert "name: synthetic" in (d / "index.html").read_text()
@@ -340,8 +360,7 @@ def test_cli_redraws(tmp_path):
     for p in [*pngs, d / "index.html"]:
         os.utime(p, ns=(0, 0))
     runs_hash, curves_hash = sha(d / "runs.parquet"), sha(d / "curves.parquet")
-    result = run_cli(str(d))
-    assert result.returncode == 0, result.stderr
+    assert plot_main([str(d)]) == 0
     assert sorted(d.glob("*.png")) == pngs
     for p in [*pngs, d / "index.html"]:
         assert p.stat().st_mtime_ns > 0, p  # redrawn
@@ -397,11 +416,11 @@ def test_cli_generalized_ever(tmp_path):
     assert "lost generalization" in (d / "index.html").read_text()
 
 
-def test_cli_reclassify_subprocess_pair_rule(tmp_path):
+def test_cli_reclassify_pair_rule(tmp_path):
     d = make_results(tmp_path / "pair", grid=SMALL3, seeds=(0,))
     curves_hash = sha(d / "curves.parquet")
-    result = run_cli(str(d), "--classify", "rule=pair", "--classify", "pair_loss_scale=per_class")
-    assert result.returncode == 0, result.stderr
+    args = ["--classify", "rule=pair", "--classify", "pair_loss_scale=per_class"]
+    assert plot_main([str(d), *args]) == 0
     runs = pd.read_parquet(d / "runs.parquet")
     assert sha(d / "curves.parquet") == curves_hash
     assert "oscillate" not in set(runs["phase"])  # the pair rule has no oscillate phase
@@ -433,8 +452,100 @@ def test_cli_bad_input(tmp_path, capsys, args, needle):
 
 
 def test_cli_missing_folder_subprocess(tmp_path):
+    # One subprocess: `python -m phasegrok.plot` itself, its exit status and stderr.
     result = run_cli(str(tmp_path / "nope"), "--classify", "threshold=0.5")
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "does not exist" in result.stderr
-    result = run_cli(str(tmp_path), "--bogus")
-    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_unknown_flag(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        plot_main([str(tmp_path), "--bogus"])
+    assert exit_.value.code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# What the figures show, read back from the drawn artists
+
+XY = ("optimizer.weight_decay", "data.train_fraction")
+
+
+def one_facet(folder: Path) -> pd.DataFrame:
+    runs = pd.read_parquet(folder / "runs.parquet")
+    return runs.loc[runs["model.hidden"] == "[32]"]
+
+
+def cell_colors(ax, nx: int, ny: int) -> np.ndarray:
+    """(ny, nx, 4) face colours of the cells' QuadMesh (the first collection drawn)."""
+    return np.asarray(ax.collections[0].get_array()).reshape(ny, nx, 4)
+
+
+def cell_of(runs: pd.DataFrame, xa, ya) -> pd.Series:
+    """Each run's (column, row) cell, from the axes' value order."""
+    ix = [list(xa.values).index(v) for v in runs[xa.key]]
+    iy = [list(ya.values).index(v) for v in runs[ya.key]]
+    return pd.Series(list(zip(ix, iy, strict=True)), index=runs.index)
+
+
+def test_phase_diagram_cells_show_the_majority_phase(folder):
+    runs = one_facet(folder)
+    fig = Figure()
+    ax = fig.subplots()
+    phase_panel(ax, runs, *XY, GRID3)
+    xa, ya = make_axis(runs, XY[0], GRID3), make_axis(runs, XY[1], GRID3)
+    colors = cell_colors(ax, xa.n, ya.n)
+    cells = runs.assign(cell=cell_of(runs, xa, ya))
+    for (i, j), group in cells.groupby("cell"):
+        votes = group["phase"].value_counts()
+        top = [p for p in PHASES if votes.get(p, 0) == votes.max()][0]  # ties: PHASES order
+        want = shade(PHASE_COLORS[top], votes.max() / len(group))
+        assert np.allclose(colors[j, i], want, atol=1e-6), (i, j, top)
+    # Each phase colour appears where that phase wins: no swapped legend.
+    assert len(cells["cell"].unique()) == xa.n * ya.n
+
+
+def test_metric_map_cells_show_the_medians(folder):
+    runs = one_facet(folder)
+    m = next(m for m in MAPS if m.column == "final_test_acc")
+    fig = Figure()
+    ax = fig.subplots()
+    norm = metric_panel(ax, runs, m, *XY, GRID3)
+    assert (norm.vmin, norm.vmax) == (0.0, 1.0)
+    xa, ya = make_axis(runs, XY[0], GRID3), make_axis(runs, XY[1], GRID3)
+    colors = cell_colors(ax, xa.n, ya.n)
+    medians = runs.assign(cell=cell_of(runs, xa, ya)).groupby("cell")["final_test_acc"].median()
+    for (i, j), median in medians.items():
+        assert np.allclose(colors[j, i], mpl.colormaps["viridis"](median), atol=1e-6)
+    grid = cell_medians(runs, m, xa, ya)  # the data behind the colours, (rows, columns)
+    for (i, j), median in medians.items():
+        assert grid[j, i] == pytest.approx(median)
+
+
+def test_hatching_marks_the_cells_still_learning(folder):
+    runs = one_facet(folder)
+    assert runs["still_learning"].any() and not runs["still_learning"].all()
+    fig = Figure()
+    ax = fig.subplots()
+    assert phase_panel(ax, runs, *XY, GRID3)
+    xa, ya = make_axis(runs, XY[0], GRID3), make_axis(runs, XY[1], GRID3)
+    xe, ye = xa.edges(), ya.edges()
+    hatched = {
+        (int(np.argmin(abs(xe - p.get_x()))), int(np.argmin(abs(ye - p.get_y()))))
+        for p in ax.patches
+        if isinstance(p, Rectangle) and p.get_hatch()
+    }
+    cells = runs.assign(cell=cell_of(runs, xa, ya))
+    assert hatched == set(cells.loc[cells["still_learning"], "cell"])
+
+
+def test_theme_is_seaborns_paper_ticks():
+    import seaborn as sns
+
+    from phasegrok.report.style import SEABORN_PAPER_TICKS
+
+    want = {**sns.axes_style("ticks"), **sns.plotting_context("paper")}
+    want.pop("image.cmap")  # seaborn's rocket needs seaborn imported; no figure relies on it
+    got = {k: v for k, v in SEABORN_PAPER_TICKS.items() if k != "image.cmap"}
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        assert got[key] == (pytest.approx(value) if isinstance(value, float) else value), key

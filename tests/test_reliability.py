@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
+pytestmark = pytest.mark.training  # trains real sweeps: the long tests
+
 ROOT = Path(__file__).resolve().parents[1]
 # Columns that legitimately differ between an interrupted and an uninterrupted sweep.
 TIMING = ["batch_id", "batch_wall_time", "batch_compile_time", "strategy"]

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
+
+pytestmark = pytest.mark.training  # trains real sweeps: the long tests
 
 ROOT = Path(__file__).resolve().parents[1]
 

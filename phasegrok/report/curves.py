@@ -1,0 +1,209 @@
+"""Training curves by phase and Omnigrok's LU picture (loss against weight norm)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.collections import LineCollection
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from phasegrok.classify import LOSS_FLOOR, PHASE_COLORS, PHASES, floor_loss
+from phasegrok.report.captions import EXAMPLES_PER_PHASE
+from phasegrok.report.grid import canon, fmt, make_axis, short
+from phasegrok.report.style import title
+
+
+def examples(runs: pd.DataFrame, k: int = EXAMPLES_PER_PHASE) -> dict[str, list[str]]:
+    """Up to `k` run ids per phase present, spread from fastest to slowest to generalize.
+
+    k = 1 picks the median run by time to generalize (the lens figures' example).
+    """
+    out = {}
+    key = [c for c in ("t_gen", "t_fit") if c in runs.columns] + ["run_id"]
+    for phase in PHASES:
+        sub = runs.loc[runs["phase"] == phase].sort_values(key, na_position="last")
+        if len(sub) and k == 1:
+            out[phase] = [str(sub["run_id"].iloc[(len(sub) - 1) // 2])]
+        elif len(sub):
+            pick = np.unique(np.linspace(0, len(sub) - 1, min(k, len(sub))).round().astype(int))
+            out[phase] = sub["run_id"].astype(str).iloc[pick].tolist()
+    return out
+
+
+def run_labeller(runs: pd.DataFrame, keys: Sequence[str]) -> Callable[[pd.Series], str]:
+    """Legend text of a run, 'wd=1e-3, frac=0.3, s0', with each axis's own notation."""
+    names = {}
+    for k in keys:
+        if k in runs.columns:
+            axis = make_axis(runs, k)
+            names[k] = dict(zip(map(canon, axis.values), axis.labels(), strict=True))
+
+    def run_label(row: pd.Series) -> str:
+        parts = [f"{short(k)}={names[k].get(canon(row[k]), row[k])}" for k in names]
+        if "seed" in row.index:
+            parts.append(f"s{row['seed']}")
+        return ", ".join(parts) or str(row.name)
+
+    return run_label
+
+
+def shades(color: str, n: int) -> list[tuple[float, ...]]:
+    """`n` distinguishable variants of a phase colour, dark to light."""
+    base = np.asarray(to_rgba(color)[:3])
+    out = []
+    for t in np.linspace(-0.4, 0.45, n) if n > 1 else [0.0]:
+        rgb = base * (1 + t) if t < 0 else base + (1 - base) * t
+        out.append((*rgb, 1.0))
+    return out
+
+
+def curve_groups(curves: pd.DataFrame, ids: set[str]) -> dict[str, pd.DataFrame]:
+    """The curves of the runs `ids`, by run id, sorted by step; infinities dropped."""
+    sub = curves.loc[curves["run_id"].astype(str).isin(ids)]
+    sub = sub.replace([np.inf, -np.inf], np.nan)  # diverged runs: drop, do not autoscale to inf
+    return {str(k): g.sort_values("step") for k, g in sub.groupby("run_id", sort=False)}
+
+
+def curves_figure(runs: pd.DataFrame, curves: pd.DataFrame, keys: Sequence[str]) -> Figure:
+    """Train (dashed) and test (solid) accuracy against step, a few runs per phase."""
+    picks = examples(runs)
+    groups = curve_groups(curves, {r for ids in picks.values() for r in ids})
+    by_id = runs.assign(run_id=runs["run_id"].astype(str)).set_index("run_id")
+    run_label = run_labeller(runs, keys)
+    n = len(picks)
+    ncols = min(n, 3)
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(2.6 * ncols + 0.2, 2.3 * nrows + 0.8), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True).ravel()
+    positive = curves["step"][curves["step"] > 0]
+    linthresh = float(positive.min()) if len(positive) else 1.0
+    counts = runs["phase"].value_counts()
+    for ax, (phase, ids) in zip(axes, picks.items(), strict=False):
+        for color, rid in zip(shades(PHASE_COLORS[phase], len(ids)), ids, strict=True):
+            g = groups.get(rid)
+            if g is None:
+                continue
+            ax.plot(
+                g["step"],
+                g["test_acc"],
+                color=color,
+                lw=1.3,
+                label=run_label(by_id.loc[rid]),
+            )
+            ax.plot(g["step"], g["train_acc"], color=color, lw=1.0, ls="--")
+        # symlog: linear below the first eval step, so step 0 stays on a log axis.
+        ax.set_xscale("symlog", linthresh=linthresh, linscale=0.3)
+        ax.set_ylim(-0.02, 1.04)
+        ax.set_title(f"{phase} ({counts.get(phase, 0)} runs)", color=PHASE_COLORS[phase])
+        ax.legend(fontsize=5.5, loc="lower right", frameon=False, handlelength=1.2)
+        ax.grid(True, lw=0.4, alpha=0.5)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    for k, ax in enumerate(axes[:n]):
+        if k + ncols >= n:  # bottom visible panel of its column
+            ax.set_xlabel("optimization step")
+    for ax in axes[::ncols]:
+        ax.set_ylabel("accuracy")
+    style = [
+        Line2D([], [], color="0.3", lw=1.0, ls="--", label="train"),
+        Line2D([], [], color="0.3", lw=1.3, label="test"),
+    ]
+    fig.legend(handles=style, loc="outside lower center", ncol=2, frameon=False)
+    title(fig, "Training curves by phase", runs)
+    return fig
+
+
+def with_finals(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """`runs` with final weight norm and losses, from the last curve point where missing."""
+    cols = {
+        "final_weight_norm": "weight_norm",
+        "final_train_loss": "train_loss",
+        "final_test_loss": "test_loss",
+    }
+    if all(c in runs.columns for c in cols):
+        return runs
+    last = curves.sort_values("step").groupby("run_id").tail(1).set_index("run_id")
+    out = runs.copy()
+    for col, src in cols.items():
+        if col not in out.columns:
+            out[col] = out["run_id"].astype(str).map(last[src]).to_numpy()
+    return out
+
+
+def lu_figure(runs: pd.DataFrame, curves: pd.DataFrame) -> Figure:
+    """Omnigrok's LU picture: train and test loss against parameter norm, coloured by phase.
+
+    Losses below 2^-23 (`LOSS_FLOOR`), float32's exact zeros included, are drawn at it, as the
+    pair rule reads them, so a log axis keeps those runs (a dotted line marks the floor).
+    """
+    runs = with_finals(runs, curves)
+    picks = examples(runs)
+    groups = curve_groups(curves, {r for ids in picks.values() for r in ids})
+    fig = Figure(figsize=(6.4, 2.9), layout="constrained")
+    axes = fig.subplots(1, 2, sharex=True)
+    present = [ph for ph in PHASES if (runs["phase"] == ph).any()]
+    norms = []
+    for ax, which in zip(axes, ("train", "test"), strict=True):
+        for phase, ids in picks.items():
+            segs = []
+            for rid in ids:
+                g = groups.get(rid)
+                if g is not None:
+                    xy = np.column_stack([g["weight_norm"], floor_loss(g[f"{which}_loss"])])
+                    segs.append(xy[np.isfinite(xy).all(axis=1)])
+                    norms.append(xy[:, 0])
+            ax.add_collection(
+                LineCollection(segs, colors=PHASE_COLORS[phase], linewidths=0.8, alpha=0.6)
+            )
+        finals = (
+            runs[["final_weight_norm", f"final_{which}_loss", "phase"]]
+            .replace([np.inf, -np.inf], np.nan)
+            .dropna()
+        )
+        finals[f"final_{which}_loss"] = floor_loss(finals[f"final_{which}_loss"])
+        norms.append(finals["final_weight_norm"].to_numpy(dtype=float))
+        if len(finals):
+            colors = finals["phase"].map(PHASE_COLORS)
+            ax.scatter(
+                finals["final_weight_norm"],
+                finals[f"final_{which}_loss"],
+                c=list(colors),
+                s=14,
+                alpha=0.8,
+                edgecolors="white",
+                linewidths=0.3,
+            )
+        ax.autoscale_view()
+        if ax.dataLim.ymin <= LOSS_FLOOR:
+            ax.axhline(LOSS_FLOOR, color="0.5", lw=0.6, ls=":")
+        ax.set_yscale("log")
+        ax.set_xlabel("parameter norm ‖θ‖₂")
+        ax.set_ylabel(f"{which} loss (nats)" if is_ce(runs) else f"{which} loss (MSE)")
+        ax.set_title(f"{which} loss", fontweight="normal")
+        ax.grid(True, lw=0.4, alpha=0.5)
+    allnorm = np.concatenate(norms) if norms else np.array([])
+    allnorm = allnorm[np.isfinite(allnorm) & (allnorm > 0)]
+    if len(allnorm) and allnorm.max() / allnorm.min() > 5:
+        axes[0].set_xscale("log")
+        # Few decades of norm: label 2, 5, 10, 20 rather than overlapping 2x10^1 minors.
+        for ax in axes:
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt(v)))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+    handles = [
+        Line2D([], [], color=PHASE_COLORS[ph], marker="o", ms=4, lw=0.8, label=ph) for ph in present
+    ]
+    fig.legend(handles=handles, loc="outside right center", frameon=False, title="phase")
+    title(fig, "Loss against weight norm (lines: example runs; dots: final states)", runs)
+    return fig
+
+
+def is_ce(runs: pd.DataFrame) -> bool:
+    """Whether the losses are cross-entropies (nats), not MSE."""
+    return "loss" not in runs.columns or not (runs["loss"] == "mse").any()

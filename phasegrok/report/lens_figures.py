@@ -1,0 +1,365 @@
+"""The per-run figures of the mechanistic lens, from a run's parameters (no JAX).
+
+- ``spectrum__<run_id>.png`` (modular): power per frequency 1 .. n // 2 of the token maps over
+  the op's cyclic group (`phasegrok.lens.power_spectrum`), the key frequencies highlighted.
+- ``star__<run_id>.png`` (modular): each hidden unit's token map projected onto cos / sin of its
+  own strongest frequency, one ray per unit coloured by that frequency (the "star",
+  `phasegrok.lens.star_points`); below, the tokens in the plane of the run's strongest
+  frequency (`phasegrok.lens.token_circle`), on a circle when it generalizes.
+- ``lens_curve__<run_id>.png``: the lens metric against step, under train / test accuracy.
+- ``weights__<run_id>.png`` (parity): |first-layer kernel| at every saved step.
+
+Each takes the run's `lens.ModelFacts`, its data and row, and returns a Figure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.collections import LineCollection
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from phasegrok import lens
+from phasegrok.classify import PHASE_COLORS
+from phasegrok.lens import ModelFacts, cell
+from phasegrok.report.grid import fmt
+from phasegrok.report.style import title
+
+FREQ_COLORS = [mpl.colormaps["tab10"](i) for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)]  # no grey
+OTHER_COLOR = (0.78, 0.78, 0.78, 1.0)
+
+
+def freq_colors(freqs: np.ndarray) -> tuple[dict[int, Any], list[tuple[int, int]]]:
+    """Colour per frequency (most units first; the rest grey) and (freq, count) in that order."""
+    values, counts = np.unique(freqs, return_counts=True)
+    order = sorted(zip(values.tolist(), counts.tolist(), strict=True), key=lambda t: (-t[1], t[0]))
+    colors = {
+        f: FREQ_COLORS[i] if i < len(FREQ_COLORS) else OTHER_COLOR for i, (f, _) in enumerate(order)
+    }
+    return colors, order
+
+
+def index_words(facts: ModelFacts) -> dict[str, str]:
+    """How a figure names the group index: token a over Z_p, or j = log_g a over Z_(p-1)."""
+    op, p = facts.op, facts.p
+    if op in ("add", "sub"):
+        return {"j": "a", "n": "p", "over": f"the p = {p} tokens a", "index": "token a"}
+    g = lens.primitive_root(p)
+    return {
+        "j": "j",
+        "n": "(p−1)",
+        "over": f"the p − 1 = {p - 1} non-zero tokens a, ordered by j = log_{g} a",
+        "index": f"j = log_{g} a (token a = {g}^j mod {p})",
+    }
+
+
+def spectrum_figure(
+    facts: ModelFacts, params: Mapping[str, Any], row: pd.Series, runs: pd.DataFrame, head: str
+) -> Figure:
+    """Share of the token maps' power per frequency, the key frequencies highlighted."""
+    top_k = facts.top_k
+    power = lens.power_spectrum(facts, params)
+    share = power / power.sum()
+    freqs = np.arange(1, len(power) + 1)
+    keys = np.asarray(lens.key_frequencies(power, top_k)).tolist()
+    color = PHASE_COLORS.get(str(row.get("phase")), "#0072B2")
+    fig = Figure(figsize=(6.6, 3.2), layout="constrained")
+    ax = fig.subplots()
+    colors = [color if f in keys else "#BDBDBD" for f in freqs]
+    ax.bar(freqs, share, width=0.8, color=colors, edgecolor="none")
+    for rank, f in enumerate(keys, start=1):
+        ax.annotate(
+            str(f),
+            (f, share[f - 1]),
+            xytext=(0, 2),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            fontweight="bold" if rank == 1 else "normal",
+        )
+    ax.axhline(1 / len(power), color="0.3", lw=0.8, ls="--")
+    ax.set_xlim(0.3, len(power) + 0.7)
+    ax.set_ylim(0, max(float(share.max()) * 1.12, 2 / len(power)))
+    step = 1 if len(power) <= 30 else 5
+    ax.set_xticks([f for f in freqs if f == 1 or f % step == 0])
+    ax.set_xlabel(f"frequency f (cycles over {index_words(facts)['over']})", fontsize="small")
+    ax.set_ylabel("share of token-map power")
+    ax.grid(True, axis="y", lw=0.4, alpha=0.5)
+    top = float(np.sort(share)[-top_k:].sum())
+    gini = float(lens.gini(power))
+    ax.set_title(
+        f"top-{top_k} share {top:.2f} · Gini {gini:.2f} · key frequencies"
+        f" {', '.join(map(str, keys))}",
+        fontweight="normal",
+        fontsize="small",
+        loc="left",
+    )
+    fig.legend(
+        handles=[
+            Patch(color=color, label=f"top-{top_k} (key) frequencies"),
+            Patch(color="#BDBDBD", label="other frequencies"),
+            Line2D([], [], color="0.3", lw=0.8, ls="--", label="uniform spectrum"),
+        ],
+        fontsize=7,
+        frameon=False,
+        ncol=3,
+        loc="outside lower center",
+    )
+    title(fig, f"Fourier spectrum of the token maps, {head}", runs)
+    return fig
+
+
+def star_figure(
+    facts: ModelFacts, params: Mapping[str, Any], row: pd.Series, runs: pd.DataFrame, head: str
+) -> Figure:
+    """Per operand (rows): the star of rays per unit, and the tokens on the key circle."""
+    pts = lens.star_points(facts, params)
+    ops = list(dict.fromkeys(pts["operand"]))
+    first = pts.loc[pts["operand"] == ops[0]]
+    colors, order = freq_colors(first["freq"].to_numpy())
+    strongest = int(np.asarray(lens.key_frequencies(lens.power_spectrum(facts, params), 1))[0])
+    circle = lens.token_circle(facts, params, strongest)
+    n_index = len(circle) // len(ops)
+    w = index_words(facts)
+    j, period = w["j"], w["n"]
+    fig = Figure(figsize=(8.0, 3.5 * len(ops) + 1.4), layout="constrained")
+    axes = fig.subplots(len(ops), 2, squeeze=False)
+    names = {"left": "left operand a", "right": "right operand b", "both": "both operands (sum)"}
+    sc = None
+    for i, op in enumerate(ops):
+        last = i == len(ops) - 1
+        ax = axes[i, 0]
+        sub = pts.loc[(pts["operand"] == op) & np.isfinite(pts["purity"])]
+        sub = sub.loc[sub["norm"] > 1e-9 * max(float(sub["norm"].max()), 1e-30)]
+        sub = sub.sort_values("norm", ascending=False)  # short rays drawn on top
+        rgba = np.array([colors[f] for f in sub["freq"]], dtype=float).reshape(-1, 4)
+        rgba[:, 3] = 0.25 + 0.75 * sub["purity"].to_numpy()
+        segs = np.zeros((len(sub), 2, 2))
+        segs[:, 1, 0], segs[:, 1, 1] = sub["x"], sub["y"]
+        ax.add_collection(LineCollection(segs, colors=rgba, linewidths=1.1))
+        ax.scatter(sub["x"], sub["y"], s=7, c=rgba, linewidths=0)
+        r = float(sub["norm"].max()) * 1.08 if len(sub) else 1.0
+        ax.set_xlim(-r, r)
+        ax.set_ylim(-r, r)
+        ax.set_aspect("equal")
+        ax.axhline(0, color="0.85", lw=0.5, zorder=0)
+        ax.axvline(0, color="0.85", lw=0.5, zorder=0)
+        ax.set_title(f"units, {names[op]}", fontweight="normal", fontsize="small")
+        ax.set_ylabel(f"Σ mᵤ({j}) sin(2π fᵤ {j} / {period})")
+        if last:
+            ax.set_xlabel(f"Σ mᵤ({j}) cos(2π fᵤ {j} / {period})")
+        ax.tick_params(labelsize=6)
+
+        ax = axes[i, 1]
+        tok = circle.loc[circle["operand"] == op]
+        t = np.linspace(0, 2 * np.pi, 200)
+        ax.plot(np.cos(t), np.sin(t), color="0.6", lw=0.8, ls="--", zorder=0)
+        sc = ax.scatter(
+            tok["x"],
+            tok["y"],
+            c=tok["index"],
+            cmap="twilight",
+            vmin=0,
+            vmax=n_index,
+            s=14,
+            edgecolors="0.2",
+            linewidths=0.3,
+        )
+        for i_tok in range(min(n_index, 4)):
+            ax.annotate(
+                str(tok["token"].iloc[i_tok]),
+                (tok["x"].iloc[i_tok], tok["y"].iloc[i_tok]),
+                xytext=(3, 3),
+                textcoords="offset points",
+                fontsize=6.5,
+            )
+        lim = max(1.3, float(np.nanpercentile(np.hypot(tok["x"], tok["y"]), 95)) * 1.15)
+        lim = min(lim, 6.0)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        explained = float(tok["explained"].iloc[0])
+        ax.set_title(
+            f"tokens at f = {strongest}, {names[op]}\n(the plane holds {100 * explained:.0f}% of"
+            " the map's variance)",
+            fontweight="normal",
+            fontsize="small",
+        )
+        ax.set_ylabel(f"sin(2π·{strongest}·{j}/{period}) coordinate")
+        if last:
+            ax.set_xlabel(f"cos(2π·{strongest}·{j}/{period}) coordinate")
+        ax.tick_params(labelsize=6)
+    if sc is not None:
+        fig.colorbar(sc, ax=list(axes[:, 1]), label=w["index"], shrink=0.8, aspect=25)
+    handles = []
+    shown = [(f, n) for f, n in order if colors[f] != OTHER_COLOR]
+    for f, n in shown:
+        handles.append(Line2D([], [], color=colors[f], lw=2, label=f"f = {f} ({n} units)"))
+    rest = [(f, n) for f, n in order if colors[f] == OTHER_COLOR]
+    if rest:
+        n_rest = sum(n for _, n in rest)
+        handles.append(
+            Line2D([], [], color=OTHER_COLOR, lw=2, label=f"{len(rest)} other f ({n_rest} units)")
+        )
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncol=min(len(handles), 5),
+        frameon=False,
+        fontsize=7,
+        title="unit's strongest frequency fᵤ (rays; faint: not a clean sinusoid)",
+        title_fontsize=7,
+    )
+    title(fig, f"The star: hidden units by frequency, {head}", runs)
+    return fig
+
+
+def lens_curve_figure(
+    facts: ModelFacts,
+    row: pd.Series,
+    curve: pd.DataFrame,
+    runs: pd.DataFrame,
+    from_params: pd.DataFrame,
+    head: str,
+) -> Figure:
+    """Accuracy (top) and the lens metric (bottom) against step, on one symlog step axis.
+
+    `from_params`: the metrics recomputed from saved parameters (columns step and the names).
+    """
+    top_k = facts.top_k
+    modular = facts.kind == "modular"
+    main, second = facts.names
+    names = {
+        "fourier_top_k_share": f"top-{top_k} Fourier share",
+        "fourier_gini": "Gini of the spectrum",
+        "relevant_weight_share": "weight share on label bits",
+        "irrelevant_units": "units reading irrelevant bits",
+    }
+    curve = curve.replace([np.inf, -np.inf], np.nan).sort_values("step")
+    fig = Figure(figsize=(5.6, 5.0), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[1, 1])
+    top.plot(curve["step"], curve["test_acc"], color="0.1", lw=1.4, label="test")
+    top.plot(curve["step"], curve["train_acc"], color="0.45", lw=1.1, ls="--", label="train")
+    top.set_ylim(-0.02, 1.04)
+    top.set_ylabel("accuracy")
+    top.legend(fontsize=7, frameon=False, loc="upper left")
+    color = PHASE_COLORS.get(str(row.get("phase")), "#0072B2")
+    handles = []
+    if main in curve.columns:
+        bottom.plot(curve["step"], curve[main], color=color, lw=1.6)
+        handles.append(Line2D([], [], color=color, lw=1.6, label=names[main]))
+    if main in from_params.columns and len(from_params):
+        bottom.plot(
+            from_params["step"], from_params[main], "o", mfc="none", mec=color, ms=5, mew=1.0
+        )
+        handles.append(
+            Line2D([], [], ls="none", marker="o", mfc="none", mec=color, label="from saved params")
+        )
+    if modular:
+        if second in curve.columns:
+            bottom.plot(curve["step"], curve[second], color=color, lw=1.0, ls=":")
+            handles.append(Line2D([], [], color=color, lw=1.0, ls=":", label=names[second]))
+        n_freqs = lens.n_frequencies(facts.op, facts.p) if facts.p else 0
+        if n_freqs:
+            bottom.axhline(top_k / n_freqs, color="0.5", lw=0.8, ls="--")
+            handles.append(Line2D([], [], color="0.5", lw=0.8, ls="--", label="uniform spectrum"))
+        bottom.set_ylim(-0.02, 1.04)
+        bottom.set_ylabel("concentration")
+    else:
+        bottom.set_ylim(-0.02, 1.04)
+        bottom.set_ylabel("weight share on label bits")
+        n, k = cell(row, "task.n_bits"), cell(row, "task.k")
+        if n is not None and k is not None:
+            bottom.axhline(int(k) / int(n), color="0.5", lw=0.8, ls="--")
+            handles.append(Line2D([], [], color="0.5", lw=0.8, ls="--", label="even spread k/n"))
+        if second in curve.columns:
+            twin = bottom.twinx()
+            twin.plot(curve["step"], curve[second], color="0.35", lw=1.0, ls=":")
+            twin.set_ylabel(names[second], color="0.35")
+            most = float(np.nanmax(curve[second].to_numpy(dtype=float), initial=0.0))
+            twin.set_ylim(-0.02 * (most + 1), 1.04 * (most + 1))
+            twin.tick_params(axis="y", labelcolor="0.35")
+            handles.append(Line2D([], [], color="0.35", lw=1.0, ls=":", label=names[second]))
+    marks = {}
+    for key, ls in (("t_fit", (0, (1, 2))), ("t_gen", (0, (4, 2)))):
+        t = cell(row, key)
+        if t is not None and np.isfinite(float(t)):
+            marks[key] = float(t)
+            for ax in (top, bottom):
+                ax.axvline(float(t), color="0.55", lw=0.8, ls=ls)
+    for ax in (top, bottom):
+        ax.grid(True, lw=0.4, alpha=0.5)
+    steps = pd.concat([curve["step"], from_params.get("step", pd.Series(dtype=float))])
+    positive = steps[steps > 0]
+    linthresh = float(positive.min()) if len(positive) else 1.0
+    bottom.set_xscale("symlog", linthresh=linthresh, linscale=0.3)
+    if len(steps):
+        bottom.set_xlim(0, float(steps.max()))
+    if marks:  # t_fit / t_gen named on a top axis, clear of the curves
+        sec = top.secondary_xaxis("top")
+        sec.set_xticks(list(marks.values()), list(marks), fontsize=6.5, color="0.35")
+        sec.tick_params(length=2, pad=1)
+    bottom.set_xlabel("optimization step")
+    if handles:
+        fig.legend(handles=handles, fontsize=6.5, frameon=False, loc="outside lower center", ncol=3)
+    title(fig, f"Lens metric during training, {head}", runs)
+    return fig
+
+
+def weights_figure(
+    facts: ModelFacts, kernels: Mapping[int, np.ndarray], runs: pd.DataFrame, head: str
+) -> Figure:
+    """|first-layer kernel| (bits x units) at each saved step, units in one order throughout."""
+    k, threshold = facts.k, facts.threshold
+    steps = sorted(kernels)
+    final = np.abs(np.asarray(kernels[steps[-1]], dtype=np.float64))
+    n_bits, width = final.shape
+    order = np.argsort(-np.sum(final[:k] ** 2, axis=0), kind="stable")
+    mats = {s: np.abs(np.asarray(kernels[s], dtype=np.float64))[:, order] for s in steps}
+    vmax = max(float(np.percentile(m, 99.5)) for m in mats.values()) or 1.0
+    norm = Normalize(0.0, vmax)
+    panel_w = float(np.clip(0.02 * width + 1.6, 2.2, 3.4))
+    height = float(np.clip(0.14 * n_bits + 1.9, 2.8, 7.5))
+    fig = Figure(figsize=(panel_w * len(steps) + 1.3, height), layout="constrained")
+    axes = fig.subplots(1, len(steps), sharey=True, squeeze=False)[0]
+    label_color = "#0072B2"
+    import seaborn as sns  # here: its rocket palette is the one thing the lens needs from it
+
+    cmap = sns.color_palette("rocket_r", as_cmap=True)
+    im = None
+    for i, (ax, s) in enumerate(zip(axes, steps, strict=True)):
+        im = ax.imshow(mats[s], aspect="auto", cmap=cmap, norm=norm, interpolation="nearest")
+        ax.axhline(k - 0.5, color=label_color, lw=1.2)
+        share, irrelevant = np.asarray(lens.parity_lens(np.asarray(kernels[s]), k, threshold))
+        ax.set_title(
+            f"step {fmt(s)}\nshare {share:.2f}, {int(irrelevant)} units on irrelevant bits",
+            fontweight="normal",
+            fontsize="small",
+        )
+        ax.tick_params(axis="x", labelsize=6)
+        if i == 0:  # the y axis is shared
+            every = max(1, math.ceil(n_bits / 16))
+            ticks = sorted(set(range(0, n_bits, every)) | set(range(k)))
+            ax.set_yticks(ticks, [str(t) for t in ticks], fontsize=6)
+            for t, lbl in zip(ticks, ax.get_yticklabels(), strict=True):
+                if t < k:
+                    lbl.set_color(label_color)
+                    lbl.set_fontweight("bold")
+            ax.set_ylabel(f"input bit (blue: the k = {k} label bits)")
+    if im is not None:
+        cbar = fig.colorbar(im, ax=list(axes), shrink=0.9, aspect=25, extend="max")
+        cbar.set_label(f"|W[bit, unit]| (line: threshold {threshold:g})")
+        if threshold <= vmax:
+            cbar.ax.axhline(threshold, color=label_color, lw=1.2)
+    fig.supxlabel("hidden unit (sorted by its final weight on the label bits)", fontsize="medium")
+    title(fig, f"First-layer weights |W| at the saved steps, {head}", runs)
+    return fig

@@ -1,0 +1,145 @@
+"""The report's look and its file output: theme, titles, saving."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import matplotlib as mpl
+import pandas as pd
+from matplotlib.figure import Figure
+
+from phasegrok.report.grid import fmt
+from phasegrok.store import atomic_write
+
+DPI = 200
+
+
+# seaborn's "ticks" style in its "paper" context (`sns.axes_style("ticks")` and
+# `sns.plotting_context("paper")`), frozen here: importing seaborn (and scipy with it) costs
+# 1-3 s, half of a small sweep's redraw. tests/test_plots.py checks it against seaborn.
+SEABORN_PAPER_TICKS: dict[str, Any] = {
+    "figure.facecolor": "white",
+    "axes.labelcolor": ".15",
+    "xtick.direction": "out",
+    "ytick.direction": "out",
+    "xtick.color": ".15",
+    "ytick.color": ".15",
+    "axes.axisbelow": True,
+    "grid.linestyle": "-",
+    "text.color": ".15",
+    "font.family": ["sans-serif"],
+    "font.sans-serif": [
+        "Arial",
+        "DejaVu Sans",
+        "Liberation Sans",
+        "Bitstream Vera Sans",
+        "sans-serif",
+    ],
+    "lines.solid_capstyle": "round",
+    "patch.edgecolor": "w",
+    "patch.force_edgecolor": True,
+    "image.cmap": "viridis",
+    "xtick.top": False,
+    "ytick.right": False,
+    "axes.grid": False,
+    "axes.facecolor": "white",
+    "axes.edgecolor": ".15",
+    "grid.color": ".8",
+    "axes.spines.left": True,
+    "axes.spines.bottom": True,
+    "axes.spines.right": True,
+    "axes.spines.top": True,
+    "xtick.bottom": True,
+    "ytick.left": True,
+    "axes.linewidth": 1.0,
+    "grid.linewidth": 0.8,
+    "lines.linewidth": 1.2,
+    "lines.markersize": 4.8,
+    "patch.linewidth": 0.8,
+    "xtick.major.width": 1.0,
+    "ytick.major.width": 1.0,
+    "xtick.minor.width": 0.8,
+    "ytick.minor.width": 0.8,
+    "xtick.major.size": 4.8,
+    "ytick.major.size": 4.8,
+    "xtick.minor.size": 3.2,
+    "ytick.minor.size": 3.2,
+    "font.size": 9.6,
+    "axes.labelsize": 9.6,
+    "axes.titlesize": 9.6,
+    "xtick.labelsize": 8.8,
+    "ytick.labelsize": 8.8,
+    "legend.fontsize": 8.8,
+    "legend.title_fontsize": 9.6,
+}
+
+
+def theme_rc() -> dict[str, Any]:
+    """The report's matplotlib settings: seaborn's paper ticks, bold titles, our resolution."""
+    return {
+        **SEABORN_PAPER_TICKS,
+        "savefig.dpi": DPI,
+        "figure.dpi": 100,
+        "axes.titleweight": "bold",
+    }
+
+
+@contextmanager
+def theme() -> Iterator[None]:
+    """Draw in the report's theme; pyplot's global settings are left as they were."""
+    with mpl.rc_context(theme_rc()):
+        yield
+
+
+def save(fig: Figure, path: Path) -> Path:
+    """Write `fig` as a PNG (atomically: a reader never sees half a file); return `path`.
+
+    zlib level 1: the same pixels as the default level 6, ~6% less drawing time, ~1.3x the bytes.
+    """
+    png = {"compress_level": 1}
+    atomic_write(
+        path, lambda f: fig.savefig(f, format="png", dpi=DPI, facecolor="white", pil_kwargs=png)
+    )
+    return path
+
+
+def describe(runs: pd.DataFrame) -> str:
+    """Fixed settings shared by every run, for titles: 'modular, add, p=97, 5000 steps'."""
+    kinds = set(runs["task.kind"].dropna()) if "task.kind" in runs.columns else set()
+    # Keys that mean nothing for the task at hand (p for parity, n and k for modular).
+    irrelevant = {
+        "parity": {"task.p", "task.op"},
+        "modular": {"task.n_bits", "task.k"},
+        "arrays": {"task.p", "task.op", "task.n_bits", "task.k"},
+    }
+    skip = set.intersection(*(irrelevant.get(k, set()) for k in kinds)) if kinds else set()
+    parts = []
+    for key, show in (
+        ("task.kind", "{}"),
+        ("task.op", "{}"),
+        ("task.p", "p={}"),
+        ("task.n_bits", "n={}"),
+        ("task.k", "k={}"),
+        ("loss", "{}"),
+        ("train.steps", "{} steps"),
+    ):
+        if key not in skip and key in runs.columns and runs[key].nunique(dropna=True) == 1:
+            parts.append(show.format(fmt(runs[key].iloc[0])).replace("_", "-"))
+    if "seed" in runs.columns:
+        n = runs["seed"].nunique()
+        parts.append(f"{n} seed{'s' * (n != 1)}")
+    return ", ".join(parts)
+
+
+def title(fig: Figure, head: str, runs: pd.DataFrame) -> None:
+    """Bold heading over a wrapped line of the sweep's fixed settings, fitting the width."""
+    width = max(30, int(fig.get_figwidth() * 13))
+    # No-break spaces inside each item, so lines break only between items ("1 seed" stays).
+    items = [item.replace(" ", "\u00a0") for item in describe(runs).split(", ")]
+    sub = textwrap.fill(", ".join(items), width, break_on_hyphens=False)
+    head = textwrap.fill(head, width, break_on_hyphens=False)
+    fig.suptitle(f"{head}\n{sub}" if sub else head, fontsize="medium")
