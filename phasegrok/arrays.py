@@ -114,7 +114,7 @@ def inspect_file(path: str, expected_sha256: str | None = None) -> ArraysFile:
 
 
 def check_arrays_run(cfg: Mapping[str, Any]) -> None:
-    """The arrays task's rules on one flat run config (`config.check_run`)."""
+    """The arrays task's rules on one flat run config (`rules.check_run`)."""
     data: ArraysFile | None = cfg.get(ARRAYS)
     if data is None:
         raise ConfigError(

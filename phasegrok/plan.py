@@ -19,19 +19,9 @@ from importlib.metadata import version
 from typing import Any, NamedTuple
 
 from phasegrok.arrays import ARRAYS
-from phasegrok.config import (
-    DYNAMIC_KEYS,
-    EMBEDDING_GROUP,
-    GROUP_KEYS,
-    ConfigError,
-    SweepSpec,
-    iter_corners,
-    n_examples,
-    n_labels,
-    parity_inputs_hold,
-    train_size,
-)
+from phasegrok.config import DYNAMIC_KEYS, GROUP_KEYS, ConfigError, SweepSpec, iter_corners
 from phasegrok.inputs import short_repr
+from phasegrok.rules import EMBEDDING_GROUP, n_examples, n_labels, parity_inputs_hold, train_size
 
 # Bump when a change to training alters the numbers a run produces: it changes every run_id,
 # so results from the older code are never mixed with new ones on resume.
