@@ -21,7 +21,7 @@ import jax
 import numpy as np
 import yaml
 
-from phasegrok import engine
+from phasegrok import engine, training
 from phasegrok.config import load_sweep
 from phasegrok.plan import Batch, expand
 
@@ -53,7 +53,7 @@ def main() -> None:
     runs = expand(load_sweep(sweep))[: args.runs]
     static = runs[0].static
     rows, reference = [], None
-    names = engine.metric_names(static)
+    names = training.metric_names(static)
     test_acc = names.index("test_acc")
     layouts = [(w, len(runs)) for w in map(int, args.widths.split(","))] + [
         (128, min(256, len(runs)))

@@ -45,7 +45,7 @@ from typing import Any
 
 import yaml
 
-from phasegrok.plan import step_flops
+from phasegrok.batching import step_flops
 
 BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
 CONFIGS = ("parity-small", "modadd-medium", "modadd-large", "parity-4096")
@@ -108,8 +108,9 @@ def measure(name: str, quick: bool) -> dict[str, Any]:
     jax.config.update("jax_enable_compilation_cache", False)
 
     from phasegrok import engine
+    from phasegrok.batching import plan_batches
     from phasegrok.config import load_sweep
-    from phasegrok.plan import Batch, expand, plan_batches
+    from phasegrok.plan import Batch, expand
     from phasegrok.sweep import train_missing
 
     sweep = yaml.safe_load((BENCH_DIR / f"{name}.yaml").read_text())

@@ -15,184 +15,69 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
-from types import NoneType
-from typing import Any, Literal, get_args
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from phasegrok.arrays import ARRAYS, ArraysFile, inspect_file
 from phasegrok.classify import ClassifySpec
 from phasegrok.grid import Axis, iter_product, parse_axis, parse_seeds, written_seeds
 from phasegrok.inputs import ConfigError, check_size, read_sweep_file, short_repr
 from phasegrok.rules import (
-    EMBEDDING_GROUP,
     check_run,
 )
-
-
-class _Section(BaseModel):
-    # NaN and infinity are refused everywhere: no rule or estimate means anything with them.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class TaskSpec(_Section):
-    kind: Literal["modular", "parity", "arrays"] = "modular"
-    op: Literal["add", "sub", "mul", "div", "square_sum", "add_integers"] = "add"
-    p: int = 31
-    symmetric: bool = False
-    n_bits: int = 30
-    k: int = 3
-    test_size: int = 2000
-    encoding: Literal["pm1", "binary"] = "pm1"
-    path: str | None = None  # arrays: the .npz file (phasegrok.arrays)
-    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")  # arrays: pins the content
-
-
-class DataSpec(_Section):
-    train_fraction: float = 0.4
-    train_size: int = 1000
-
-
-class ModelSpec(_Section):
-    embedding: Literal["learned", "one_hot", "circular"] = "learned"
-    circular_freqs: tuple[int, ...] = (1, 2, 3)
-    embed_dim: int = 64
-    combine: Literal["concat", "sum"] = "concat"
-    hidden: tuple[int, ...] = (128,)
-    activation: Literal["relu", "gelu", "tanh", "quadratic"] = "relu"
-    tie_output: bool = False
-    bias: bool = True
-    init: Literal["torch", "lecun"] = "torch"
-    embedding_std: float = 1.0
-    init_scale: float = 1.0
-
-
-class GroupOptimizerSpec(_Section):
-    """A parameter group's own optimizer settings (`optimizer.embedding`): a key left out (None)
-    inherits the main optimizer's value, swept values included (`plan.resolve`)."""
-
-    name: Literal["adamw", "adam", "sgd"] | None = None
-    lr: float | None = None
-    weight_decay: float | None = None
-    b1: float | None = None
-    b2: float | None = None
-    eps: float | None = None
-    momentum: float | None = None
-
-
-class OptimizerSpec(_Section):
-    name: Literal["adamw", "adam", "sgd"] = "adamw"
-    lr: float = 1.0e-3
-    weight_decay: float = 1.0
-    l1: float = 0.0
-    b1: float = 0.9
-    b2: float = 0.98
-    eps: float = 1.0e-8
-    momentum: float = 0.0
-    warmup_steps: int = 0
-    batch_size: Literal["full"] | int = "full"
-    embedding: GroupOptimizerSpec = GroupOptimizerSpec()
-
-
-class TrainSpec(_Section):
-    steps: int = 5000
-    eval_every: int = 50
-    seeds: int | tuple[int, ...] = 3
-    precision: Literal["default", "highest"] = "default"
-    save_params_at: tuple[int, ...] = ()
-
-
-class AnalysisSpec(_Section):
-    """The mechanistic lens (phasegrok.lens): computed at every eval point."""
-
-    fourier_top_k: int = Field(5, ge=1)
-    irrelevant_threshold: float = Field(0.05, gt=0)
-
-
-class PlotSpec(_Section):
-    x: str
-    y: str
-
-
-class SweepFile(_Section):
-    """The whole sweep file as written, before the grid is expanded."""
-
-    name: str = Field("sweep", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    task: TaskSpec = TaskSpec()
-    data: DataSpec = DataSpec()
-    model: ModelSpec = ModelSpec()
-    optimizer: OptimizerSpec = OptimizerSpec()
-    loss: Literal["cross_entropy", "mse"] = "cross_entropy"
-    train: TrainSpec = TrainSpec()
-    analysis: AnalysisSpec = AnalysisSpec()
-    grid: dict[str, Any] = {}
-    classify: ClassifySpec = ClassifySpec()
-    plots: tuple[PlotSpec, ...] = ()
-
-
-# The sections that describe one run; `grid` keys are dotted paths into these.
-RUN_SECTIONS = ("task", "data", "model", "optimizer", "loss", "train", "analysis")
-# The data file is read (and hashed) once per sweep load: one file per sweep.
-NOT_SWEEPABLE = {"train.seeds", "train.save_params_at", "task.path", "task.sha256"}
-
-
-def _leaf_keys(model: type[BaseModel], prefix: str) -> list[str]:
-    keys = []
-    for name, field in model.model_fields.items():
-        sub = field.annotation
-        if isinstance(sub, type) and issubclass(sub, BaseModel):
-            keys += _leaf_keys(sub, f"{prefix}{name}.")
-        else:
-            keys.append(f"{prefix}{name}")
-    return keys
-
-
-RUN_KEYS: tuple[str, ...] = tuple(
-    k for k in _leaf_keys(SweepFile, "") if k.split(".")[0] in RUN_SECTIONS
+from phasegrok.schema import (
+    DYNAMIC_KEYS,
+    GROUP_KEYS,
+    MAX_INT,
+    MAX_INT_OF,
+    MAX_SHAPE_GROUPS,
+    NOT_SWEEPABLE,
+    REAL_KEYS,
+    RUN_KEYS,
+    RUN_SECTIONS,
+    SIZE_KEYS,
+    SWEEPABLE_KEYS,
+    AnalysisSpec,
+    DataSpec,
+    GroupOptimizerSpec,
+    ModelSpec,
+    OptimizerSpec,
+    PlotSpec,
+    SweepFile,
+    TaskSpec,
+    TrainSpec,
+    key_annotation,
+    leaf_keys,
 )
-SWEEPABLE_KEYS: tuple[str, ...] = tuple(k for k in RUN_KEYS if k not in NOT_SWEEPABLE)
 
-
-def key_annotation(key: str) -> Any:
-    """The type of a dotted key's values, at any depth; a nullable key's (a parameter group's,
-    None: inherited) without its None."""
-    fields = key.split(".")
-    annotation = reduce(lambda model, name: model.model_fields[name].annotation, fields, SweepFile)
-    rest = [a for a in get_args(annotation) if a is not NoneType]
-    return rest[0] if NoneType in get_args(annotation) and len(rest) == 1 else annotation
-
-
-# Keys of real numbers: their `{linspace|logspace: ...}` axes stay lazy, of any length.
-REAL_KEYS = frozenset(k for k in SWEEPABLE_KEYS if key_annotation(k) is float)
-# The learned embedding's own optimizer settings (`optimizer.embedding.*`), each None or set.
-GROUP_KEYS = tuple(f"{EMBEDDING_GROUP}.{name}" for name in GroupOptimizerSpec.model_fields)
-# Keys traced per run (one compiled program for the whole axis; the plan.Hyper fields named by
-# plan.traced_name: `optimizer.embedding.lr` is `embedding_lr`), and the keys of the
-# train-set size (traced within a size bucket). Every rule on them is an interval, so a grid is
-# valid for all their values once it is at their smallest and largest: their axes may be of any
-# length. The other swept keys change the program, and their combinations are checked one by
-# one, up to MAX_SHAPE_GROUPS of them.
-DYNAMIC_KEYS = (
-    "optimizer.lr",
-    "optimizer.weight_decay",
-    "optimizer.l1",
-    "optimizer.b1",
-    "optimizer.b2",
-    "optimizer.eps",
-    "optimizer.momentum",
-    "optimizer.warmup_steps",
-    "model.init_scale",
-    "model.embedding_std",
-    *(key for key in GROUP_KEYS if not key.endswith(".name")),  # a group's name is static
-)
-SIZE_KEYS = ("data.train_fraction", "data.train_size")
-
-# Each shape group is compiled on its own (seconds each): more is a mistake, not a sweep.
-MAX_SHAPE_GROUPS = 10_000
-# Integers become 32-bit inside JAX, and bound every size computed from them; a parity input
-# of n_bits bits means 2**n_bits distinct inputs, a number that must stay cheap to compute.
-MAX_INT = 2**31 - 1
-MAX_INT_OF = {"task.n_bits": 65_536}
+# The schema's names, re-exported: `config` is where a sweep's keys are looked up.
+__all__ = [
+    "TaskSpec",
+    "DataSpec",
+    "ModelSpec",
+    "GroupOptimizerSpec",
+    "OptimizerSpec",
+    "TrainSpec",
+    "AnalysisSpec",
+    "PlotSpec",
+    "SweepFile",
+    "RUN_SECTIONS",
+    "NOT_SWEEPABLE",
+    "RUN_KEYS",
+    "SWEEPABLE_KEYS",
+    "key_annotation",
+    "REAL_KEYS",
+    "GROUP_KEYS",
+    "DYNAMIC_KEYS",
+    "SIZE_KEYS",
+    "MAX_SHAPE_GROUPS",
+    "MAX_INT",
+    "MAX_INT_OF",
+    "ConfigError",
+    "SweepSpec",
+    "load_sweep",
+]
 
 
 @dataclass(frozen=True)
@@ -355,7 +240,7 @@ def _unknown_key_message(key: str) -> str:
 
 
 def _children(parent: str) -> list[str]:
-    all_keys = _leaf_keys(SweepFile, "")
+    all_keys = leaf_keys(SweepFile, "")
     depth = parent.count(".") + 1 if parent else 0
     prefix = parent + "." if parent else ""
     names = {k.split(".")[depth] for k in all_keys if k.startswith(prefix)}

@@ -19,6 +19,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from phasegrok.batching import (
+    batch_cap,
+    batch_width,
+    flops_per_step,
+    make_batch,
+    n_params,
+    run_bytes,
+    uses_l1,
+)
 from phasegrok.config import (
     MAX_SHAPE_GROUPS,
     ConfigError,
@@ -31,18 +40,11 @@ from phasegrok.plan import (
     Batch,
     Run,
     StaticSpec,
-    batch_cap,
-    batch_width,
     check_effects,
-    flops_per_step,
-    make_batch,
     make_run,
-    n_params,
     resolve,
-    run_bytes,
     static_spec,
     train_pad,
-    uses_l1,
 )
 
 # A conservative CPU throughput for the time estimate.
@@ -214,7 +216,8 @@ def iter_batches(
     max_flops_per_eval: float | None = None,
 ) -> Iterator[tuple[Batch, int]]:
     """(batch, width) for every run still to train, group by group: the batches of
-    `plan.plan_batches`, with `width` the padded size of the group's batches. Holds one batch."""
+    `batching.plan_batches`, with `width` the padded size of the group's batches. Holds one
+    batch."""
     with_l1 = uses_l1(the_plan.spec)
     for group, todo in zip(the_plan.groups, the_plan.todo, strict=True):
         if todo <= 0:

@@ -15,14 +15,15 @@ from conftest import TINY, write_arrays
 
 import phasegrok
 from phasegrok import lens
+from phasegrok.batching import n_params, run_bytes, step_flops
 from phasegrok.config import ConfigError, load_sweep
-from phasegrok.engine import METRICS
-from phasegrok.plan import expand, n_params, run_bytes, step_flops
+from phasegrok.plan import expand
 from phasegrok.report import LensWarning
 from phasegrok.report.lens_section import draw_run
 from phasegrok.store import OutputError, prepare
 from phasegrok.sweep import main
 from phasegrok.tasks import batch_data, example_order
+from phasegrok.training import METRICS
 
 LENS_COLUMNS = [f"final_{m}" for m in lens.MODULAR_METRICS + lens.PARITY_METRICS]
 

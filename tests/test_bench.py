@@ -1,8 +1,9 @@
 """The benchmark's FLOP count, checked against a hand count."""
 
+from phasegrok.batching import step_flops
 from phasegrok.bench import shrink
 from phasegrok.config import load_sweep
-from phasegrok.plan import expand, step_flops
+from phasegrok.plan import expand
 
 
 def _static(sweep):

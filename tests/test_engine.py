@@ -1,9 +1,13 @@
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from phasegrok import engine
+from phasegrok import engine, training
+from phasegrok.batching import plan_batches
 from phasegrok.config import load_sweep
-from phasegrok.plan import Batch, expand, plan_batches
+from phasegrok.models import make_model
+from phasegrok.plan import Batch, expand
 
 
 def _batch(runs):
@@ -17,8 +21,8 @@ def test_run_in_vmapped_batch_equals_run_alone(tiny):
     np.testing.assert_allclose(together.metrics[5], alone.metrics[0], rtol=1e-4, atol=1e-5)
     final = runs[0].static.steps
     for a, b in zip(
-        engine.jax.tree.leaves(together.params[final]),
-        engine.jax.tree.leaves(alone.params[final]),
+        jax.tree.leaves(together.params[final]),
+        jax.tree.leaves(alone.params[final]),
         strict=True,
     ):
         np.testing.assert_allclose(a[5], b[0], rtol=1e-4, atol=1e-5)
@@ -71,9 +75,9 @@ def test_curves_have_every_eval_point_and_params_are_saved(tiny):
     assert result.steps.tolist() == [0, 20, 40, 60]
     assert result.metrics.shape == (2, 4, len(result.metric_names))
     assert sorted(result.params) == [0, 20, 60]
-    norm0 = np.sqrt(sum((leaf[0] ** 2).sum() for leaf in engine.jax.tree.leaves(result.params[0])))
+    norm0 = np.sqrt(sum((leaf[0] ** 2).sum() for leaf in jax.tree.leaves(result.params[0])))
     assert norm0 == pytest.approx(
-        result.metrics[0, 0, engine.METRICS.index("weight_norm")], rel=1e-5
+        result.metrics[0, 0, training.METRICS.index("weight_norm")], rel=1e-5
     )
 
 
@@ -82,7 +86,7 @@ def test_init_scale_multiplies_every_initial_parameter(tiny):
     tiny["train"] = {"steps": 20, "eval_every": 20, "seeds": 1, "save_params_at": [0]}
     runs = expand(load_sweep(tiny))
     result = engine.execute_batch(_batch(runs))
-    for leaf in engine.jax.tree.leaves(result.params[0]):
+    for leaf in jax.tree.leaves(result.params[0]):
         np.testing.assert_allclose(leaf[1], 3.0 * leaf[0], rtol=1e-6)
 
 
@@ -139,7 +143,7 @@ def test_parity_batch_trains(tiny_parity):
 
 
 def test_batches_are_equal_and_bounded_by_work_between_evals(tiny):
-    from phasegrok.plan import flops_per_step
+    from phasegrok.batching import flops_per_step
 
     tiny["grid"] = {"optimizer.weight_decay": {"logspace": [-2, 0, 10]}}
     runs = expand(load_sweep(tiny))  # 20 runs of one shape
@@ -152,12 +156,12 @@ def test_batches_are_equal_and_bounded_by_work_between_evals(tiny):
 def test_correct_is_argmax_except_that_a_tie_is_wrong():
     logits = np.array([[0.1, 2.0, -1.0], [3.0, 3.0, 0.0], [0.0, 0.0, 0.0], [-5.0, -4.0, -6.0]])
     labels = np.array([1, 0, 2, 1])
-    got = np.asarray(engine.correct(engine.jnp.asarray(logits), engine.jnp.asarray(labels)))
+    got = np.asarray(training.correct(jnp.asarray(logits), jnp.asarray(labels)))
     assert got.tolist() == [1.0, 0.0, 0.0, 1.0]
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(500, 13)).astype(np.float32)
     labels = rng.integers(0, 13, size=500)
-    got = np.asarray(engine.correct(engine.jnp.asarray(logits), engine.jnp.asarray(labels)))
+    got = np.asarray(training.correct(jnp.asarray(logits), jnp.asarray(labels)))
     assert np.array_equal(got, (logits.argmax(-1) == labels).astype(np.float32))
 
 
@@ -167,14 +171,12 @@ def test_modular_train_metrics_from_the_pairs_equal_those_of_the_train_set(tiny)
     tiny["grid"] = {}
     run = expand(load_sweep(tiny))[0]
     static = run.static
-    data = engine.jax.tree.map(
-        lambda a: a[0] if a.shape[0] == 1 else a, batch_data(static, [run.hyper])
-    )
-    params = engine.init_state(static, run.hyper).params
-    metrics = np.asarray(engine.evaluate(static, params, data))
-    logits = np.asarray(engine.make_model(static).apply({"params": params}, data.train_x))
+    data = jax.tree.map(lambda a: a[0] if a.shape[0] == 1 else a, batch_data(static, [run.hyper]))
+    params = training.init_state(static, run.hyper).params
+    metrics = np.asarray(training.evaluate(static, params, data))
+    logits = np.asarray(make_model(static).apply({"params": params}, data.train_x))
     real = data.train_w > 0
-    loss = engine.per_example_loss(static, engine.jnp.asarray(logits), data.train_y)
+    loss = training.per_example_loss(static, jnp.asarray(logits), data.train_y)
     np.testing.assert_allclose(metrics[0], np.asarray(loss)[real].mean(), rtol=1e-5)
     accuracy = (logits.argmax(-1) == data.train_y)[real].mean()
     np.testing.assert_allclose(metrics[2], accuracy, rtol=1e-6)
@@ -209,12 +211,12 @@ def test_gradient_in_slices_equals_the_whole_batch_gradient(tiny, model, loss):
     data = batch_data(static, [run.hyper])
     x, y, w = data.train_x[0], data.train_y[0], data.train_w[0]
     assert w.min() == 0 and len(w) % 4 == 0  # padding rows in the slices too
-    params = engine.init_state(static, run.hyper).params
-    whole = engine.gradient(static, params, x, y, w)
-    sliced = engine.gradient(static, params, x, y, w, chunks=4)
-    for a, b in zip(engine.jax.tree.leaves(whole), engine.jax.tree.leaves(sliced), strict=True):
+    params = training.init_state(static, run.hyper).params
+    whole = training.gradient(static, params, x, y, w)
+    sliced = training.gradient(static, params, x, y, w, chunks=4)
+    for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(sliced), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    assert any(np.abs(a).max() > 0 for a in engine.jax.tree.leaves(whole))
+    assert any(np.abs(a).max() > 0 for a in jax.tree.leaves(whole))
 
 
 def test_example_slices_follow_the_cache_budget(tiny):

@@ -14,9 +14,10 @@ import yaml
 from conftest import TINY, measured
 
 import phasegrok
+from phasegrok.batching import flops_per_step, plan_batches
 from phasegrok.config import ConfigError, load_sweep
 from phasegrok.grid import RangeAxis, iter_product, range_value
-from phasegrok.plan import expand, flops_per_step, make_run, plan_batches
+from phasegrok.plan import expand, make_run
 from phasegrok.stream import iter_batches, locate, plan
 from phasegrok.sweep import MAX_RUNS, check_limits, main
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import copy
 import math
 
+import jax
 import numpy as np
 import pytest
 from conftest import TINY, TINY_PARITY
 
-from phasegrok import engine
+from phasegrok import engine, training
 from phasegrok.config import load_sweep
 from phasegrok.plan import Batch, expand
 
@@ -34,8 +35,8 @@ def _run(base: dict, model: dict, **scales: float):
 
 
 def _params(run) -> dict:
-    params = engine.init_state(run.static, run.hyper).params
-    return engine.jax.tree.map(np.asarray, params)
+    params = training.init_state(run.static, run.hyper).params
+    return jax.tree.map(np.asarray, params)
 
 
 def _dense_layers(params: dict) -> list[tuple[str, np.ndarray, np.ndarray | None, int]]:
@@ -132,9 +133,9 @@ def test_learned_embedding_starts_normal_with_embedding_std(init, embedding_std)
 def test_init_scale_multiplies_every_parameter(base, model):
     one = _params(_run(base, model, init_scale=1.0, embedding_std=0.5))
     scaled = _params(_run(base, model, init_scale=2.5, embedding_std=0.5))
-    leaves = engine.jax.tree.leaves(one)
-    assert len(leaves) == len(engine.jax.tree.leaves(scaled)) >= 4
-    for a, b in zip(leaves, engine.jax.tree.leaves(scaled), strict=True):
+    leaves = jax.tree.leaves(one)
+    assert len(leaves) == len(jax.tree.leaves(scaled)) >= 4
+    for a, b in zip(leaves, jax.tree.leaves(scaled), strict=True):
         np.testing.assert_allclose(b, 2.5 * a, rtol=1e-6)
 
 

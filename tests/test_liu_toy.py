@@ -13,10 +13,11 @@ import yaml
 from conftest import TINY
 
 import phasegrok
-from phasegrok import engine
+from phasegrok import engine, training
+from phasegrok.batching import n_params, step_flops
 from phasegrok.config import load_sweep
 from phasegrok.optim import make_optimizer, run_optimizer
-from phasegrok.plan import Batch, expand, n_params, step_flops
+from phasegrok.plan import Batch, expand
 from phasegrok.sweep import main
 from phasegrok.tasks import modular_pairs
 
@@ -54,7 +55,7 @@ def test_add_integers_labels_are_plain_sums_over_2p_minus_1_classes():
 
     run = expand(load_sweep(_sweep(**{"task.op": "add_integers", "task.p": 7})))[0]
     assert run.static.n_classes == 13
-    params = engine.init_state(run.static, run.hyper).params
+    params = training.init_state(run.static, run.hyper).params
     assert params["readout"]["kernel"].shape[0] == 13  # one logit per class, not per token
     assert sum(leaf.size for leaf in jax.tree.leaves(params)) == n_params(run.static)
     # The readout's FLOPs count 13 logits: 6 n h (13 - 7) more than add's 7.
@@ -106,13 +107,13 @@ def test_without_a_group_the_single_optimizer_is_taken():
     run = expand(load_sweep(_sweep()))[0]
     assert run.static.embedding_optimizer is None
     assert all(run.config[k] is None for k in run.config if k.startswith("optimizer.embedding."))
-    state = engine.init_state(run.static, run.hyper)
+    state = training.init_state(run.static, run.hyper)
     single = make_optimizer(run.static.optimizer, run.hyper).init(state.params)
     assert jax.tree.structure(state.opt_state) == jax.tree.structure(single)
     grouped = _sweep(**{"optimizer.embedding.weight_decay": 0.0})
     run = expand(load_sweep(grouped))[0]
     assert run.static.embedding_optimizer == "adamw"
-    state = engine.init_state(run.static, run.hyper)
+    state = training.init_state(run.static, run.hyper)
     assert isinstance(state.opt_state, optax.PartitionState)
 
 
@@ -135,7 +136,7 @@ def test_the_embedding_decays_at_its_own_rate(name):
     sweep = _sweep(**{"optimizer.name": name, "optimizer.lr": 0.1, "optimizer.weight_decay": 0.5})
     sweep["optimizer"]["embedding"] = {"weight_decay": 2.0}  # lr inherited: 0.1
     run = expand(load_sweep(sweep))[0]
-    state = engine.init_state(run.static, run.hyper)
+    state = training.init_state(run.static, run.hyper)
     optimizer = run_optimizer(run.static, run.hyper)
     zeros = jax.tree.map(np.zeros_like, state.params)
     updates, _ = optimizer.update(zeros, state.opt_state, state.params)

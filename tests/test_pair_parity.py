@@ -15,9 +15,10 @@ import yaml
 from conftest import TINY, TINY_PARITY
 
 import phasegrok
-from phasegrok import engine
+from phasegrok import engine, training
+from phasegrok.batching import plan_batches, uses_l1
 from phasegrok.config import ConfigError, load_sweep
-from phasegrok.plan import Batch, expand, plan_batches, uses_l1
+from phasegrok.plan import Batch, expand
 from phasegrok.sweep import main
 from phasegrok.tasks import TaskData, batch_data, parity_split, shared_axes
 
@@ -116,7 +117,7 @@ def test_binary_parity_sweep_trains(tiny_parity, tmp_path):
     [
         (TINY_PARITY, {}, None),
         (TINY_PARITY, {"name": "sgd", "momentum": 0.9, "batch_size": 32}, None),
-        (TINY, {}, 4 * 11 * 16),  # 16-row slices of the 64 examples (engine.gradient)
+        (TINY, {}, 4 * 11 * 16),  # 16-row slices of the 64 examples (training.gradient)
         (TINY, {"name": "adam", "batch_size": 16}, None),
     ],
     ids=["parity", "parity-sgd-minibatch", "modular-slices", "modular-adam-minibatch"],
@@ -128,7 +129,7 @@ def test_a_sweep_without_l1_trains_todays_program(base, optimizer, slice_bytes, 
     def penalty(*args):
         raise AssertionError("the L1 penalty was compiled into a sweep without one")
 
-    monkeypatch.setattr(engine, "add_l1_subgradient", penalty)
+    monkeypatch.setattr(training, "add_l1_subgradient", penalty)
     strategy = engine.Strategy(example_chunk_bytes=slice_bytes)
     results = []
     for opt in (optimizer, {**optimizer, "l1": 0.0}):
@@ -162,8 +163,8 @@ def _one_sgd_step(sweep: dict, chunks: int = 1):
     """(static, hyper, data, params before, params after) of one SGD step from the init."""
     run = expand(load_sweep(sweep))[0]
     hyper, data = _hyper(run), _run_data(run)
-    state = engine.init_state(run.static, hyper)
-    step = jax.jit(partial(engine.train_step, run.static, chunks=chunks))
+    state = training.init_state(run.static, hyper)
+    step = jax.jit(partial(training.train_step, run.static, chunks=chunks))
     after = step(hyper, data, state, jnp.int32(0))
     return run.static, hyper, data, state.params, after.params
 
@@ -173,7 +174,7 @@ def test_one_sgd_step_adds_l1_sign_w_to_the_data_gradient(base):
     lr, l1 = 0.1, 0.01
     sweep = _sweep(base, optimizer={"name": "sgd", "lr": lr, "weight_decay": 0.0, "l1": l1})
     static, _, data, before, after = _one_sgd_step(sweep)
-    gradient = jax.jit(partial(engine.gradient, static))
+    gradient = jax.jit(partial(training.gradient, static))
     grads = gradient(before, data.train_x, data.train_y, data.train_w)
     leaves = jax.tree.leaves_with_path(before)
     assert len(leaves) == (5 if static.task_kind == "modular" else 4)  # the embedding too
@@ -221,10 +222,10 @@ def test_curves_hold_the_data_loss_alone(tiny_parity):
     names = list(result.metric_names)
     for i in range(len(runs)):
         params = jax.tree.map(lambda a, i=i: a[i], result.params[final])
-        train = engine.loss_fn(
+        train = training.loss_fn(
             runs[0].static, params, data.train_x[i], data.train_y[i], data.train_w[i]
         )
-        test = engine.loss_fn(
+        test = training.loss_fn(
             runs[0].static, params, data.test_x[i], data.test_y[i], data.test_w[i]
         )
         np.testing.assert_allclose(
