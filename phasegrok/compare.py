@@ -179,10 +179,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"phasegrok.compare: error: {err}", file=sys.stderr)
         return 2
     text = "\n".join(lines) + "\n"
-    if not args.no_figure:
-        png = draw(results, ref, matched, text)
-        print(f"wrote {png or d / 'compare.txt'}", file=sys.stderr)
+    png = None if args.no_figure else draw(results, ref, matched, text)
     sys.stdout.write(text)
+    sys.stdout.flush()
+    if png is not None:
+        print(f"wrote {png}", file=sys.stderr)
     return 0
 
 

@@ -113,11 +113,12 @@ def match_cells(runs: pd.DataFrame, sweep: dict[str, Any], ref: Reference) -> Ma
         ]
     matched_runs = matched_runs.assign(_rank=matched_runs["cell"].map(rank)).sort_values("_rank")
     matched_ref = matched_ref.assign(_rank=matched_ref["cell"].map(rank)).sort_values("_rank")
+    ref_written = table[list(keys)].astype(str).agg("|".join, axis=1) if keys else ref_cells
     return Matched(
         matched_runs.drop(columns="_rank"),
         matched_ref.drop(columns="_rank"),
         keys,
-        len(set(ref_cells) - common),
+        ref_written[~in_ref].nunique(),
         len(set(run_cells) - common),
     )
 

@@ -13,7 +13,8 @@ published phase with a `count`), made from the authors' released data or read of
   numeric target named after the runs.parquet column it compares with (`t_gen`,
   `final_test_acc`, `lost_generalization`).
 - `count` (optional): how many published seeds the row stands for (a row "grok, count 7" is
-  seven seeds that grokked; a numeric target is then their aggregate, weighted by the count).
+  seven seeds that grokked; a numeric target is then their aggregate, weighted by the count;
+  a blank count is 1).
 - `source`: `data` (computed from the authors' released data) or `figure` (read off a figure).
 - `note` (optional): free text, ignored.
 
@@ -61,7 +62,7 @@ class Reference:
         """Seeds behind each row (the `count` column, else 1)."""
         if "count" not in self.table.columns:
             return np.ones(len(self.table), dtype=int)
-        return self.table["count"].to_numpy(dtype=int)
+        return self.table["count"].fillna(1).to_numpy(dtype=int)
 
 
 def read_reference(path: str | Path) -> Reference:
@@ -106,9 +107,9 @@ def _check_columns(
         if not pd.api.types.is_numeric_dtype(table[column]):
             raise ReferenceError(f"{path}: column {column} must be numeric (a runs.parquet column)")
     if "count" in table.columns:
-        counts = pd.to_numeric(table["count"], errors="coerce")
+        counts = pd.to_numeric(table["count"].fillna(1), errors="coerce")
         if counts.isna().any() or (counts < 1).any() or (counts % 1 != 0).any():
-            raise ReferenceError(f"{path}: count must be a whole number >= 1 in every row")
+            raise ReferenceError(f"{path}: count must be a whole number >= 1 (blank: 1)")
     if "source" in table.columns:
         bad = sorted(set(table["source"].dropna()) - set(SOURCES))
         if bad:
