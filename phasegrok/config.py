@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import reduce
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from phasegrok.arrays import ARRAYS, ArraysFile, inspect_file
 from phasegrok.classify import ClassifySpec
 from phasegrok.grid import Axis, iter_product, parse_axis, parse_seeds, written_seeds
 from phasegrok.inputs import ConfigError, check_size, read_sweep_file, short_repr
+from phasegrok.reference import REFERENCE_FILE, check_reference
 from phasegrok.rules import (
     check_run,
 )
@@ -92,6 +93,7 @@ class SweepSpec:
     grid: dict[str, Axis]
     seeds: Sequence[int]
     arrays: ArraysFile | None = None  # the arrays task's data file, checked and hashed
+    reference: Path | None = None  # the `reference:` table, resolved and checked
 
     def kinds(self) -> set[str]:
         """The task kinds of the sweep's runs."""
@@ -144,6 +146,8 @@ class SweepSpec:
         out["train"]["seeds"] = written_seeds(self.seeds)
         if self.arrays is not None:  # the file as read: rerunning this sweep checks its hash
             out["task"].update(path=self.arrays.path, sha256=self.arrays.sha256)
+        if self.reference is not None:  # the folder's own copy (phasegrok.reference)
+            out["reference"] = REFERENCE_FILE
         return out
 
 
@@ -201,6 +205,9 @@ def load_sweep(source: str | Path | Mapping[str, Any]) -> SweepSpec:
     if "arrays" in spec.kinds() and task.path is not None:  # read and hashed once, here
         spec = SweepSpec(sweep_file, grid, seeds, inspect_file(task.path, task.sha256))
     _check_points(spec)
+    if sweep_file.reference is not None:
+        base = Path(source).parent if not isinstance(source, Mapping) else Path.cwd()
+        spec = replace(spec, reference=check_reference(sweep_file.reference, base))
     return spec
 
 

@@ -115,6 +115,9 @@ class SweepFile(_Section):
     grid: dict[str, Any] = {}
     classify: ClassifySpec = ClassifySpec()
     plots: tuple[PlotSpec, ...] = ()
+    # A published outcome to compare with (`phasegrok.reference`): a CSV path, relative to the
+    # sweep file's folder; the sweep copies it into its results folder as reference.csv.
+    reference: str | None = None
 
 
 # The sections that describe one run; `grid` keys are dotted paths into these.

@@ -18,6 +18,7 @@ from typing import Any
 from phasegrok import store
 from phasegrok.config import ConfigError, SweepSpec, load_sweep
 from phasegrok.parts import DAMAGED, check_parts, part_rows
+from phasegrok.reference import copy_reference
 from phasegrok.stream import Plan, iter_batches, locate, plan
 
 DEFAULT_RESULTS = Path("results")
@@ -114,6 +115,7 @@ def run_sweep(
     out_dir = Path(out) if out is not None else default_out(spec)
     for warning in store.prepare(out_dir, spec.identity(), spec.resolved_dict(), force):
         _warn(warning)
+    copy_reference(spec.reference, out_dir)
     train_missing(spec, out_dir, progress, memory_budget, max_runs_per_batch)
     return finish(spec, out_dir, plots=plots)
 
@@ -345,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for warning in store.prepare(out_dir, spec.identity(), spec.resolved_dict(), args.force):
             _warn(warning)
+        copy_reference(spec.reference, out_dir)
+    except OSError as err:
+        return _fail(f"cannot write to {out_dir}: {err.strerror or err}", 1)
     except store.OutputError as err:
         return _fail(str(err), 2)
     print(summary, file=sys.stderr)

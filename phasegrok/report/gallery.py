@@ -10,6 +10,7 @@ import pandas as pd
 
 from phasegrok.classify import PHASE_COLORS, PHASES
 from phasegrok.report.captions import LENS_INTRO
+from phasegrok.report.comparison import comparison_section
 from phasegrok.report.style import describe
 from phasegrok.store import write_text
 
@@ -101,6 +102,7 @@ def write_index(
         f"<h1>phasegrok results: {name}</h1>\n"
         f"<p>{len(runs)} runs. {html.escape(describe(runs))}.</p>\n"
         f"<h2>Phase counts</h2>\n{phase_table(runs)}\n"
+        f"{comparison_section(results_dir)}"
         f"<h2>Figures</h2>\n<p>{toc}</p>\n{figs}\n"
         f"<h2>Classification settings</h2>\n<pre>{html.escape(classify_text)}</pre>\n"
         f"<h2>Sweep settings (sweep.yaml)</h2>\n<pre>{html.escape(sweep_text)}</pre>\n"

@@ -1,0 +1,61 @@
+"""Make pair-modular.csv from the PAIR explorable's released runs of its modular model.
+
+Source: repository PAIR-code/ai-explorables, file
+source/grokking/mod-bot/seeds/data__hypers_mlp_modular_addition_sweep.csv, last changed in
+commit 7dc86e79856355d8f46eaf4f1cdd318ab2635e34 (read at commit
+64ac8eb842b97a00ee62b100b53e01e5296f26cd). 450 runs of the article's main modular model (the
+"click through other training runs" panel after the model with frequencies 4, 5, 7 and 26;
+the file keeps no hyperparameters, its loss charts span the main model's 50,000 steps), one
+row each: min train and test loss and max test / train loss ratio over the logged steps, and
+the run's key frequencies, as `mod-bot/seeds/parse.js` computed them: the frequencies some
+hidden unit's largest DFT coefficient sits at with a value above 10, stored 0-based and shown
++1 (`init-seeds.js`), so 1..33 here.
+
+The phase is the explorable's colouring of its sweeps (`sweep-mod/init.js`, `circleFillFn`:
+losses against 1e-5, ratio against 5e4; see make_pair-parity.py). The reference has no grid
+column: every row is one seed of the one cell, so `count` is left out (1 each).
+
+    python sweeps/papers/ref/make_pair-modular.py \
+        PATH/TO/data__hypers_mlp_modular_addition_sweep.csv
+
+(a local copy of the file; no network is used). Writes pair-modular.csv beside this script.
+"""
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+LOSS, RATIO = 1e-5, 5e4
+
+
+def pair_phase(row: pd.Series) -> str:
+    if row.minTrainLoss > LOSS:
+        return "confuse"
+    if row.minEvalLoss > LOSS:
+        return "memorize"
+    return "comprehend" if row.maxRatio < RATIO else "grok"
+
+
+def main(source: str) -> None:
+    data = pd.read_csv(source, dtype={"freqs": str})
+    freqs = (
+        data["freqs"]
+        .fillna("")
+        .map(lambda s: " ".join(str(int(f) + 1) for f in sorted(map(int, s.split()))))
+    )
+    out = pd.DataFrame(
+        {
+            "phase": data.apply(pair_phase, axis=1),
+            "max_loss_ratio": data["maxRatio"].map(lambda v: float(f"{v:.6g}")),
+            "key_frequencies": freqs,
+            "source": "data",
+        }
+    )
+    out.to_csv(Path(__file__).with_name("pair-modular.csv"), index=False)
+    print(out["phase"].value_counts().to_string())
+    print(out["key_frequencies"].str.split().map(len).describe().to_string())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
