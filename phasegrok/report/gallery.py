@@ -113,7 +113,7 @@ def write_index(
         f"<h1>phasegrok results: {name}</h1>\n"
         + (f"<p class='note'>{html.escape(note)}</p>\n" if note else "")
         + f"<p>{len(runs)} runs. {html.escape(describe(runs))}.</p>\n"
-        f"<h2>Phase counts</h2>\n{phase_table(runs)}\n"
+        f"<h2>Phase counts</h2>\n{phase_table(runs) if len(runs) else 'No runs yet.'}\n"
         f"{interactive}\n{figures_part}"
         f"<h2>Classification settings</h2>\n<pre>{html.escape(classify_text)}</pre>\n"
         f"<h2>Sweep settings (sweep.yaml)</h2>\n<pre>{html.escape(sweep_text)}</pre>\n"
