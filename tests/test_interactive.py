@@ -22,7 +22,6 @@ from phasegrok.report.diagrams import cell_phases
 from phasegrok.report.grid import make_axis
 from phasegrok.report.interactive import (
     DIGITS,
-    PHASE_SCALE,
     POINTS,
     SCRIPTS,
     VENDOR_FILES,
@@ -30,6 +29,7 @@ from phasegrok.report.interactive import (
     keep_points,
 )
 from phasegrok.report.live import LivePage
+from phasegrok.report.vega_spec import PHASE_SCALE
 from phasegrok.store import load
 from phasegrok.sweep import main as sweep_main
 

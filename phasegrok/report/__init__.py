@@ -20,9 +20,9 @@
 
 The modules, in the order a figure is made: `grid` (axes, labels, facets), `style` (theme,
 titles, saving), `diagrams` (phase diagram and maps, axes-level), `curves` (curves, LU),
-`lens_figures` and `lens_section` (the lens), `captions`, `interactive` (the Vega-Lite charts),
-`gallery` (index.html), `live` (index.html during a sweep), `parallel` (several processes
-drawing at once). Figures are `matplotlib.figure.Figure` objects on the Agg
+`lens_figures` and `lens_section` (the lens), `captions`, `vega_spec` and `interactive` (the
+Vega-Lite charts), `gallery` (index.html), `live` (index.html during a sweep), `parallel`
+(several processes drawing at once). Figures are `matplotlib.figure.Figure` objects on the Agg
 canvas: importing this never changes pyplot's backend.
 """
 
