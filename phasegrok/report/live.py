@@ -15,6 +15,7 @@ import json
 import sys
 import time
 from collections.abc import Mapping
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,8 @@ class LivePage:
     def __exit__(self, kind: type[BaseException] | None, *_: Any) -> None:
         """A sweep that stops early (interrupted, failed) leaves a page without refresh."""
         if kind is not None:
-            self.stop(f"The sweep stopped ({kind.__name__})")
+            with suppress(Exception):  # never mask why the sweep stopped (a full disk, say)
+                self.stop(f"The sweep stopped ({kind.__name__})")
 
     def stop(self, why: str) -> None:
         """Write the page without the refresh, saying why the sweep stopped."""
