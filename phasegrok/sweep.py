@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +101,12 @@ def run_sweep(
     plots: bool = True,
     memory_budget: int | None = None,
     max_runs_per_batch: int = 256,
+    live: bool = True,
 ) -> store.Results:
     """Train every missing run of a sweep (YAML path or dict), then classify and draw.
+
+    `live` (with `plots`): index.html shows the phase diagram of the runs so far while training
+    (`phasegrok.report.live`).
 
     Returns the folder's `Results` (`.runs`, `.curves`, `.params(run_id)`). Finished batches
     are skipped, so calling it again after an interruption resumes. Raises ConfigError for bad
@@ -116,8 +121,17 @@ def run_sweep(
     for warning in store.prepare(out_dir, spec.identity(), spec.resolved_dict(), force):
         _warn(warning)
     copy_reference(spec.reference, out_dir)
-    train_missing(spec, out_dir, progress, memory_budget, max_runs_per_batch)
+    page = live_page(spec, out_dir) if plots and live else None
+    with page or nullcontext():  # a sweep that stops early leaves a page without refresh
+        train_missing(spec, out_dir, progress, memory_budget, max_runs_per_batch, page)
     return finish(spec, out_dir, plots=plots)
+
+
+def live_page(spec: SweepSpec, out_dir: Path) -> Any:
+    """The live index.html of `out_dir` (`report.live.LivePage`), written at once."""
+    from phasegrok.report.live import LivePage
+
+    return LivePage(out_dir, spec.resolved_dict(), plan(spec).n_runs).resume()
 
 
 def _warn(message: str) -> None:
@@ -136,11 +150,13 @@ def train_missing(
     progress: bool = True,
     memory_budget: int | None = None,
     max_runs_per_batch: int = 256,
+    page: Any = None,
 ) -> None:
     """Train the runs of `spec` that `out_dir` does not hold yet, one batch file at a time.
 
     Batches are planned as training reaches them (`stream.iter_batches`): memory holds one
-    batch, and the run_ids of the runs already done.
+    batch, and the run_ids of the runs already done. `page.add(runs, curves)` (a
+    `report.live.LivePage`) is called with each batch once it is saved.
     """
     from tqdm.auto import tqdm
 
@@ -204,6 +220,8 @@ def train_missing(
             store.write_batch(
                 out_dir, batch.batch_id, runs_part, curves_part, result.params, provenance
             )
+            if page is not None:
+                page.add(runs_part, curves_part)
             finished += len(batch.runs)
             bar.set_postfix_str(f"runs {n_done + finished}/{the_plan.n_runs}")
     except KeyboardInterrupt:
@@ -257,6 +275,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--yes", action="store_true", help="allow a very large sweep")
     parser.add_argument("--force", action="store_true", help="replace another sweep's results")
     parser.add_argument("--no-plots", action="store_true", help="skip drawing figures")
+    parser.add_argument(
+        "--no-live", action="store_true", help="no index.html while training (only at the end)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
         "--batch-runs",
@@ -345,19 +366,24 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         return _fail(f"{args.sweep}: {err}", 2)
     try:
-        for warning in store.prepare(out_dir, spec.identity(), spec.resolved_dict(), args.force):
-            _warn(warning)
+        warnings = store.prepare(out_dir, spec.identity(), spec.resolved_dict(), args.force)
         copy_reference(spec.reference, out_dir)
-    except OSError as err:
-        return _fail(f"cannot write to {out_dir}: {err.strerror or err}", 1)
     except store.OutputError as err:
         return _fail(str(err), 2)
-    print(summary, file=sys.stderr)
+    except OSError as err:
+        return _fail(f"cannot write to {out_dir}: {err.strerror or err}", 1)
     signal.signal(signal.SIGTERM, _terminate)
     start = time.perf_counter()
+    page = None if args.no_plots or args.no_live else live_page(spec, out_dir)
+    if page is not None:  # the first line: the page to open while it trains
+        print(f"live page: {page.path.resolve()}", file=sys.stderr)
+    for warning in warnings:
+        _warn(warning)
+    print(summary, file=sys.stderr)
     use_compile_cache()
     try:
-        train_missing(spec, out_dir, not args.quiet, None, max(1, args.batch_runs))
+        with page or nullcontext():
+            train_missing(spec, out_dir, not args.quiet, None, max(1, args.batch_runs), page)
         results = finish(spec, out_dir, plots=not args.no_plots)
     except Interrupted as stop:
         print(

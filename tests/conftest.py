@@ -125,3 +125,18 @@ def measured(call: Any) -> tuple[Any, float, int]:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     return result, seconds, peak
+
+
+def page_data(index: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The data inline in an index.html: (run records, charts {x, y, spec, cells})."""
+    import json
+    import re
+
+    text = index.read_text()
+    runs = re.search(
+        r"<script type='application/json' id='phasegrok-runs'>(.*?)</script>", text, re.S
+    )
+    charts = re.findall(r"class='phasegrok-chart' data-target='vis-\d+'>(.*?)</script>", text, re.S)
+    if runs is None:
+        return [], []
+    return json.loads(runs.group(1)), [json.loads(c) for c in charts]

@@ -14,11 +14,14 @@
   ``map_final_fourier_top_k_share__<x>__<y>.png`` and friends, and per run (one per phase, or
   `draw_all(..., lens_runs=[...])`) ``spectrum__<run_id>.png``, ``star__<run_id>.png``,
   ``lens_curve__<run_id>.png`` or, for parity, ``weights__<run_id>.png``.
-- ``index.html``: every figure with a caption, phase counts and the sweep's settings.
+- ``index.html``: an interactive phase diagram per axis pair (`interactive`: Vega-Lite, with
+  the vega scripts copied into ``vendor/``, works offline), every figure with a caption, phase
+  counts and the sweep's settings. While a sweep trains, `live` rewrites it after each batch.
 
 The modules, in the order a figure is made: `grid` (axes, labels, facets), `style` (theme,
 titles, saving), `diagrams` (phase diagram and maps, axes-level), `curves` (curves, LU),
-`lens_figures` and `lens_section` (the lens), `captions`, `gallery` (index.html), `parallel`
+`lens_figures` and `lens_section` (the lens), `captions`, `vega_spec` and `interactive` (the
+Vega-Lite charts), `gallery` (index.html), `live` (index.html during a sweep), `parallel`
 (several processes drawing at once). Figures are `matplotlib.figure.Figure` objects on the Agg
 canvas: importing this never changes pyplot's backend.
 """
@@ -35,6 +38,7 @@ from phasegrok.report.curves import curves_figure, lu_figure
 from phasegrok.report.diagrams import MAPS, MapSpec, metric_map, phase_diagram
 from phasegrok.report.gallery import Drawn, write_index
 from phasegrok.report.grid import grid_keys, label, plot_pairs, safe_name
+from phasegrok.report.interactive import interactive_html
 from phasegrok.report.lens_section import LensWarning, draw_run, lens_maps, lens_run_ids
 from phasegrok.report.parallel import default_workers, executor, recording, replay
 from phasegrok.report.style import save, theme
@@ -68,8 +72,12 @@ def draw_all(
     pairs = plot_pairs(results.sweep, keys) if len(runs) else []
     ids = lens_run_ids(runs, results.sweep, lens_runs) if lens_runs is not None or len(runs) else []
     results.param_steps  # noqa: B018 - read once here, not once per worker
-    tasks = len(pairs) + len(ids) + 1
+    tasks = len(pairs) + len(ids) + 2
+    grid = results.sweep.get("grid") or {}
     with executor(workers or default_workers(tasks)) as pool:
+        charts = pool.submit(
+            recording, interactive_html, results.path, runs, results.curves, pairs, keys, grid
+        )
         grids = [pool.submit(recording, draw_grid, results, x, y, keys, texts) for x, y in pairs]
         trajectories = pool.submit(recording, draw_curves, results, keys, texts)
         per_run = [
@@ -90,6 +98,8 @@ def draw_all(
             replay(caught)
             if drawn:
                 lens_groups.append((head, drawn))
+        interactive, caught = charts.result()
+        replay(caught)
     index = write_index(
         results.path,
         runs,
@@ -98,6 +108,7 @@ def draw_all(
         classify_text(results),
         results.sweep.get("name"),
         lens=lens_groups,
+        interactive=interactive,
     )
     return [p for p, _ in figures] + [p for _, group in lens_groups for p, _ in group] + [index]
 

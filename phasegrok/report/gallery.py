@@ -11,6 +11,7 @@ import pandas as pd
 from phasegrok.classify import PHASE_COLORS, PHASES
 from phasegrok.report.captions import LENS_INTRO
 from phasegrok.report.comparison import comparison_section
+from phasegrok.report.interactive import HEAD as VEGA_HEAD
 from phasegrok.report.style import describe
 from phasegrok.store import write_text
 
@@ -56,6 +57,9 @@ figcaption{font-size:.92em;color:#444;margin-top:.4em}
 table{border-collapse:collapse}td,th{padding:.2em .8em;border-bottom:1px solid #eee;text-align:left}
 .sw{display:inline-block;width:.9em;height:.9em;margin-right:.4em;vertical-align:middle}
 pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:.85em}
+.note{background:#fff6d5;padding:.5em 1em;border-left:4px solid #E69F00}
+.errors{background:#fde8e8;color:#900;white-space:pre-wrap}
+.chart{margin:1em 0}
 """
 
 
@@ -76,11 +80,16 @@ def write_index(
     classify_text: str,
     name: str | None = None,
     lens: Sequence[tuple[str, Drawn]] = (),
+    interactive: str = "",
+    note: str = "",
+    refresh: int | None = None,
 ) -> Path:
     """index.html: figures (relative links), phase counts and settings; no server needed.
 
     `lens` holds (heading, figures) groups of the "Mechanistic lens" section, shown when any
-    group has a figure.
+    group has a figure. `interactive`: the interactive diagrams' HTML (`interactive.section_html`,
+    loading vendor/), shown before the figures. `note`: a line under the heading (a sweep in
+    progress). `refresh`: seconds after which the browser reloads the page (None: never).
     """
     name = html.escape(str(name or results_dir.name))
     figs = "\n".join(figure_html(p, c) for p, c in figures)
@@ -96,14 +105,18 @@ def write_index(
     toc = " · ".join(
         f"<a href='#{html.escape(p.stem)}'>{html.escape(p.stem)}</a>" for p, _ in every
     )
+    head = f"<meta http-equiv='refresh' content='{refresh}'>" if refresh else ""
+    head += VEGA_HEAD if interactive else ""
+    figures_part = f"<h2>Figures</h2>\n<p>{toc}</p>\n{figs}\n" if every or not refresh else ""
     page = (
-        f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>{head}"
         f"<title>phasegrok: {name}</title><style>{CSS}</style></head><body>\n"
         f"<h1>phasegrok results: {name}</h1>\n"
-        f"<p>{len(runs)} runs. {html.escape(describe(runs))}.</p>\n"
-        f"<h2>Phase counts</h2>\n{phase_table(runs)}\n"
+        + (f"<p class='note'>{html.escape(note)}</p>\n" if note else "")
+        + f"<p>{len(runs)} runs. {html.escape(describe(runs))}.</p>\n"
+        f"<h2>Phase counts</h2>\n{phase_table(runs) if len(runs) else 'No runs yet.'}\n"
         f"{comparison_section(results_dir)}"
-        f"<h2>Figures</h2>\n<p>{toc}</p>\n{figs}\n"
+        f"{interactive}\n{figures_part}"
         f"<h2>Classification settings</h2>\n<pre>{html.escape(classify_text)}</pre>\n"
         f"<h2>Sweep settings (sweep.yaml)</h2>\n<pre>{html.escape(sweep_text)}</pre>\n"
         "</body></html>\n"
