@@ -23,9 +23,15 @@ SWEEP = {
 }
 
 
-def test_a_sweep_writes_progress_measures_at_every_saved_step(tmp_path):
-    out = tmp_path / "on"
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    out = tmp_path_factory.mktemp("progress") / "on"
     phasegrok.run_sweep(SWEEP, out, progress=False, plots=False)
+    return out
+
+
+def test_a_sweep_writes_progress_measures_at_every_saved_step(swept):
+    out = swept
     runs = pd.read_parquet(out / "runs.parquet")
     progress = pd.read_parquet(out / "progress.parquet")
     curves = pd.read_parquet(out / "curves.parquet")
@@ -69,3 +75,17 @@ def test_progress_measures_off(tmp_path):
 def test_progress_measures_is_not_a_grid_axis():
     with pytest.raises(ConfigError, match="analysis.progress_measures"):
         load_sweep({**SWEEP, "grid": {"analysis.progress_measures": [True, False]}})
+
+
+def test_the_gallery_shows_each_lens_runs_trajectory_beside_its_star(swept):
+    from phasegrok.report import draw_all
+
+    written = {p.name for p in draw_all(swept, workers=1)}
+    stars = sorted(n.removeprefix("star__") for n in written if n.startswith("star__"))
+    trajectories = sorted(n.removeprefix("trajectory__") for n in written if "trajectory__" in n)
+    assert stars and trajectories == stars
+    assert "units_per_frequency.png" in written
+    page = (swept / "index.html").read_text()
+    for name in stars:  # in the run's group, right after its star
+        assert page.index(f"trajectory__{name}") > page.index(f"star__{name}")
+    assert "restricted loss" in page
