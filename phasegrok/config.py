@@ -131,7 +131,7 @@ class SweepSpec:
         """
         run_part = flatten(self.file.model_dump(mode="json", include=set(RUN_SECTIONS)))
         run_part = {k: "<swept>" if k in self.grid else v for k, v in run_part.items()}
-        for key in ("train.seeds", "task.path", "task.sha256"):
+        for key in ("train.seeds", "task.path", "task.sha256", "analysis.progress_measures"):
             del run_part[key]
         if self.arrays is not None:
             run_part["task.sha256"] = self.arrays.sha256

@@ -238,6 +238,7 @@ class ModelFacts:
     embedding: str = "learned"
     circular_freqs: tuple[int, ...] | None = None
     combine: str = "concat"
+    tie_output: bool = False  # the readout reads the embedding (readout.py's unembedding)
     top_k: int = TOP_K
     threshold: float = THRESHOLD
 
@@ -282,6 +283,7 @@ def facts_of(
         embedding=str(cell(row, "model.embedding", "learned")),
         circular_freqs=None if freqs is None else tuple(int(f) for f in freqs),
         combine=str(cell(row, "model.combine", "concat")),
+        tie_output=bool(cell(row, "model.tie_output", False)),
         top_k=int(cell(row, "analysis.fourier_top_k", top_k)),
         threshold=float(cell(row, "analysis.irrelevant_threshold", threshold)),
     )

@@ -38,6 +38,7 @@ _MODULAR_ONLY = (
     "model.combine",
     "model.tie_output",
     "analysis.fourier_top_k",
+    "analysis.progress_measures",
 )
 _VECTOR_ONLY = ("task.test_size", "data.train_size")  # parity and arrays
 _PARITY_ONLY = ("task.n_bits", "task.k", "task.encoding", "analysis.irrelevant_threshold")
@@ -251,6 +252,7 @@ def make_run_id(cfg: dict[str, Any], seed: int) -> str:
     out of other runs, whose ids are those of the versions before the arrays task."""
     cfg = {k: v for k, v in cfg.items() if k not in _ARRAYS_ONLY or (v is not None)}
     cfg.pop("task.path", None)
+    cfg.pop("analysis.progress_measures", None)  # what is measured after training, not the run
     payload = json.dumps(
         {"config": cfg, "seed": seed, "numerics": NUMERICS_VERSION, "jax": _jax_major()},
         sort_keys=True,

@@ -94,6 +94,10 @@ class AnalysisSpec(_Section):
 
     fourier_top_k: int = Field(5, ge=1)
     irrelevant_threshold: float = Field(0.05, gt=0)
+    # Nanda et al.'s restricted / excluded loss at the saved steps (phasegrok.progress), for
+    # modular runs with p <= progress.MAX_P. Not sweepable, and not part of a run's id or the
+    # sweep's identity: it decides what is measured after training, never the training.
+    progress_measures: bool = True
 
 
 class PlotSpec(_Section):
@@ -123,7 +127,13 @@ class SweepFile(_Section):
 # The sections that describe one run; `grid` keys are dotted paths into these.
 RUN_SECTIONS = ("task", "data", "model", "optimizer", "loss", "train", "analysis")
 # The data file is read (and hashed) once per sweep load: one file per sweep.
-NOT_SWEEPABLE = {"train.seeds", "train.save_params_at", "task.path", "task.sha256"}
+NOT_SWEEPABLE = {
+    "train.seeds",
+    "train.save_params_at",
+    "task.path",
+    "task.sha256",
+    "analysis.progress_measures",
+}
 
 
 def leaf_keys(model: type[BaseModel], prefix: str) -> list[str]:

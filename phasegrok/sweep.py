@@ -16,7 +16,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from phasegrok import store
+from phasegrok import progress_store, store
 from phasegrok.config import ConfigError, SweepSpec, load_sweep
 from phasegrok.parts import DAMAGED, check_parts, part_rows
 from phasegrok.reference import copy_reference
@@ -160,7 +160,7 @@ def train_missing(
     """
     from tqdm.auto import tqdm
 
-    from phasegrok import engine
+    from phasegrok import engine, measure, progress_store
 
     the_plan = folder_plan(spec, out_dir)
     if not the_plan.n_todo:
@@ -214,6 +214,10 @@ def train_missing(
                 runs_part["key_frequencies"] = [k.tolist() for k in result.key_frequencies]
             elif batch.static.task_kind == "modular":  # no cyclic group: the column is blank
                 runs_part["key_frequencies"] = None
+            measured, progress_part = measure.batch_measures(batch, result)
+            for name, values in measured.items():
+                runs_part[name] = values
+            progress_store.write_part(out_dir, batch.batch_id, progress_part, provenance)
             curves_part = store.curves_frame(
                 result.run_ids, result.steps, result.metric_names, result.metrics
             )
@@ -254,6 +258,7 @@ def finish(spec: SweepSpec, out_dir: Path, plots: bool = True) -> store.Results:
     try:
         store.write_table(out_dir / store.CURVES, curves_df, metadata)
         store.write_table(out_dir / store.RUNS, runs_df, metadata)
+        progress_store.assemble(out_dir, runs_df["run_id"], metadata)
     except OSError as err:
         raise store.OutputError(f"cannot write to {out_dir}: {err.strerror or err}") from None
     results = store.with_frames(out_dir, runs_df, curves_df, spec.resolved_dict())

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from phasegrok import lens
+from phasegrok import lens, readout
 from phasegrok.classify import CURVE_COLUMNS
 from phasegrok.models import example_input, make_model
 from phasegrok.optim import add_l1_subgradient, run_optimizer
@@ -26,7 +26,8 @@ METRICS = CURVE_COLUMNS  # the curves' base columns, one definition with the cla
 
 def metric_names(static: StaticSpec) -> tuple[str, ...]:
     """Columns of a run's curves: the losses, accuracies and norm, then the lens metrics."""
-    return METRICS + model_facts(static).names
+    facts = model_facts(static)
+    return METRICS + facts.names + readout.metric_names(facts)
 
 
 # Streams drawn from a run's seed inside JAX.
@@ -137,7 +138,9 @@ def evaluate(static: StaticSpec, params: Any, data: TaskData) -> jax.Array:
             norm,
         ]
     )
-    metrics = jnp.concatenate([metrics, lens_metrics(static, params, jnp)[0]])
+    found = lens_metrics(static, params, jnp)[0]
+    readout_found = readout.readout_metrics(model_facts(static), params, jnp)
+    metrics = jnp.concatenate([metrics, found, readout_found])
     return jnp.where(jnp.isfinite(norm), metrics, jnp.nan)
 
 
@@ -154,6 +157,7 @@ def model_facts(static: StaticSpec) -> lens.ModelFacts:
         "embedding": static.embedding,
         "circular_freqs": static.circular_freqs,
         "combine": static.combine,
+        "tie_output": static.tie_output,
         "top_k": static.fourier_top_k,
         "threshold": static.irrelevant_threshold,
     }

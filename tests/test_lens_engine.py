@@ -118,7 +118,8 @@ def test_ops_without_a_cyclic_group_leave_the_lens_blank(tmp_path):
 def test_mul_lens_in_training_matches_the_figures_recomputation(tmp_path):
     """The engine (jax.numpy, in training) and the figures (NumPy, from stored params) read a
     mul run over the same discrete-log group."""
-    from phasegrok.lens import power_spectrum, values
+    from phasegrok.lens import as_float64, facts_of, power_spectrum, values
+    from phasegrok.readout import readout_metrics
     from phasegrok.store import load_params
 
     sweep = {
@@ -141,3 +142,7 @@ def test_mul_lens_in_training_matches_the_figures_recomputation(tmp_path):
         power = power_spectrum(row, params)
         assert len(power) == 6  # (p - 1) // 2
         assert list(row["key_frequencies"]) == (np.argsort(-power)[:2] + 1).tolist()
+        # The readout lens reads the classes over the same group, in training as from params.
+        found = float(readout_metrics(facts_of(row), as_float64(params))[0])
+        assert found == pytest.approx(row["final_readout_top_k_share"], abs=1e-4)
+        assert np.isfinite(row["final_restricted_loss"])  # over the (p - 1)^2 group pairs

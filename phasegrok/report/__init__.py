@@ -13,7 +13,9 @@
 - The mechanistic lens, where runs.parquet has lens columns and the folder stored parameters:
   ``map_final_fourier_top_k_share__<x>__<y>.png`` and friends, and per run (one per phase, or
   `draw_all(..., lens_runs=[...])`) ``spectrum__<run_id>.png``, ``star__<run_id>.png``,
-  ``lens_curve__<run_id>.png`` or, for parity, ``weights__<run_id>.png``.
+  ``lens_curve__<run_id>.png``, ``trajectory__<run_id>.png`` (the spectrum over the saved
+  steps, the progress measures) or, for parity, ``weights__<run_id>.png``; and
+  ``units_per_frequency.png`` (hidden units per frequency, by phase).
 - ``index.html``: an interactive phase diagram per axis pair (`interactive`: Vega-Lite, with
   the vega scripts copied into ``vendor/``, works offline), every figure with a caption, phase
   counts and the sweep's settings. While a sweep trains, `live` rewrites it after each batch.
@@ -39,7 +41,13 @@ from phasegrok.report.diagrams import MAPS, MapSpec, metric_map, phase_diagram
 from phasegrok.report.gallery import Drawn, write_index
 from phasegrok.report.grid import grid_keys, label, plot_pairs, safe_name
 from phasegrok.report.interactive import interactive_html
-from phasegrok.report.lens_section import LensWarning, draw_run, lens_maps, lens_run_ids
+from phasegrok.report.lens_section import (
+    LensWarning,
+    draw_run,
+    draw_units,
+    lens_maps,
+    lens_run_ids,
+)
 from phasegrok.report.parallel import default_workers, executor, recording, replay
 from phasegrok.report.style import save, theme
 from phasegrok.store import Results, load
@@ -72,7 +80,7 @@ def draw_all(
     pairs = plot_pairs(results.sweep, keys) if len(runs) else []
     ids = lens_run_ids(runs, results.sweep, lens_runs) if lens_runs is not None or len(runs) else []
     results.param_steps  # noqa: B018 - read once here, not once per worker
-    tasks = len(pairs) + len(ids) + 2
+    tasks = len(pairs) + len(ids) + 3
     grid = results.sweep.get("grid") or {}
     with executor(workers or default_workers(tasks)) as pool:
         charts = pool.submit(
@@ -80,6 +88,7 @@ def draw_all(
         )
         grids = [pool.submit(recording, draw_grid, results, x, y, keys, texts) for x, y in pairs]
         trajectories = pool.submit(recording, draw_curves, results, keys, texts)
+        units = pool.submit(recording, draw_units, results)
         per_run = [
             pool.submit(recording, draw_run, results, r, lens_runs is not None, keys) for r in ids
         ]
@@ -93,6 +102,9 @@ def draw_all(
         drawn, caught = trajectories.result()
         replay(caught)
         figures += drawn
+        drawn, caught = units.result()
+        replay(caught)
+        lens_groups[0][1].extend(drawn)
         for future in per_run:
             (head, drawn), caught = future.result()
             replay(caught)

@@ -205,7 +205,15 @@ def make_axis(runs: pd.DataFrame, key: str, grid: Mapping[str, Any] | None = Non
 
 
 # Columns the sweep writes about a run's batch or outcome: never grid axes, even when they vary.
-OUTPUT_COLUMNS = ("batch_id", "batch_wall_time", "batch_compile_time", "key_frequencies")
+OUTPUT_COLUMNS = (
+    "batch_id",
+    "batch_wall_time",
+    "batch_compile_time",
+    "key_frequencies",
+    "readout_key_frequencies",
+    "key_frequency_overlap",
+    "units_per_frequency",
+)
 
 
 def grid_keys(spec: Mapping[str, Any], runs: pd.DataFrame) -> list[str]:

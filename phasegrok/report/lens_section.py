@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from phasegrok import lens
+from phasegrok import lens, progress_store
 from phasegrok.lens import ModelFacts, facts_of
 from phasegrok.report.captions import lens_captions
 from phasegrok.report.curves import examples, run_labeller
@@ -30,6 +30,7 @@ from phasegrok.report.lens_figures import (
     weights_figure,
 )
 from phasegrok.report.style import save, theme
+from phasegrok.report.trajectory_figures import CAPTIONS, trajectory_figure, units_figure
 from phasegrok.store import Results
 
 MAX_WEIGHT_PANELS = 8
@@ -237,6 +238,11 @@ def draw_run(results: Results, run_id: str, asked: bool, keys: Sequence[str]) ->
             drawn.append((save(fig, d / f"spectrum__{stem}.png"), captions["spectrum"]))
             fig = star_figure(facts, last, row, runs, head)
             drawn.append((save(fig, d / f"star__{stem}.png"), captions["star"]))
+            curve = curves.loc[curves["run_id"].astype(str) == run_id]
+            fig = trajectory_figure(
+                facts, params, row, curve, run_progress(results, run_id), runs, head
+            )
+            drawn.append((save(fig, d / f"trajectory__{stem}.png"), CAPTIONS["trajectory"]))
         if params and facts.kind != "modular":
             kernels = {s: lens.parity_first_kernel(ps) for s, ps in params.items()}
             fig = weights_figure(facts, thin(kernels), runs, head)
@@ -248,3 +254,21 @@ def draw_run(results: Results, run_id: str, asked: bool, keys: Sequence[str]) ->
             fig = lens_curve_figure(facts, row, curve, runs, pd.DataFrame(points), head)
             drawn.append((save(fig, d / f"lens_curve__{stem}.png"), captions["lens_curve"]))
     return head, drawn
+
+
+def run_progress(results: Results, run_id: str) -> pd.DataFrame:
+    """The run's rows of progress.parquet (empty where the folder has none)."""
+    found = progress_store.read(results.path)
+    if found is None:
+        return pd.DataFrame(columns=["run_id", "step"])
+    return found.loc[found["run_id"].astype(str) == run_id]
+
+
+def draw_units(results: Results) -> Drawn:
+    """units_per_frequency.png where runs.parquet has the column for some run."""
+    runs = results.runs
+    if "units_per_frequency" not in runs.columns or runs["units_per_frequency"].isna().all():
+        return []
+    with theme():
+        fig = units_figure(runs)
+        return [(save(fig, results.path / "units_per_frequency.png"), CAPTIONS["units"])]
