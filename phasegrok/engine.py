@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from phasegrok import lens
+from phasegrok import cyclic
 from phasegrok.batching import segment_evals
 from phasegrok.plan import Batch, Hyper, StaticSpec
 from phasegrok.tasks import TaskData, batch_data, shared_axes
@@ -313,7 +313,7 @@ def execute_batch(
             on_steps(n_real * n_evals * static.eval_every)
     trim = {step: jax.tree.map(lambda a: np.asarray(a[:n_real]), p) for step, p in saved.items()}
     keys = None
-    if static.task_kind == "modular" and lens.n_frequencies(static.op, static.p):
+    if static.task_kind == "modular" and cyclic.n_frequencies(static.op, static.p):
         final = trim[static.steps]
         keys = np.stack(
             [

@@ -53,12 +53,13 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from phasegrok.cyclic import group_tokens, n_frequencies
 
 MODULAR_METRICS = ("fourier_top_k_share", "fourier_gini")
 PARITY_METRICS = ("relevant_weight_share", "irrelevant_units")
@@ -88,56 +89,6 @@ def token_maps(table: Any, first_kernel: Any, combine: str) -> tuple[Any, Any]:
         return shared, shared
     d = table.shape[1]
     return table @ first_kernel[:d], table @ first_kernel[d:]
-
-
-def prime_factors(n: int) -> list[int]:
-    """The distinct prime factors of n >= 1, smallest first (trial division; n is a modulus)."""
-    factors, d = [], 2
-    while d * d <= n:
-        if n % d == 0:
-            factors.append(d)
-            while n % d == 0:
-                n //= d
-        d += 1
-    return factors + [n] * (n > 1)
-
-
-def primitive_root(p: int) -> int:
-    """The smallest generator g of the multiplicative group mod the prime p (cyclic, order p - 1).
-
-    g generates it iff g^((p - 1) / q) != 1 mod p for every prime q dividing p - 1.
-    """
-    if prime_factors(p) != [p]:
-        raise ValueError(f"primitive roots are taken mod a prime here, not {p}")
-    qs = prime_factors(p - 1)
-    return next(g for g in range(1, p) if all(pow(g, (p - 1) // q, p) != 1 for q in qs))
-
-
-@cache
-def group_tokens(op: str, p: int) -> np.ndarray | None:
-    """The token at each index j of the cyclic group the lens reads `op` mod p over, or None.
-
-    add, sub: token j (Z_p). mul, div at a prime p: token g^j mod p, j = 0 .. p - 2, g the
-    smallest primitive root, so index j is the discrete logarithm log_g a. None where no cyclic
-    group with a non-constant frequency applies (square_sum, add_integers, mul at a composite
-    p, p = 2 for mul / div). Host-side NumPy, static given (op, p); the result is read-only
-    (it is cached).
-    """
-    if op in ("add", "sub"):
-        tokens = np.arange(p)
-    elif op in ("mul", "div") and p > 2 and prime_factors(p) == [p]:
-        g = primitive_root(p)
-        tokens = np.array([pow(g, j, p) for j in range(p - 1)])
-    else:
-        return None
-    tokens.flags.writeable = False
-    return tokens
-
-
-def n_frequencies(op: str, p: int) -> int:
-    """Frequencies 1 .. n // 2 the lens reports for `op` mod p (n the group's order); 0: blank."""
-    tokens = group_tokens(op, p)
-    return 0 if tokens is None else len(tokens) // 2
 
 
 def group_maps(maps: tuple[Any, ...], op: str, p: int) -> tuple[Any, ...] | None:

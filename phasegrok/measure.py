@@ -23,11 +23,12 @@ import jax
 import numpy as np
 import pandas as pd
 
-from phasegrok import lens, progress, readout
-from phasegrok.engine import BatchResult, model_facts
+from phasegrok import cyclic, lens, progress, readout
+from phasegrok.engine import BatchResult
 from phasegrok.models import make_model
 from phasegrok.plan import Batch, Run, StaticSpec
 from phasegrok.tasks import example_order, modular_label, modular_pairs
+from phasegrok.training import model_facts
 
 MAX_P = progress.MAX_P
 FINAL_COLUMNS = ("restricted_loss", "excluded_loss", "full_loss")
@@ -61,7 +62,7 @@ def wanted(static: StaticSpec, run: Run) -> bool:
         static.task_kind == "modular"
         and bool(run.config.get("analysis.progress_measures", True))
         and static.p <= MAX_P
-        and lens.n_frequencies(static.op, static.p) > 0
+        and cyclic.n_frequencies(static.op, static.p) > 0
     )
 
 
@@ -70,7 +71,7 @@ def run_progress(
 ) -> list[dict[str, Any]]:
     """One row per saved step (`steps`: step -> params) of one run's progress measures."""
     pairs, s = progress.group_grid(static.op, static.p)
-    n = len(lens.group_tokens(static.op, static.p))
+    n = len(cyclic.group_tokens(static.op, static.p))
     labels = modular_label(static.op, pairs[:, 0].astype(np.int64), pairs[:, 1], static.p)
     train = train_mask(static, run, pairs)
     rows = []

@@ -42,7 +42,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from phasegrok import lens
+from phasegrok import cyclic
 
 SUBTRACTING = ("sub", "div")  # s = i - j: the label is a - b (a / b = g^(i - j))
 # Above this p the measures are skipped by default: the grid's logits are p^3 numbers a saved
@@ -62,8 +62,8 @@ MEASURES = (
 
 def group_grid(op: str, p: int) -> tuple[np.ndarray, np.ndarray] | None:
     """(pairs (n^2, 2) tokens in grid order, s (n^2,)) of `op` mod p, or None where no cyclic
-    group applies (`lens.group_tokens`). Row i * n + j holds the tokens at indices (i, j)."""
-    tokens = lens.group_tokens(op, p)
+    group applies (`cyclic.group_tokens`). Row i * n + j holds the tokens at indices (i, j)."""
+    tokens = cyclic.group_tokens(op, p)
     if tokens is None:
         return None
     n = len(tokens)

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from phasegrok.arrays import check_arrays_run
+from phasegrok.cyclic import n_frequencies
 from phasegrok.inputs import ConfigError
-from phasegrok.lens import n_frequencies
 
 # Ops whose pairs may be restricted to a <= b (`task.symmetric`).
 COMMUTATIVE_OPS = {"add", "mul", "square_sum", "add_integers"}

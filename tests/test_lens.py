@@ -3,15 +3,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from phasegrok.cyclic import group_tokens, n_frequencies, primitive_root
 from phasegrok.lens import (
     frequency_power,
     gini,
     group_maps,
-    group_tokens,
     modular_lens,
-    n_frequencies,
     parity_lens,
-    primitive_root,
     task_lens,
     top_k_share,
 )

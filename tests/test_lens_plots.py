@@ -12,7 +12,7 @@ import pytest
 import yaml
 from conftest import assert_png, run_cli
 
-from phasegrok import lens
+from phasegrok import cyclic, lens
 from phasegrok.classify import ClassifySpec, classify_runs
 from phasegrok.lens import facts_of, star_points, token_circle
 from phasegrok.parts import param_steps
@@ -52,7 +52,7 @@ def circle_params(
     """A learned-embedding, concat model whose unit u reads frequency freqs_of_units[u] only,
     over `op`'s group index j (the token for add, log_g a for mul; token 0 then left as noise)."""
     freqs = sorted(set(freqs_of_units.tolist()))
-    tokens = lens.group_tokens(op, P)
+    tokens = cyclic.group_tokens(op, P)
     j = np.arange(len(tokens))[:, None]
     table = noise * rng.normal(size=(P, D))
     angles = 2 * np.pi * j * np.asarray(freqs)[None, :] / len(tokens)

@@ -5,21 +5,21 @@ import math
 import numpy as np
 import pytest
 
-from phasegrok import lens, progress
+from phasegrok import cyclic, progress
 from phasegrok.tasks import modular_label
 
 
 def _grid(op, p):
     pairs, s = progress.group_grid(op, p)
     labels = modular_label(op, pairs[:, 0].astype(np.int64), pairs[:, 1], p)
-    return pairs, s, len(lens.group_tokens(op, p)), labels
+    return pairs, s, len(cyclic.group_tokens(op, p)), labels
 
 
 def _circuit_logits(op, p, keys, scale=60.0):
     """logit_c(a, b) = scale * sum_k cos(2 pi k (s(a, b) - j(c)) / n): the trig-identity circuit
     over the group index; class 0 of mul / div (outside the group) gets a low constant."""
     pairs, s, n, labels = _grid(op, p)
-    index = {int(t): j for j, t in enumerate(lens.group_tokens(op, p))}
+    index = {int(t): j for j, t in enumerate(cyclic.group_tokens(op, p))}
     logits = np.full((len(pairs), p), -scale * len(keys))
     for c, j in index.items():
         logits[:, c] = scale * sum(np.cos(2 * np.pi * k * (s - j) / n) for k in keys)

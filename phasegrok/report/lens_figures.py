@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from phasegrok import lens
+from phasegrok import cyclic, lens
 from phasegrok.classify import PHASE_COLORS
 from phasegrok.lens import ModelFacts, cell
 from phasegrok.report.grid import fmt
@@ -52,7 +52,7 @@ def index_words(facts: ModelFacts) -> dict[str, str]:
     op, p = facts.op, facts.p
     if op in ("add", "sub"):
         return {"j": "a", "n": "p", "over": f"the p = {p} tokens a", "index": "token a"}
-    g = lens.primitive_root(p)
+    g = cyclic.primitive_root(p)
     return {
         "j": "j",
         "n": "(p−1)",
@@ -268,7 +268,7 @@ def lens_curve_figure(
         if second in curve.columns:
             bottom.plot(curve["step"], curve[second], color=color, lw=1.0, ls=":")
             handles.append(Line2D([], [], color=color, lw=1.0, ls=":", label=names[second]))
-        n_freqs = lens.n_frequencies(facts.op, facts.p) if facts.p else 0
+        n_freqs = cyclic.n_frequencies(facts.op, facts.p) if facts.p else 0
         if n_freqs:
             bottom.axhline(top_k / n_freqs, color="0.5", lw=0.8, ls="--")
             handles.append(Line2D([], [], color="0.5", lw=0.8, ls="--", label="uniform spectrum"))

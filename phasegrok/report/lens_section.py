@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from phasegrok import lens, progress_store
+from phasegrok import cyclic, lens, progress_store
 from phasegrok.lens import ModelFacts, facts_of
 from phasegrok.report.captions import lens_captions
 from phasegrok.report.curves import examples, run_labeller
@@ -69,7 +69,9 @@ def lens_maps(runs: pd.DataFrame, spec: Mapping[str, Any]) -> list[tuple[MapSpec
     out = []
     # Frequencies of each modular run's group; 0 where its op has none (the lens is blank).
     counts = {
-        lens.n_frequencies(f.op, f.p) for f in run_facts(runs, spec) if f.kind == "modular" and f.p
+        cyclic.n_frequencies(f.op, f.p)
+        for f in run_facts(runs, spec)
+        if f.kind == "modular" and f.p
     }
     lensed, blank = counts - {0}, ""
     col = "final_fourier_top_k_share"
@@ -238,6 +240,7 @@ def draw_run(results: Results, run_id: str, asked: bool, keys: Sequence[str]) ->
             drawn.append((save(fig, d / f"spectrum__{stem}.png"), captions["spectrum"]))
             fig = star_figure(facts, last, row, runs, head)
             drawn.append((save(fig, d / f"star__{stem}.png"), captions["star"]))
+        if len(params) > 1 and facts.kind == "modular":  # a trajectory needs two saved steps
             curve = curves.loc[curves["run_id"].astype(str) == run_id]
             fig = trajectory_figure(
                 facts, params, row, curve, run_progress(results, run_id), runs, head
