@@ -83,15 +83,16 @@ def draw_all(
     tasks = len(pairs) + len(ids) + 3
     grid = results.sweep.get("grid") or {}
     with executor(workers or default_workers(tasks)) as pool:
-        charts = pool.submit(
-            recording, interactive_html, results.path, runs, results.curves, pairs, keys, grid
-        )
-        grids = [pool.submit(recording, draw_grid, results, x, y, keys, texts) for x, y in pairs]
-        trajectories = pool.submit(recording, draw_curves, results, keys, texts)
-        units = pool.submit(recording, draw_units, results)
+        # The longest tasks first, so that the workers finish together.
         per_run = [
             pool.submit(recording, draw_run, results, r, lens_runs is not None, keys) for r in ids
         ]
+        grids = [pool.submit(recording, draw_grid, results, x, y, keys, texts) for x, y in pairs]
+        trajectories = pool.submit(recording, draw_curves, results, keys, texts)
+        units = pool.submit(recording, draw_units, results)
+        charts = pool.submit(
+            recording, interactive_html, results.path, runs, results.curves, pairs, keys, grid
+        )
         figures: Drawn = []
         lens_groups: list[tuple[str, Drawn]] = [("Lens metrics on the grid", [])]
         for future in grids:
