@@ -45,6 +45,7 @@ from phasegrok.comparison import (
     phase_agreement,
 )
 from phasegrok.reference import REFERENCE_FILE, Reference, ReferenceError, read_reference
+from phasegrok.results import Results, load
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_inputs(results_dir: Path, ref_path: str | None) -> tuple[store.Results, Reference]:
+def load_inputs(results_dir: Path, ref_path: str | None) -> tuple[Results, Reference]:
     """The folder's results and the reference table; CompareError (one line) if unusable."""
     if not (results_dir / store.RUNS).exists():
         raise CompareError(f"{results_dir / store.RUNS} does not exist (not a results folder)")
@@ -72,7 +73,7 @@ def load_inputs(results_dir: Path, ref_path: str | None) -> tuple[store.Results,
         where = "" if ref_path else " (the sweep had no `reference:` key)"
         raise CompareError(f"no reference: {path} does not exist{where}; pass --ref CSV")
     try:
-        return store.load(results_dir), read_reference(path)
+        return load(results_dir), read_reference(path)
     except (ReferenceError, store.OutputError, ValueError) as err:
         raise CompareError(str(err)) from None
 
@@ -104,7 +105,7 @@ def _rest(m: Matched) -> tuple:
     return m.ref, m.keys, m.unmatched_ref, m.unmatched_runs
 
 
-def report(results: store.Results, ref: Reference, rule: str | None) -> tuple[list[str], Matched]:
+def report(results: Results, ref: Reference, rule: str | None) -> tuple[list[str], Matched]:
     """The printed lines (last: the summary line) and the matched cells."""
     spec = results.classify
     if rule is not None and rule != spec.rule:
@@ -137,7 +138,7 @@ def report(results: store.Results, ref: Reference, rule: str | None) -> tuple[li
     return [*lines, last or "agree 0/0 cells"], m
 
 
-def draw(results: store.Results, ref: Reference, m: Matched, text: str) -> Path:
+def draw(results: Results, ref: Reference, m: Matched, text: str) -> Path:
     """Write the figure, compare.txt and the gallery's comparison section; return the PNG."""
     import matplotlib
 

@@ -38,6 +38,7 @@ from pydantic import ValidationError
 
 from phasegrok import store
 from phasegrok.classify import ClassifySpec, classify_runs
+from phasegrok.results import load
 from phasegrok.store import CURVES, PARTS, RUNS, rerun_hint, table_damage, write_runs
 
 
@@ -180,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LensWarning)
-        paths = draw_all(store.load(d), lens_runs=args.run or None)
+        paths = draw_all(load(d), lens_runs=args.run or None)
     for w in caught:
         if issubclass(w.category, LensWarning):
             print(f"phasegrok.plot: warning: {w.message}", file=sys.stderr)

@@ -20,6 +20,7 @@ from phasegrok import progress_store, store
 from phasegrok.config import ConfigError, SweepSpec, load_sweep
 from phasegrok.parts import DAMAGED, check_parts, part_rows
 from phasegrok.reference import copy_reference
+from phasegrok.results import Results, with_frames
 from phasegrok.stream import Plan, iter_batches, locate, plan
 
 DEFAULT_RESULTS = Path("results")
@@ -102,7 +103,7 @@ def run_sweep(
     memory_budget: int | None = None,
     max_runs_per_batch: int = 256,
     live: bool = True,
-) -> store.Results:
+) -> Results:
     """Train every missing run of a sweep (YAML path or dict), then classify and draw.
 
     `live` (with `plots`): index.html shows the phase diagram of the runs so far while training
@@ -240,7 +241,7 @@ class Interrupted(Exception):
         self.finished, self.total = finished, total
 
 
-def finish(spec: SweepSpec, out_dir: Path, plots: bool = True) -> store.Results:
+def finish(spec: SweepSpec, out_dir: Path, plots: bool = True) -> Results:
     """Assemble the parts, classify every run, write runs/curves parquet, draw the figures.
 
     Runs of the grid come first, in grid order (found from their rows, `stream.locate`), then
@@ -261,7 +262,7 @@ def finish(spec: SweepSpec, out_dir: Path, plots: bool = True) -> store.Results:
         progress_store.assemble(out_dir, runs_df["run_id"], metadata)
     except OSError as err:
         raise store.OutputError(f"cannot write to {out_dir}: {err.strerror or err}") from None
-    results = store.with_frames(out_dir, runs_df, curves_df, spec.resolved_dict())
+    results = with_frames(out_dir, runs_df, curves_df, spec.resolved_dict())
     if plots:
         from phasegrok.report import draw_all
 

@@ -30,7 +30,7 @@ from phasegrok.report.interactive import (
 )
 from phasegrok.report.live import LivePage
 from phasegrok.report.vega_spec import PHASE_SCALE
-from phasegrok.store import load
+from phasegrok.results import load
 from phasegrok.sweep import main as sweep_main
 
 

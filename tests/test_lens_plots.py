@@ -15,13 +15,14 @@ from conftest import assert_png, run_cli
 from phasegrok import cyclic, lens
 from phasegrok.classify import ClassifySpec, classify_runs
 from phasegrok.lens import facts_of, star_points, token_circle
-from phasegrok.parts import param_steps
+from phasegrok.parts import load_params, param_steps
 from phasegrok.plot import main as plot_main
 from phasegrok.report import LensWarning, draw_all
 from phasegrok.report.lens_figures import spectrum_figure, star_figure
 from phasegrok.report.lens_section import draw_run, lens_maps, lens_run_ids
 from phasegrok.report.parallel import recording, replay
-from phasegrok.store import load_params, with_frames, write_batch
+from phasegrok.results import with_frames
+from phasegrok.store import write_batch
 
 
 def pick_runs(runs: pd.DataFrame) -> list[str]:

@@ -46,7 +46,7 @@ from phasegrok.report.diagrams import (
 )
 from phasegrok.report.gallery import phase_counts
 from phasegrok.report.grid import fmt, grid_keys, is_log_spaced, make_axis, plot_pairs
-from phasegrok.store import with_frames
+from phasegrok.results import with_frames
 
 P = 31
 STEPS = np.arange(0, 5001, 100)

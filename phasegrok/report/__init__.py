@@ -50,7 +50,7 @@ from phasegrok.report.lens_section import (
 )
 from phasegrok.report.parallel import default_workers, executor, recording, replay
 from phasegrok.report.style import save, theme
-from phasegrok.store import Results, load
+from phasegrok.results import Results, load
 
 __all__ = ["LensWarning", "draw_all", "draw_curves", "draw_grid", "draw_run"]
 
@@ -62,7 +62,7 @@ def draw_all(
 ) -> list[Path]:
     """Write every figure and index.html into the results folder; return the written paths.
 
-    `results`: a loaded `store.Results`, or a folder to load. Runs without a `phase` column are
+    `results`: a loaded `results.Results`, or a folder to load. Runs without a `phase` column are
     classified first, in memory only. `lens_runs`: the run ids that get the per-run lens
     figures; None: one example run per phase present. An id not in the runs raises ValueError.
     `workers`: processes drawing at once (`parallel.default_workers`: the CPUs, or 1 where JAX

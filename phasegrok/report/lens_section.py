@@ -31,7 +31,7 @@ from phasegrok.report.lens_figures import (
 )
 from phasegrok.report.style import save, theme
 from phasegrok.report.trajectory_figures import CAPTIONS, trajectory_figure, units_figure
-from phasegrok.store import Results
+from phasegrok.results import Results
 
 MAX_WEIGHT_PANELS = 8
 Drawn = list[tuple[Path, str]]  # (written file, caption)
