@@ -21,6 +21,7 @@ from typing import Any
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
@@ -223,6 +224,15 @@ def star_figure(
     return fig
 
 
+def accuracy_panel(ax: Axes, curve: pd.DataFrame, legend_loc: str) -> None:
+    """A run's test (solid) and train (dashed) accuracy against step, on `ax`."""
+    ax.plot(curve["step"], curve["test_acc"], color="0.1", lw=1.4, label="test")
+    ax.plot(curve["step"], curve["train_acc"], color="0.45", lw=1.1, ls="--", label="train")
+    ax.set_ylim(-0.02, 1.04)
+    ax.set_ylabel("accuracy")
+    ax.legend(fontsize=7, frameon=False, loc=legend_loc)
+
+
 def lens_curve_figure(
     facts: ModelFacts,
     row: pd.Series,
@@ -247,11 +257,7 @@ def lens_curve_figure(
     curve = curve.replace([np.inf, -np.inf], np.nan).sort_values("step")
     fig = Figure(figsize=(5.6, 5.0), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[1, 1])
-    top.plot(curve["step"], curve["test_acc"], color="0.1", lw=1.4, label="test")
-    top.plot(curve["step"], curve["train_acc"], color="0.45", lw=1.1, ls="--", label="train")
-    top.set_ylim(-0.02, 1.04)
-    top.set_ylabel("accuracy")
-    top.legend(fontsize=7, frameon=False, loc="upper left")
+    accuracy_panel(top, curve, legend_loc="upper left")
     color = PHASE_COLORS.get(str(row.get("phase")), "#0072B2")
     handles = []
     if main in curve.columns:

@@ -23,6 +23,7 @@ from phasegrok import lens
 from phasegrok.classify import PHASE_COLORS, PHASES
 from phasegrok.lens import ModelFacts, cell
 from phasegrok.report.grid import fmt
+from phasegrok.report.lens_figures import accuracy_panel
 from phasegrok.report.style import title
 
 CAPTIONS = {
@@ -90,11 +91,7 @@ def trajectory_figure(
 
     top, bottom = right.subplots(2, 1, sharex=True)
     curve = curve.replace([np.inf, -np.inf], np.nan).sort_values("step")
-    top.plot(curve["step"], curve["test_acc"], color="0.1", lw=1.4, label="test")
-    top.plot(curve["step"], curve["train_acc"], color="0.45", lw=1.1, ls="--", label="train")
-    top.set_ylim(-0.02, 1.04)
-    top.set_ylabel("accuracy")
-    top.legend(fontsize=7, frameon=False, loc="center right")
+    accuracy_panel(top, curve, legend_loc="center right")
     color = PHASE_COLORS.get(str(row.get("phase")), "#0072B2")
     floor = 1e-7  # float32 losses reach exact zero: drawn at the floor on the log axis
     bottom.plot(curve["step"], curve["test_loss"].clip(lower=floor), color="0.1", lw=1.4)
