@@ -23,6 +23,7 @@ from phasegrok.arrays import ARRAYS, ArraysFile, inspect_file
 from phasegrok.classify import ClassifySpec
 from phasegrok.grid import Axis, iter_product, parse_axis, parse_seeds, written_seeds
 from phasegrok.inputs import ConfigError, check_size, read_sweep_file, short_repr
+from phasegrok.overrides import apply_overrides
 from phasegrok.reference import REFERENCE_FILE, check_reference
 from phasegrok.rules import (
     check_run,
@@ -188,14 +189,18 @@ def _plain(value: Any) -> Any:
 # Loading
 
 
-def load_sweep(source: str | Path | Mapping[str, Any]) -> SweepSpec:
-    """Validate a sweep (a YAML path or an already parsed dict) and build its lazy grid.
+def load_sweep(source: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()) -> SweepSpec:
+    """Validate a sweep (a YAML path or an already parsed dict) and build its lazy grid;
+    `overrides` (`KEY=VALUE`, `~KEY`: `phasegrok.overrides`) apply first, then validation.
 
     Raises ConfigError for any bad input; never imports JAX. Takes time and memory in
     proportion to the file, never to the number of runs it describes.
     """
     raw = dict(source) if isinstance(source, Mapping) else read_sweep_file(source)
     check_size(raw)
+    if overrides:
+        raw = apply_overrides(raw, overrides)
+        check_size(raw)
     sweep_file = _validate_model(SweepFile, raw)
     grid = {key: _parse_axis(key, spec) for key, spec in sweep_file.grid.items()}
     seeds = parse_seeds(sweep_file.train.seeds)
