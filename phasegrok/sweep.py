@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from phasegrok import progress_store, store
+from phasegrok.calibrate import Recorder, estimate_seconds
 from phasegrok.config import ConfigError, SweepSpec, load_sweep
 from phasegrok.host import use_compile_cache, use_host_devices
 from phasegrok.overrides import GRAMMAR
@@ -42,13 +43,16 @@ def default_out(spec: SweepSpec) -> Path:
 
 
 def describe(the_plan: Plan) -> str:
-    """One line: runs, done, shape groups, and the estimate of what is left to train."""
+    """One line: runs, done, shape groups, and the estimate of what is left to train (its time
+    from this machine's measured throughput: `phasegrok.calibrate`)."""
     est = the_plan.estimate()
     n, todo = the_plan.n_runs, the_plan.n_todo
+    todo_groups = [(g.static, k) for g, k in zip(the_plan.groups, the_plan.todo, strict=True)]
+    seconds, how = estimate_seconds(todo_groups)
     return (
         f"{the_plan.spec.name}: {n} runs ({n - todo} already done), {len(the_plan.groups)} shape "
-        f"group(s); to train ~{est['flops'] / 1e12:.2f} TFLOP (~{_duration(est['cpu_seconds'])} "
-        f"on a 2-core CPU), ~{est['bytes'] / 2**20:.1f} MiB of results"
+        f"group(s); to train ~{est['flops'] / 1e12:.2f} TFLOP (~{_duration(seconds)}, {how}), "
+        f"~{est['bytes'] / 2**20:.1f} MiB of results"
     )
 
 
@@ -193,12 +197,14 @@ def train_missing(
         dynamic_ncols=True,
     )
     n_done, finished = the_plan.n_runs - the_plan.n_todo, 0
+    recorder = Recorder(provenance["device"])
     try:
         for batch, width in batches:
             strategy = engine.choose_strategy(batch.static)
             result = engine.execute_batch(
                 batch, on_steps=bar.update, width=width, strategy=strategy
             )
+            recorder.add(batch.static, len(batch.runs), result.wall_seconds, result.compile_seconds)
             configs = [r.config for r in batch.runs]
             extra = {
                 "batch_id": batch.batch_id,
@@ -236,6 +242,8 @@ def train_missing(
     except KeyboardInterrupt:
         bar.close()
         raise Interrupted(n_done + finished, the_plan.n_runs) from None
+    finally:  # what was measured calibrates the next estimate, interrupted or not
+        recorder.save()
     bar.close()
 
 
