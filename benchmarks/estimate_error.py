@@ -1,6 +1,6 @@
 """The time estimate's error on the ready sweeps: estimated vs measured training time.
 
-    python benchmarks/estimate_error.py [--out benchmarks/results-estimate-cpu.json]
+    PYTHONPATH=. python benchmarks/estimate_error.py [--out benchmarks/results-estimate-cpu.json]
 
 With a fresh throughput cache (`$PHASEGROK_CACHE` in a temporary folder), trains each ready
 sweep in turn, twice. Pass 1: each sweep's estimate comes from the sweeps trained before it

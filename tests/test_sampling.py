@@ -93,9 +93,7 @@ def test_bad_samplers_are_one_line_naming_the_key(tiny, grid, key, message):
     assert err.value.key == key and message in err.value.message
 
 
-def test_sweep_yaml_keeps_the_specs_and_seed_and_rerunning_it_is_the_same_sweep(
-    sampled, tmp_path
-):
+def test_sweep_yaml_keeps_the_specs_and_seed_and_rerunning_it_is_the_same_sweep(sampled, tmp_path):
     sampled["grid"].pop("model.hidden")
     sampled["grid_seed"] = 7
     sampled["train"]["seeds"] = 1
