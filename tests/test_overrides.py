@@ -77,7 +77,7 @@ def test_cli_overrides_anywhere_and_dry_run_prints_the_resolved_sweep(tiny_file,
     argv = [str(tiny_file), "train.seeds=1", "--out", str(out), "--dry-run", "~grid.optimizer.lr"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    resolved = yaml.safe_load(printed[: printed.rindex("\n")])
+    resolved = yaml.safe_load("\n".join(printed.splitlines()[:-1]))  # all but the summary
     assert resolved["train"]["seeds"] == [0] and list(resolved["grid"]) == [
         "optimizer.weight_decay"
     ]
