@@ -23,10 +23,12 @@ from phasegrok.arrays import ARRAYS, ArraysFile, inspect_file
 from phasegrok.classify import ClassifySpec
 from phasegrok.grid import Axis, iter_product, parse_axis, parse_seeds, written_seeds
 from phasegrok.inputs import ConfigError, check_size, read_sweep_file, short_repr
+from phasegrok.overrides import apply_overrides
 from phasegrok.reference import REFERENCE_FILE, check_reference
 from phasegrok.rules import (
     check_run,
 )
+from phasegrok.sampling import draw_joint, is_sampled, iter_grid, n_grid_points
 from phasegrok.schema import (
     DYNAMIC_KEYS,
     GROUP_KEYS,
@@ -37,6 +39,7 @@ from phasegrok.schema import (
     REAL_KEYS,
     RUN_KEYS,
     RUN_SECTIONS,
+    SAMPLEABLE_KEYS,
     SIZE_KEYS,
     SWEEPABLE_KEYS,
     AnalysisSpec,
@@ -113,11 +116,14 @@ class SweepSpec:
         lazily, so that taking the first few of a huge grid costs nothing."""
         base = self.base_config()
         axes = list(self.grid)
-        for *values, seed in iter_product([*self.grid.values(), self.seeds]):
-            yield {**base, **dict(zip(axes, values, strict=True))}, seed
+        for values in iter_grid(self.grid):
+            point = {**base, **dict(zip(axes, values, strict=True))}
+            for seed in self.seeds:
+                yield dict(point), seed
 
     def n_points(self) -> int:
-        return math.prod(len(v) for v in self.grid.values())
+        """Grid points: the product of the listed axes' lengths and the sampled points."""
+        return n_grid_points(self.grid)
 
     def n_runs(self) -> int:
         return self.n_points() * len(self.seeds)
@@ -188,16 +194,20 @@ def _plain(value: Any) -> Any:
 # Loading
 
 
-def load_sweep(source: str | Path | Mapping[str, Any]) -> SweepSpec:
-    """Validate a sweep (a YAML path or an already parsed dict) and build its lazy grid.
+def load_sweep(source: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()) -> SweepSpec:
+    """Validate a sweep (a YAML path or an already parsed dict) and build its lazy grid;
+    `overrides` (`KEY=VALUE`, `~KEY`: `phasegrok.overrides`) apply first, then validation.
 
     Raises ConfigError for any bad input; never imports JAX. Takes time and memory in
     proportion to the file, never to the number of runs it describes.
     """
     raw = dict(source) if isinstance(source, Mapping) else read_sweep_file(source)
     check_size(raw)
+    if overrides:
+        raw = apply_overrides(raw, overrides)
+        check_size(raw)
     sweep_file = _validate_model(SweepFile, raw)
-    grid = {key: _parse_axis(key, spec) for key, spec in sweep_file.grid.items()}
+    grid = _make_grid(sweep_file)
     seeds = parse_seeds(sweep_file.train.seeds)
     _check_plots(sweep_file, grid)
     spec = SweepSpec(file=sweep_file, grid=grid, seeds=seeds)
@@ -258,7 +268,25 @@ def _children(parent: str) -> list[str]:
     return sorted(names)
 
 
-def _parse_axis(key: str, spec: Any) -> Axis:
+def _make_grid(sweep_file: SweepFile) -> dict[str, Axis]:
+    """The grid's axes in file order: sampled ones drawn jointly (`sampling.draw_joint`)."""
+    samplers = {k: spec for k, spec in sweep_file.grid.items() if is_sampled(spec)}
+    for key in samplers:
+        _check_key(key)
+    sampled = draw_joint(
+        samplers,
+        sweep_file.grid_seed,
+        _check_value,
+        lambda key: key_annotation(key) is int,
+        SAMPLEABLE_KEYS,
+    )
+    return {
+        key: sampled[key] if key in sampled else _parse_axis(key, spec)
+        for key, spec in sweep_file.grid.items()
+    }
+
+
+def _check_key(key: str) -> None:
     where = f"grid.{key}"
     if key not in SWEEPABLE_KEYS:
         if key in NOT_SWEEPABLE:
@@ -269,6 +297,10 @@ def _parse_axis(key: str, spec: Any) -> Axis:
         raise ConfigError(
             where, f"not a known dotted path{suggestion}; sweepable keys: {', '.join(RUN_KEYS)}"
         )
+
+
+def _parse_axis(key: str, spec: Any) -> Axis:
+    _check_key(key)
     return parse_axis(key, spec, lambda value: _check_value(key, value), key in REAL_KEYS)
 
 

@@ -117,6 +117,8 @@ class SweepFile(_Section):
     train: TrainSpec = TrainSpec()
     analysis: AnalysisSpec = AnalysisSpec()
     grid: dict[str, Any] = {}
+    # The seed of the sampled axes' draws (`phasegrok.sampling`): the same seed, the same points.
+    grid_seed: int = Field(0, ge=0, le=2**31 - 1)
     classify: ClassifySpec = ClassifySpec()
     plots: tuple[PlotSpec, ...] = ()
     # A published outcome to compare with (`phasegrok.reference`): a CSV path, relative to the
@@ -187,6 +189,8 @@ DYNAMIC_KEYS = (
     *(key for key in GROUP_KEYS if not key.endswith(".name")),  # a group's name is static
 )
 SIZE_KEYS = ("data.train_fraction", "data.train_size")
+# The keys a grid may sample at random: every drawn point shares its shape group's program.
+SAMPLEABLE_KEYS = (*DYNAMIC_KEYS, *SIZE_KEYS)
 
 # Each shape group is compiled on its own (seconds each): more is a mistake, not a sweep.
 MAX_SHAPE_GROUPS = 10_000

@@ -14,7 +14,6 @@ proportion to the results on disk, never to the grid.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +34,7 @@ from phasegrok.config import (
     n_static_combinations,
     static_axes,
 )
-from phasegrok.grid import RangeAxis, Take, iter_product
+from phasegrok.grid import RangeAxis, iter_product
 from phasegrok.plan import (
     Batch,
     Run,
@@ -46,6 +45,7 @@ from phasegrok.plan import (
     static_spec,
     train_pad,
 )
+from phasegrok.sampling import SampledAxis, grid_factors, iter_grid, joint_index, n_grid_points
 
 # A conservative CPU throughput for the time estimate.
 ASSUMED_FLOPS = 2e10
@@ -59,10 +59,11 @@ class Group:
     static: StaticSpec
     picks: tuple[Sequence[int], ...]
     n_seeds: int
+    n_points: int  # of the sub-grid `picks` (`sampling.n_grid_points`: sampled axes jointly)
 
     @property
     def n_runs(self) -> int:
-        return math.prod(len(p) for p in self.picks) * self.n_seeds
+        return self.n_points * self.n_seeds
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,8 @@ def shape_groups(spec: SweepSpec) -> list[Group]:
                     cfg[key] = spec.grid[key][positions[0]]
                 else:
                     picks.append(range(len(spec.grid[key])))
-            groups.append(Group(static_spec(resolve(cfg)), tuple(picks), len(spec.seeds)))
+            n_points = n_grid_points(spec.grid, picks)
+            groups.append(Group(static_spec(resolve(cfg)), tuple(picks), len(spec.seeds), n_points))
         if len(groups) > MAX_SHAPE_GROUPS:
             raise ConfigError(
                 "grid",
@@ -203,9 +205,10 @@ def iter_group_runs(spec: SweepSpec, group: Group) -> Iterator[Run]:
     """The runs of `group`, in grid order, one at a time."""
     keys = list(spec.grid)
     base = spec.base_config()
-    values = [Take(spec.grid[k], p) for k, p in zip(keys, group.picks, strict=True)]
-    for *point, seed in iter_product([*values, spec.seeds]):
-        yield make_run({**base, **dict(zip(keys, point, strict=True))}, seed)
+    for point in iter_grid(spec.grid, group.picks):
+        cfg = {**base, **dict(zip(keys, point, strict=True))}
+        for seed in spec.seeds:
+            yield make_run(cfg, seed)
 
 
 def iter_batches(
@@ -246,30 +249,43 @@ def locate(spec: SweepSpec, rows: Iterable[Mapping[str, Any]]) -> dict[str, tupl
     run_id (a row of another grid, or of older numerics, has another). Rows hold `run_id`,
     `seed` and the swept keys as stored in runs.parquet."""
     keys = list(spec.grid)
-    axes = [spec.grid[k] for k in keys]
+    factors = grid_factors(spec.grid)
+    sizes = [len(spec.grid[f[0]]) for f in factors]
+    points = joint_index(spec.grid)
     base = spec.base_config()
     seed_position = _seed_positions(spec.seeds)
     statics: dict[StaticSpec, StaticSpec] = {}  # one object per group, shared by its runs
     found: dict[str, tuple[int, StaticSpec]] = {}
     for row in rows:
-        positions = []
-        for key, axis in zip(keys, axes, strict=True):
-            position = _position(axis, _stored(key, row.get(key)))
-            if position is None:
-                break
-            positions.append(position)
-        else:
-            seed = seed_position(row.get("seed"))
-            if seed is None:
-                continue
-            point = {**base, **{k: a[i] for k, a, i in zip(keys, axes, positions, strict=True)}}
-            run = make_run(point, spec.seeds[seed])
-            if run.run_id == row.get("run_id"):
-                flat = 0
-                for axis, i in zip([*axes, spec.seeds], [*positions, seed], strict=True):
-                    flat = flat * len(axis) + i
-                found[run.run_id] = (flat, statics.setdefault(run.static, run.static))
+        values = {k: _stored(k, row.get(k)) for k in keys}
+        positions = [_factor_position(spec.grid, f, values, points) for f in factors]
+        seed = seed_position(row.get("seed"))
+        if seed is None or None in positions:
+            continue
+        at = {k: i for f, i in zip(factors, positions, strict=True) for k in f}
+        run = make_run({**base, **{k: spec.grid[k][at[k]] for k in keys}}, spec.seeds[seed])
+        if run.run_id == row.get("run_id"):
+            flat = 0
+            for size, i in zip([*sizes, len(spec.seeds)], [*positions, seed], strict=True):
+                flat = flat * size + i
+            found[run.run_id] = (flat, statics.setdefault(run.static, run.static))
     return found
+
+
+def _factor_position(
+    grid: Mapping[str, Any],
+    factor: tuple[str, ...],
+    values: Mapping[str, Any],
+    points: Mapping[tuple[Any, ...], int],
+) -> int | None:
+    """Position of a row's values on one factor of the grid: a listed axis, or the sampled
+    points (`sampling.joint_index`)."""
+    if not isinstance(grid[factor[0]], SampledAxis):
+        return _position(grid[factor[0]], values[factor[0]])
+    try:
+        return points.get(tuple(values[k] for k in factor))
+    except TypeError:  # an unhashable stored value: not a point of this grid
+        return None
 
 
 def _seed_positions(seeds: Sequence[int]) -> Callable[[Any], int | None]:

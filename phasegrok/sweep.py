@@ -7,17 +7,21 @@ happens before JAX is imported; bad input is one line on stderr and exit status 
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from phasegrok import progress_store, store
+from phasegrok.calibrate import Recorder, estimate_seconds
 from phasegrok.config import ConfigError, SweepSpec, load_sweep
+from phasegrok.host import use_compile_cache, use_host_devices
+from phasegrok.overrides import GRAMMAR
 from phasegrok.parts import DAMAGED, check_parts, part_rows
 from phasegrok.reference import copy_reference
 from phasegrok.results import Results, with_frames
@@ -40,13 +44,16 @@ def default_out(spec: SweepSpec) -> Path:
 
 
 def describe(the_plan: Plan) -> str:
-    """One line: runs, done, shape groups, and the estimate of what is left to train."""
+    """One line: runs, done, shape groups, and the estimate of what is left to train (its time
+    from this machine's measured throughput: `phasegrok.calibrate`)."""
     est = the_plan.estimate()
     n, todo = the_plan.n_runs, the_plan.n_todo
+    todo_groups = [(g.static, k) for g, k in zip(the_plan.groups, the_plan.todo, strict=True)]
+    seconds, how = estimate_seconds(todo_groups)
     return (
         f"{the_plan.spec.name}: {n} runs ({n - todo} already done), {len(the_plan.groups)} shape "
-        f"group(s); to train ~{est['flops'] / 1e12:.2f} TFLOP (~{_duration(est['cpu_seconds'])} "
-        f"on a 2-core CPU), ~{est['bytes'] / 2**20:.1f} MiB of results"
+        f"group(s); to train ~{est['flops'] / 1e12:.2f} TFLOP (~{_duration(seconds)}, {how}), "
+        f"~{est['bytes'] / 2**20:.1f} MiB of results"
     )
 
 
@@ -103,11 +110,13 @@ def run_sweep(
     memory_budget: int | None = None,
     max_runs_per_batch: int = 256,
     live: bool = True,
+    overrides: Sequence[str] = (),
 ) -> Results:
     """Train every missing run of a sweep (YAML path or dict), then classify and draw.
 
     `live` (with `plots`): index.html shows the phase diagram of the runs so far while training
-    (`phasegrok.report.live`).
+    (`phasegrok.report.live`). `overrides`: `KEY=VALUE` / `~KEY` strings, as on the command
+    line (`phasegrok.overrides`).
 
     Returns the folder's `Results` (`.runs`, `.curves`, `.params(run_id)`). Finished batches
     are skipped, so calling it again after an interruption resumes. Raises ConfigError for bad
@@ -116,7 +125,7 @@ def run_sweep(
     >>> res = run_sweep("sweeps/quickstart.yaml")          # doctest: +SKIP
     >>> res.runs.groupby("phase").size()                   # doctest: +SKIP
     """
-    spec = load_sweep(source)
+    spec = load_sweep(source, overrides)
     check_limits(plan(spec))
     out_dir = Path(out) if out is not None else default_out(spec)
     for warning in store.prepare(out_dir, spec.identity(), spec.resolved_dict(), force):
@@ -189,12 +198,14 @@ def train_missing(
         dynamic_ncols=True,
     )
     n_done, finished = the_plan.n_runs - the_plan.n_todo, 0
+    recorder = Recorder(provenance["device"])
     try:
         for batch, width in batches:
             strategy = engine.choose_strategy(batch.static)
             result = engine.execute_batch(
                 batch, on_steps=bar.update, width=width, strategy=strategy
             )
+            recorder.add(batch.static, len(batch.runs), result.wall_seconds, result.compile_seconds)
             configs = [r.config for r in batch.runs]
             extra = {
                 "batch_id": batch.batch_id,
@@ -232,6 +243,8 @@ def train_missing(
     except KeyboardInterrupt:
         bar.close()
         raise Interrupted(n_done + finished, the_plan.n_runs) from None
+    finally:  # what was measured calibrates the next estimate, interrupted or not
+        recorder.save()
     bar.close()
 
 
@@ -274,10 +287,19 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m phasegrok.sweep",
         description="Train every run of a sweep file, classify the phases, draw the figures.",
+        epilog=GRAMMAR,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("sweep", help="the sweep YAML file")
+    parser.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="overrides of the file (see below)"
+    )
     parser.add_argument("--out", help="results folder (default: results/<name>)")
-    parser.add_argument("--dry-run", action="store_true", help="validate, estimate, and exit")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate, estimate, and exit (with overrides: print the resolved sweep first)",
+    )
     parser.add_argument("--yes", action="store_true", help="allow a very large sweep")
     parser.add_argument("--force", action="store_true", help="replace another sweep's results")
     parser.add_argument("--no-plots", action="store_true", help="skip drawing figures")
@@ -305,52 +327,11 @@ def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def use_host_devices() -> None:
-    """One XLA host device per core, so CPU runs split over the cores (see engine.Strategy).
-
-    Must happen before JAX starts; a process that already imported JAX keeps its devices.
-    """
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "jax" in sys.modules or "xla_force_host_platform_device_count" in flags:
-        return
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    flag = f"--xla_force_host_platform_device_count={max(1, cores or 1)}"
-    os.environ["XLA_FLAGS"] = f"{flags} {flag}".strip()
-
-
-def compile_cache_dir() -> Path | None:
-    """Where the CLI keeps compiled programs: `$PHASEGROK_COMPILE_CACHE` ("off" for nowhere),
-    else `$XDG_CACHE_HOME/phasegrok/xla` (`~/.cache/phasegrok/xla`)."""
-    chosen = os.environ.get("PHASEGROK_COMPILE_CACHE")
-    if chosen is not None:
-        return None if chosen.strip().lower() in ("", "off", "0", "none") else Path(chosen)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "phasegrok" / "xla"
-
-
-def use_compile_cache() -> None:
-    """JAX's persistent compilation cache, so that resuming, extending or rerunning a sweep
-    reuses the programs of its shape groups instead of compiling each again (~3 s on a CPU)."""
-    folder = compile_cache_dir()
-    if folder is None:
-        return
-    try:  # an unusable cache folder only costs compile time: train without it
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return
-    if not os.access(folder, os.W_OK):
-        return
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", str(folder))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-
-
 def main(argv: list[str] | None = None) -> int:
     use_host_devices()
-    args = _parser().parse_args(argv)
+    args = _parser().parse_intermixed_args(argv)
     try:
-        spec = load_sweep(args.sweep)
+        spec = load_sweep(args.sweep, args.overrides)
         out_dir = Path(args.out) if args.out else default_out(spec)
         scan = check_parts(out_dir) if (out_dir / store.MANIFEST).exists() else None
         the_plan = plan(spec, part_rows(scan.whole, grid_columns(spec)) if scan else ())
@@ -359,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
             for damage in scan.damaged if scan else []:
                 _warn(f"{damage}; the sweep will move it to {DAMAGED} and train its runs")
             problem = limit_problem(the_plan)
+            if args.overrides:  # what the overrides made of the file
+                print(yaml.safe_dump(spec.resolved_dict(), sort_keys=False).rstrip())
             print(summary + (f"; refused: {problem}" if problem else ""))
             return 0
         check_limits(the_plan)

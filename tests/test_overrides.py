@@ -1,0 +1,113 @@
+"""Command-line overrides (Hydra's grammar): parsed, applied, validated like the file."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+import phasegrok
+from phasegrok.config import ConfigError, load_sweep
+from phasegrok.overrides import apply_overrides, parse_override
+from phasegrok.sweep import _parser, main
+
+
+@pytest.fixture
+def tiny_file(tiny, tmp_path):
+    tiny["plots"] = [{"x": "optimizer.weight_decay", "y": "optimizer.lr"}]
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny))
+    return path
+
+
+def test_grammar():
+    assert parse_override("optimizer.lr=3.0e-4") == ("set", ["optimizer", "lr"], 3.0e-4)
+    assert parse_override("model.hidden=[128,128]") == ("set", ["model", "hidden"], [128, 128])
+    assert parse_override("+train.steps=5") == ("set", ["train", "steps"], 5)
+    assert parse_override("++train.steps=5")[2] == 5
+    # A grid key is one dotted key after `grid.`.
+    assert parse_override("grid.optimizer.lr={logspace: [-4, -2, 5]}") == (
+        "set",
+        ["grid", "optimizer.lr"],
+        {"logspace": [-4, -2, 5]},
+    )
+    assert parse_override("~grid.data.train_fraction") == (
+        "remove",
+        ["grid", "data.train_fraction"],
+        None,
+    )
+    for bad in ("optimizer.lr", "=3", "a..b=1", "model.hidden=[1,"):
+        with pytest.raises(ConfigError):
+            parse_override(bad)
+
+
+def test_apply_sets_removes_and_drops_plots_naming_a_removed_axis(tiny):
+    tiny["plots"] = [{"x": "optimizer.weight_decay", "y": "optimizer.lr"}]
+    out = apply_overrides(tiny, ["optimizer.lr=1e-2", "~grid.optimizer.lr", "new.key=1"])
+    assert out["optimizer"]["lr"] == "1e-2"  # YAML 1.1 text; validation reads the number
+    assert "optimizer.lr" not in out["grid"] and out["plots"] == []
+    assert out["new"] == {"key": 1}
+    assert tiny["grid"]["optimizer.lr"] == [1.0e-3, 3.0e-3]  # the input is not changed
+
+
+def test_overrides_go_through_the_files_validation(tiny):
+    spec = load_sweep(tiny, ["optimizer.lr=1e-2", "~grid.optimizer.lr", "train.seeds=1"])
+    assert spec.file.optimizer.lr == 1e-2 and list(spec.grid) == ["optimizer.weight_decay"]
+    assert spec.n_runs() == 3
+    spec = load_sweep(tiny, ["grid.optimizer.lr={logspace: [-4, -2, 3]}"])
+    assert list(spec.grid["optimizer.lr"]) == [1e-4, 1e-3, 1e-2]
+    cases = {
+        "train.steps=-1": ("train.steps", ">= 1"),
+        "optimizer.lrr=1": ("optimizer.lrr", "did you mean 'optimizer.lr'"),
+        "grid.optimizer.lr=[1,-1]": ("grid.optimizer.lr", "> 0"),
+        "grid.train.seeds=[1,2]": ("grid.train.seeds", "cannot be swept"),
+        "optimizer.lr.x=1": ("optimizer.lr", "not a section"),
+        "~model.nothing": ("model.nothing", "does not set it"),
+    }
+    for override, (key, message) in cases.items():
+        with pytest.raises(ConfigError) as err:
+            load_sweep(tiny, [override])
+        assert err.value.key == key and message in err.value.message, override
+    # In order: the base value is checked once no axis replaces it.
+    with pytest.raises(ConfigError, match="optimizer.lr: must be > 0"):
+        load_sweep(tiny, ["~grid.optimizer.lr", "optimizer.lr=-1"])
+
+
+def test_cli_overrides_anywhere_and_dry_run_prints_the_resolved_sweep(tiny_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = [str(tiny_file), "train.seeds=1", "--out", str(out), "--dry-run", "~grid.optimizer.lr"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    resolved = yaml.safe_load("\n".join(printed.splitlines()[:-1]))  # all but the summary
+    assert resolved["train"]["seeds"] == [0] and list(resolved["grid"]) == [
+        "optimizer.weight_decay"
+    ]
+    assert resolved["plots"] == []  # the plot that named the removed axis went with it
+    assert "3 runs" in printed.splitlines()[-1]
+    assert not out.exists()
+
+
+def test_cli_bad_override_is_one_line_exit_2_nothing_written(tiny_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = [str(tiny_file), "~grid.optimizer.lr", "--out", str(out), "optimizer.lr=-1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "optimizer.lr: must be > 0" in err
+    assert not out.exists()
+
+
+def test_help_shows_the_grammar_with_an_example():
+    text = _parser().format_help()
+    assert "~KEY" in text and "grid.optimizer.lr='{logspace" in text and "example:" in text
+
+
+def test_run_sweep_takes_overrides_and_records_them(tiny, tmp_path):
+    res = phasegrok.run_sweep(
+        tiny,
+        tmp_path / "api",
+        progress=False,
+        plots=False,
+        overrides=["grid.optimizer.weight_decay=[0.1]", "~grid.optimizer.lr", "train.seeds=1"],
+    )
+    assert len(res.runs) == 1
+    written = yaml.safe_load((tmp_path / "api" / "sweep.yaml").read_text())
+    assert written["grid"] == {"optimizer.weight_decay": [0.1]}
