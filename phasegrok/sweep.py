@@ -12,15 +12,25 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from phasegrok import progress_store, store
-from phasegrok.calibrate import Recorder, estimate_seconds
+from phasegrok.batching import flops_per_step
+from phasegrok.calibrate import Recorder
 from phasegrok.config import ConfigError, SweepSpec, load_sweep
 from phasegrok.host import use_compile_cache, use_host_devices
+from phasegrok.limits import (
+    MAX_BYTES_WITHOUT_YES,
+    MAX_RUNS_WITHOUT_YES,
+    check_limits,
+    describe,
+    duration,
+    limit_problem,
+)
 from phasegrok.overrides import GRAMMAR
 from phasegrok.parts import DAMAGED, check_parts, part_rows
 from phasegrok.reference import copy_reference
@@ -28,71 +38,10 @@ from phasegrok.results import Results, with_frames
 from phasegrok.stream import Plan, iter_batches, locate, plan
 
 DEFAULT_RESULTS = Path("results")
-# Above these a sweep needs --yes: a typo in a grid should not fill a disk.
-MAX_RUNS_WITHOUT_YES = 20_000
-MAX_BYTES_WITHOUT_YES = 5 << 30
-# Never, even with --yes. Training streams (memory bounded by a batch, whatever the grid), but
-# the last step, which assembles runs.parquet and curves.parquet, classifies and draws, holds
-# the whole sweep's runs and curves in memory: measured ~250 bytes a curve point and ~3 KB a
-# run, so at most ~4 GB at these limits.
-MAX_RUNS = 500_000
-MAX_CURVE_POINTS = 10_000_000
 
 
 def default_out(spec: SweepSpec) -> Path:
     return DEFAULT_RESULTS / spec.name
-
-
-def describe(the_plan: Plan) -> str:
-    """One line: runs, done, shape groups, and the estimate of what is left to train (its time
-    from this machine's measured throughput: `phasegrok.calibrate`)."""
-    est = the_plan.estimate()
-    n, todo = the_plan.n_runs, the_plan.n_todo
-    todo_groups = [(g.static, k) for g, k in zip(the_plan.groups, the_plan.todo, strict=True)]
-    seconds, how = estimate_seconds(todo_groups)
-    return (
-        f"{the_plan.spec.name}: {n} runs ({n - todo} already done), {len(the_plan.groups)} shape "
-        f"group(s); to train ~{est['flops'] / 1e12:.2f} TFLOP (~{_duration(seconds)}, {how}), "
-        f"~{est['bytes'] / 2**20:.1f} MiB of results"
-    )
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 3.6e9:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 3.15e7:.2g} years"
-
-
-def limit_problem(the_plan: Plan) -> str | None:
-    """Why the sweep is refused even with --yes: above MAX_RUNS or MAX_CURVE_POINTS, or one
-    run needs more memory than this machine has. None if it is not."""
-    points = the_plan.curve_points()
-    if the_plan.n_runs > MAX_RUNS or points > MAX_CURVE_POINTS:
-        return (
-            f"at most {MAX_RUNS} runs and {MAX_CURVE_POINTS} curve points (runs x eval points; "
-            f"this sweep: {points}) per sweep, even with --yes, as the results are assembled "
-            "in memory: split the grid into several sweeps"
-        )
-    import psutil
-
-    need, have = the_plan.largest_run_bytes(), psutil.virtual_memory().total
-    if need > have:
-        return (
-            f"one run needs ~{need / 2**30:.3g} GiB of memory, more than this machine's "
-            f"{have / 2**30:.3g} GiB: use a smaller task.p / task.n_bits, train set or model"
-        )
-    return None
-
-
-def check_limits(the_plan: Plan) -> None:
-    """Raise ConfigError (key `grid`, with the count and estimate) if `limit_problem`."""
-    problem = limit_problem(the_plan)
-    if problem:
-        raise ConfigError("grid", f"{describe(the_plan)}; {problem}")
 
 
 def grid_columns(spec: SweepSpec) -> list[str]:
@@ -154,6 +103,11 @@ def folder_plan(spec: SweepSpec, out_dir: Path) -> Plan:
     return plan(spec, part_rows(parts, grid_columns(spec)))
 
 
+def advance(bar: Any, flops_per_step: float, steps: int) -> None:
+    """Move the progress bar by `steps` model-steps of `flops_per_step` FLOPs each."""
+    bar.update(steps * flops_per_step)
+
+
 def train_missing(
     spec: SweepSpec,
     out_dir: Path,
@@ -189,9 +143,15 @@ def train_missing(
         "device": engine.device_description(),
         "identity": spec.identity(),
     }
+    # Counted in FLOPs, not steps: a step's cost differs between shape groups by orders of
+    # magnitude, and the ETA is the work left over the recent rate.
+    work = [flops_per_step(g.static) for g in the_plan.groups]
     bar = tqdm(
-        total=sum(n * g.static.steps for g, n in zip(the_plan.groups, the_plan.todo, strict=True)),
-        unit="step",
+        total=sum(
+            n * g.static.steps * w
+            for g, n, w in zip(the_plan.groups, the_plan.todo, work, strict=True)
+        ),
+        unit="FLOP",
         unit_scale=True,
         desc=f"{spec.name}",
         disable=not progress,
@@ -202,9 +162,8 @@ def train_missing(
     try:
         for batch, width in batches:
             strategy = engine.choose_strategy(batch.static)
-            result = engine.execute_batch(
-                batch, on_steps=bar.update, width=width, strategy=strategy
-            )
+            on_steps = partial(advance, bar, flops_per_step(batch.static))
+            result = engine.execute_batch(batch, on_steps=on_steps, width=width, strategy=strategy)
             recorder.add(batch.static, len(batch.runs), result.wall_seconds, result.compile_seconds)
             configs = [r.config for r in batch.runs]
             extra = {
@@ -388,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - start
     counts = results.runs["phase"].value_counts().to_dict() if "phase" in results.runs else {}
     phases = ", ".join(f"{k} {v}" for k, v in counts.items())
-    print(f"done in {_duration(elapsed)}: {len(results.runs)} runs in {out_dir} ({phases})")
+    print(f"done in {duration(elapsed)}: {len(results.runs)} runs in {out_dir} ({phases})")
     return 0
 
 

@@ -1,0 +1,71 @@
+"""What a sweep may be before it trains: the limits on its size, and the one line that
+describes it (runs, shape groups, work, the estimated time, the results' size)."""
+
+from __future__ import annotations
+
+from phasegrok.calibrate import estimate_seconds
+from phasegrok.config import ConfigError
+from phasegrok.stream import Plan
+
+# Above these a sweep needs --yes: a typo in a grid should not fill a disk.
+MAX_RUNS_WITHOUT_YES = 20_000
+MAX_BYTES_WITHOUT_YES = 5 << 30
+# Never, even with --yes. Training streams (memory bounded by a batch, whatever the grid), but
+# the last step, which assembles runs.parquet and curves.parquet, classifies and draws, holds
+# the whole sweep's runs and curves in memory: measured ~250 bytes a curve point and ~3 KB a
+# run, so at most ~4 GB at these limits.
+MAX_RUNS = 500_000
+MAX_CURVE_POINTS = 10_000_000
+
+
+def describe(the_plan: Plan) -> str:
+    """One line: runs, done, shape groups, and the estimate of what is left to train (its time
+    from this machine's measured throughput: `phasegrok.calibrate`)."""
+    est = the_plan.estimate()
+    n, todo = the_plan.n_runs, the_plan.n_todo
+    todo_groups = [(g.static, k) for g, k in zip(the_plan.groups, the_plan.todo, strict=True)]
+    seconds, how = estimate_seconds(todo_groups)
+    return (
+        f"{the_plan.spec.name}: {n} runs ({n - todo} already done), {len(the_plan.groups)} shape "
+        f"group(s); to train ~{est['flops'] / 1e12:.2f} TFLOP (~{duration(seconds)}, {how}), "
+        f"~{est['bytes'] / 2**20:.1f} MiB of results"
+    )
+
+
+def duration(seconds: float) -> str:
+    """A time for people: "42 s", "7 min", "3.2 h", "1e+03 years"."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3.6e9:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 3.15e7:.2g} years"
+
+
+def limit_problem(the_plan: Plan) -> str | None:
+    """Why the sweep is refused even with --yes: above MAX_RUNS or MAX_CURVE_POINTS, or one
+    run needs more memory than this machine has. None if it is not."""
+    points = the_plan.curve_points()
+    if the_plan.n_runs > MAX_RUNS or points > MAX_CURVE_POINTS:
+        return (
+            f"at most {MAX_RUNS} runs and {MAX_CURVE_POINTS} curve points (runs x eval points; "
+            f"this sweep: {points}) per sweep, even with --yes, as the results are assembled "
+            "in memory: split the grid into several sweeps"
+        )
+    import psutil
+
+    need, have = the_plan.largest_run_bytes(), psutil.virtual_memory().total
+    if need > have:
+        return (
+            f"one run needs ~{need / 2**30:.3g} GiB of memory, more than this machine's "
+            f"{have / 2**30:.3g} GiB: use a smaller task.p / task.n_bits, train set or model"
+        )
+    return None
+
+
+def check_limits(the_plan: Plan) -> None:
+    """Raise ConfigError (key `grid`, with the count and estimate) if `limit_problem`."""
+    problem = limit_problem(the_plan)
+    if problem:
+        raise ConfigError("grid", f"{describe(the_plan)}; {problem}")
