@@ -17,9 +17,10 @@ import phasegrok
 from phasegrok.batching import flops_per_step, plan_batches
 from phasegrok.config import ConfigError, load_sweep
 from phasegrok.grid import RangeAxis, iter_product, range_value
+from phasegrok.limits import MAX_RUNS, check_limits
 from phasegrok.plan import expand, make_run
 from phasegrok.stream import iter_batches, locate, plan
-from phasegrok.sweep import MAX_RUNS, check_limits, main
+from phasegrok.sweep import main
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = yaml.safe_load((ROOT / "sweeps" / "quickstart.yaml").read_text())
