@@ -54,9 +54,7 @@ def test_a_dead_pid_on_this_host_is_taken_over_at_once(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     path = claims.claim_path(tmp_path, "b1")
-    _write_claim(
-        path, host=socket.gethostname(), pid=dead.pid, token="old", heartbeat=time.time()
-    )
+    _write_claim(path, host=socket.gethostname(), pid=dead.pid, token="old", heartbeat=time.time())
     taken = claims.try_claim(tmp_path, "b1", timeout=600)
     assert taken is not None and json.loads(path.read_text())["token"] == taken.token
 
