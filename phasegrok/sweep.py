@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
                 "grid", f"{summary}; this is very large: check the grid, or pass --yes"
             )
         if args.worker:  # before anything is written: another plan is refused
-            workers.check_plan(out_dir, workers.plan_record(spec, args.batch_runs))
+            workers.worker_plan(spec, args.batch_runs, workers.read_plan(out_dir))
     except ConfigError as err:
         return _fail(f"{args.sweep}: {err}", 2)
     if args.merge:  # changes nothing unless every run is there (or --allow-partial)

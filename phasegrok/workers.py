@@ -1,6 +1,6 @@
 """`--worker` and `--merge`: many processes (a Slurm job array) training one results folder.
 
-    plan.json    the batches every worker cuts: the sweep's identity, --batch-runs, their ids
+    plan.json    what every worker cuts into batches: the identity, --batch-runs, the sweeps
 
 A worker cuts the batches from the whole sweep and `--batch-runs` alone (`worker_batches`: not
 from the host's memory, nor from what is done), so every worker on every host has the same
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import sys
@@ -25,10 +24,10 @@ from typing import Any
 
 from phasegrok import store
 from phasegrok.claims import DEFAULT_TIMEOUT, heartbeat, try_claim, unique_suffix
-from phasegrok.config import ConfigError, SweepSpec
+from phasegrok.config import ConfigError, SweepSpec, load_sweep
 from phasegrok.parts import PARTS
 from phasegrok.plan import Batch
-from phasegrok.stream import Plan, iter_batches, plan
+from phasegrok.stream import Plan, iter_batches, iter_group_runs, plan
 
 PLAN_JSON, PARTIAL_JSON = "plan.json", "partial.json"
 UNBOUNDED = 1 << 62  # no memory cap: --batch-runs alone sizes a worker's batches
@@ -59,24 +58,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def worker_batches(spec: SweepSpec, batch_runs: int) -> Iterator[tuple[Batch, int]]:
-    """(batch, width) of the whole sweep, cut by `batch_runs` alone: the same on every host."""
-    return iter_batches(plan(spec), set(), UNBOUNDED, max(1, batch_runs), None)
+def run_ids(spec: SweepSpec) -> set[str]:
+    """Every run_id of the sweep (listed: a worker's plan holds the runs of its folder)."""
+    return {run.run_id for g in plan(spec).groups for run in iter_group_runs(spec, g)}
 
 
-def plan_record(spec: SweepSpec, batch_runs: int) -> dict[str, Any]:
-    """What plan.json holds: enough to tell two plans apart (the batch ids' digest)."""
-    digest, n_batches, n_runs = hashlib.sha256(), 0, 0
-    for batch, _width in worker_batches(spec, batch_runs):
-        digest.update(batch.batch_id.encode())
-        n_batches, n_runs = n_batches + 1, n_runs + len(batch.runs)
-    return {
-        "identity": spec.identity(),
-        "batch_runs": max(1, batch_runs),
-        "n_batches": n_batches,
-        "n_runs": n_runs,
-        "batches_sha256": digest.hexdigest(),
-    }
+def worker_batches(record: dict[str, Any]) -> Iterator[tuple[Batch, int]]:
+    """(batch, width) of a plan.json record: each recorded sweep's runs not in an earlier one,
+    cut by `batch_runs` alone (no memory cap), so every host names the same batches and an
+    extension appends batches without renaming the old ones."""
+    earlier: set[str] = set()
+    for resolved in record["sweeps"]:
+        spec = load_sweep(resolved)
+        yield from iter_batches(plan(spec), earlier, UNBOUNDED, record["batch_runs"], None)
+        earlier |= run_ids(spec)
 
 
 def read_plan(out_dir: Path) -> dict[str, Any] | None:
@@ -84,41 +79,58 @@ def read_plan(out_dir: Path) -> dict[str, Any] | None:
         data = json.loads((out_dir / PLAN_JSON).read_text())
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    return data if isinstance(data, dict) and isinstance(data.get("sweeps"), list) else None
 
 
-def check_plan(out_dir: Path, record: dict[str, Any]) -> None:
-    """Raise ConfigError (one line) when `out_dir` was planned otherwise for this sweep. A
-    plan of another sweep is stale (the folder was replaced with --force): ignored."""
-    theirs = read_plan(out_dir)
-    if theirs is None or theirs.get("identity") != record["identity"]:
-        return
-    if theirs.get("batches_sha256") != record["batches_sha256"]:
+def worker_plan(spec: SweepSpec, batch_runs: int, theirs: dict[str, Any] | None) -> dict[str, Any]:
+    """The plan this worker follows: the folder's (`theirs`), extended by `spec` when it adds
+    runs; a new one when there is none, or it is of another sweep (a folder replaced with
+    --force). Raises ConfigError (one line) for another --batch-runs, or a sweep that drops
+    runs of the plan."""
+    batch_runs = max(1, batch_runs)
+    fresh = {"identity": spec.identity(), "batch_runs": batch_runs}
+    if theirs is None or theirs.get("identity") != spec.identity():
+        return {**fresh, "sweeps": [spec.resolved_dict()]}
+    if theirs.get("batch_runs") != batch_runs:
         raise ConfigError(
             "--batch-runs",
-            f"{out_dir / PLAN_JSON} cuts this sweep with --batch-runs "
-            f"{theirs.get('batch_runs')} ({theirs.get('n_batches')} batches), this worker with "
-            f"{record['batch_runs']} ({record['n_batches']}): every worker of a folder must "
-            "use the same",
+            f"the workers of this folder cut batches with --batch-runs {theirs.get('batch_runs')} "
+            f"(plan.json), this one with {batch_runs}: every worker must use the same",
         )
+    planned: set[str] = set()
+    for resolved in theirs["sweeps"]:
+        planned |= run_ids(load_sweep(resolved))
+    mine = run_ids(spec)
+    if mine <= planned:
+        return theirs
+    if not planned <= mine:
+        raise ConfigError(
+            "grid",
+            f"plan.json holds {len(planned - mine)} runs this sweep does not: workers of one "
+            "folder run the same sweep (or one that extends it); choose another --out",
+        )
+    return {**fresh, "sweeps": [*theirs["sweeps"], spec.resolved_dict()]}
 
 
-def record_plan(out_dir: Path, record: dict[str, Any]) -> None:
-    """Write plan.json unless a worker did (create-exclusive: a link, whole or not at all);
-    replace a stale one of another sweep. Raises ConfigError if it differs."""
+def record_plan(out_dir: Path, spec: SweepSpec, batch_runs: int) -> dict[str, Any]:
+    """Write (or extend) plan.json; the first writer's plan wins (a link: create-exclusive,
+    whole or not at all). Returns the plan to follow; raises ConfigError if it differs."""
     path = out_dir / PLAN_JSON
     theirs = read_plan(out_dir)
-    if theirs is not None and theirs.get("identity") != record["identity"]:
-        store.write_text(path, json.dumps(record, indent=1))
-        return
+    record = worker_plan(spec, batch_runs, theirs)
+    if theirs is not None:
+        if record is not theirs:  # an extension, or a stale plan of another sweep
+            store.write_text(path, json.dumps(record, indent=1))
+        return record
     tmp = path.with_name(f".{PLAN_JSON}.tmp-{unique_suffix()}")
     tmp.write_text(json.dumps(record, indent=1))
     try:
         os.link(tmp, path)
-    except FileExistsError:
-        check_plan(out_dir, record)
+    except FileExistsError:  # another worker was first: follow its plan
+        return record_plan(out_dir, spec, batch_runs)
     finally:
         tmp.unlink(missing_ok=True)
+    return record
 
 
 @dataclass
@@ -169,10 +181,9 @@ def claimed(
 def work(spec: SweepSpec, out_dir: Path, args: argparse.Namespace, train: Callable) -> int:
     """The --worker loop: record (or check) the plan, train claimed batches, say what was done.
     `train(spec, out_dir, page=..., batches=...)` is `sweep.train_missing`."""
-    record = plan_record(spec, args.batch_runs)
-    record_plan(out_dir, record)
+    record = record_plan(out_dir, spec, args.batch_runs)
     tally = Tally()
-    batches = claimed(out_dir, worker_batches(spec, args.batch_runs), args.claim_timeout, tally)
+    batches = claimed(out_dir, worker_batches(record), args.claim_timeout, tally)
     with contextlib.closing(batches):  # an interrupted worker releases its claim at once
         train(spec, out_dir, page=None, batches=batches)
     held = f"; {tally.held} batches held by other workers" if tally.held else ""

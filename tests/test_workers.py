@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from phasegrok import claims, store
+from phasegrok import claims, store, workers
+from phasegrok.config import ConfigError, load_sweep
 from phasegrok.parts import remove_unfinished
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,6 +99,38 @@ def test_temporary_names_are_unique_across_hosts_and_processes(tmp_path, monkeyp
     store.write_text(tmp_path / "a.txt", "2")
     assert seen[0] != seen[1]
     assert f"{socket.gethostname()}-{os.getpid()}-" in seen[0]
+
+
+# --------------------------------------------------------------------------------------------
+# The plan (no training)
+
+
+def _spec(**grid):
+    return load_sweep({**SWEEP, "grid": {**SWEEP["grid"], **grid}})
+
+
+def _ids(record):
+    return [(b.batch_id, len(b.runs)) for b, _w in workers.worker_batches(record)]
+
+
+def test_the_plan_depends_on_the_sweep_and_batch_runs_alone(tmp_path):
+    first = workers.record_plan(tmp_path, _spec(), 5)
+    assert workers.record_plan(tmp_path, _spec(), 5) == first == workers.read_plan(tmp_path)
+    assert [n for _id, n in _ids(first)] == [4, 4, 4]  # 12 runs in equal batches of <= 5
+    with pytest.raises(ConfigError, match="--batch-runs 5 .* with 4"):
+        workers.worker_plan(_spec(), 4, first)
+    with pytest.raises(ConfigError, match="holds 4 runs this sweep does not"):
+        workers.worker_plan(_spec(**{"optimizer.weight_decay": [0.01, 0.1, 5.0]}), 5, first)
+
+
+def test_extending_a_sweep_appends_batches_and_keeps_the_old_ones(tmp_path):
+    first = workers.record_plan(tmp_path, _spec(), 5)
+    wider = _spec(**{"optimizer.weight_decay": [0.01, 0.1, 1.0, 3.0]})
+    extended = workers.record_plan(tmp_path, wider, 5)
+    assert len(extended["sweeps"]) == 2 and workers.read_plan(tmp_path) == extended
+    old, new = _ids(first), _ids(extended)
+    assert new[: len(old)] == old and sum(n for _id, n in new[len(old) :]) == 4
+    assert workers.record_plan(tmp_path, _spec(), 5) == extended  # an older worker follows it
 
 
 # --------------------------------------------------------------------------------------------
