@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,15 +35,18 @@ def part_files(out_dir: Path, suffix: str) -> list[Path]:
     return sorted((out_dir / PARTS).glob(f"*.{suffix}"))
 
 
-def remove_unfinished(parts: Path) -> None:
+def remove_unfinished(parts: Path, keep: Collection[str] = ()) -> None:
     """Drop what a sweep killed mid-batch left: temporary files, and the curves and params of
-    batches whose runs part (the commit marker) was never written."""
+    batches whose runs part (the commit marker) was never written. The files of the batches in
+    `keep` (held by a live worker, `claims.live_claims`) are another process's work: kept."""
     for stale in parts.glob(".*.tmp-*"):
-        stale.unlink(missing_ok=True)
+        if stale.name[1:].split(".")[0] not in keep:
+            stale.unlink(missing_ok=True)
     committed = {p.name.removesuffix(".runs.parquet") for p in parts.glob("*.runs.parquet")}
     for suffix in (".curves.parquet", ".params.npz"):
         for part in parts.glob(f"*{suffix}"):
-            if part.name.removesuffix(suffix) not in committed:
+            batch_id = part.name.removesuffix(suffix)
+            if batch_id not in committed and batch_id not in keep:
                 part.unlink(missing_ok=True)
 
 

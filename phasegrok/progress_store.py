@@ -48,6 +48,7 @@ def assemble(out_dir: Path, run_ids: Iterable[str], metadata: dict[str, Any]) ->
     if not len(frame):
         path.unlink(missing_ok=True)
         return None
+    frame = frame.drop_duplicates(["run_id", "step"])  # a run trained twice: identical rows
     position = {run_id: i for i, run_id in enumerate(run_ids)}
     frame = frame.assign(_pos=frame["run_id"].map(position).fillna(len(position)))
     frame = frame.sort_values(["_pos", "run_id", "step"], kind="stable").drop(columns="_pos")

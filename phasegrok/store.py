@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from phasegrok.claims import live_claims, unique_suffix
 from phasegrok.classify import CLASSIFY_META, ClassifySpec
 from phasegrok.parts import (
     DAMAGED,
@@ -71,7 +72,7 @@ def package_versions() -> dict[str, str]:
 
 def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
     """Write through `write(file)` to a temporary name, fsync, then rename over `path`."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp-{unique_suffix()}")  # unique across hosts
     try:
         with open(tmp, mode) as handle:
             write(handle)
@@ -182,7 +183,7 @@ def prepare(out_dir: Path, identity: str, resolved: dict[str, Any], force: bool)
         )
     try:
         (out_dir / PARTS).mkdir(parents=True, exist_ok=True)
-        remove_unfinished(out_dir / PARTS)
+        remove_unfinished(out_dir / PARTS, keep=live_claims(out_dir))
         warnings = [
             f"{damage}; moved to {out_dir / DAMAGED}, its runs will be trained again"
             for damage in quarantine(out_dir, check_parts(out_dir, full=True).damaged)
@@ -316,7 +317,9 @@ def assemble(
     rank = rank or {}
     runs["_rank"] = runs["run_id"].map(rank).fillna(len(rank))
     runs = runs.sort_values(["_rank", "run_id"], kind="stable").drop(columns="_rank")
-    runs = runs.reset_index(drop=True)
+    # A batch trained twice (two workers, or plans cut differently) gives identical rows.
+    runs = runs.drop_duplicates("run_id").reset_index(drop=True)
+    curves = curves.drop_duplicates(["run_id", "step"])
     position = {run_id: i for i, run_id in enumerate(runs["run_id"])}
     curves = curves.assign(_pos=curves["run_id"].map(position))
     curves = curves.sort_values(["_pos", "step"], kind="stable").drop(columns="_pos")

@@ -10,7 +10,7 @@ import argparse
 import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from phasegrok import progress_store, store
+from phasegrok import progress_store, store, workers
 from phasegrok.batching import flops_per_step
 from phasegrok.calibrate import Recorder
 from phasegrok.config import ConfigError, SweepSpec, load_sweep
@@ -33,6 +33,7 @@ from phasegrok.limits import (
 )
 from phasegrok.overrides import GRAMMAR
 from phasegrok.parts import DAMAGED, check_parts, part_rows
+from phasegrok.plan import Batch
 from phasegrok.reference import copy_reference
 from phasegrok.results import Results, with_frames
 from phasegrok.stream import Plan, iter_batches, locate, plan
@@ -115,12 +116,14 @@ def train_missing(
     memory_budget: int | None = None,
     max_runs_per_batch: int = 256,
     page: Any = None,
+    batches: Iterable[tuple[Batch, int]] | None = None,
 ) -> None:
     """Train the runs of `spec` that `out_dir` does not hold yet, one batch file at a time.
 
     Batches are planned as training reaches them (`stream.iter_batches`): memory holds one
     batch, and the run_ids of the runs already done. `page.add(runs, curves)` (a
-    `report.live.LivePage`) is called with each batch once it is saved.
+    `report.live.LivePage`) is called with each batch once it is saved. `batches`: (batch,
+    width) pairs to train instead (a worker's claimed batches, `phasegrok.workers`).
     """
     from tqdm.auto import tqdm
 
@@ -129,15 +132,14 @@ def train_missing(
     the_plan = folder_plan(spec, out_dir)
     if not the_plan.n_todo:
         return
-    done = store.done_run_ids(out_dir)
-    budget = memory_budget or engine.default_memory_budget()
-    batches = iter_batches(
-        the_plan,
-        done,
-        memory_budget=budget,
-        max_runs_per_batch=max_runs_per_batch,
-        max_flops_per_eval=engine.max_flops_per_eval(),
-    )
+    if batches is None:
+        batches = iter_batches(
+            the_plan,
+            store.done_run_ids(out_dir),
+            memory_budget=memory_budget or engine.default_memory_budget(),
+            max_runs_per_batch=max_runs_per_batch,
+            max_flops_per_eval=engine.max_flops_per_eval(),
+        )
     provenance = {
         "versions": store.package_versions(),
         "device": engine.device_description(),
@@ -273,6 +275,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="at most N runs per batch (the unit that is saved; default 256)",
     )
+    workers.add_arguments(parser)
     return parser
 
 
@@ -311,8 +314,12 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(
                 "grid", f"{summary}; this is very large: check the grid, or pass --yes"
             )
+        if args.worker:  # before anything is written: another plan is refused
+            workers.worker_plan(spec, args.batch_runs, workers.read_plan(out_dir))
     except ConfigError as err:
         return _fail(f"{args.sweep}: {err}", 2)
+    if args.merge:  # changes nothing unless every run is there (or --allow-partial)
+        return workers.merge_main(args, spec, out_dir, folder_plan, finish)
     try:
         warnings = store.prepare(out_dir, spec.identity(), spec.resolved_dict(), args.force)
         copy_reference(spec.reference, out_dir)
@@ -322,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"cannot write to {out_dir}: {err.strerror or err}", 1)
     signal.signal(signal.SIGTERM, _terminate)
     start = time.perf_counter()
-    page = None if args.no_plots or args.no_live else live_page(spec, out_dir)
+    page = None if args.no_plots or args.no_live or args.worker else live_page(spec, out_dir)
     if page is not None:  # the first line: the page to open while it trains
         print(f"live page: {page.path.resolve()}", file=sys.stderr)
     for warning in warnings:
@@ -330,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     print(summary, file=sys.stderr)
     use_compile_cache()
     try:
+        if args.worker:  # trains claimed batches; neither classifies nor draws
+            train = partial(train_missing, progress=not args.quiet)
+            return workers.work(spec, out_dir, args, train)
         with page or nullcontext():
             train_missing(spec, out_dir, not args.quiet, None, max(1, args.batch_runs), page)
         results = finish(spec, out_dir, plots=not args.no_plots)
