@@ -226,3 +226,52 @@ def _take(
         taken.add(point)
         out.append(point)
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# The sweep file's `refine:` against its grid
+
+
+def refine_axes(refine: Any, grid: Mapping[str, Any], allowed: Sequence[str]) -> tuple[str, ...]:
+    """The refined axes of a sweep (`refine`: its `RefineSpec`; `grid`: key -> axis), checked:
+    one or two grid keys traced per run or sizing the train set (`allowed`), every other grid
+    axis with one value. Raises ConfigError naming `refine.axes` or `refine`."""
+    from phasegrok.inputs import ConfigError
+
+    axes = tuple(refine.axes) if refine.axes is not None else tuple(grid)[:2]
+    if not axes or len(axes) > 2 or len(set(axes)) != len(axes):
+        got = list(axes) if axes else "no grid axes"
+        raise ConfigError("refine.axes", f"expects one or two distinct grid keys (got {got})")
+    for key in axes:
+        if key not in grid:
+            raise ConfigError(
+                "refine.axes", f"'{key}' is not a grid axis; grid axes: {', '.join(grid)}"
+            )
+        if key not in allowed:
+            raise ConfigError(
+                "refine.axes",
+                f"'{key}' cannot be refined: only keys traced per run and the train-set size "
+                f"can ({', '.join(allowed)}), so that new points need no new program",
+            )
+    others = [k for k in grid if k not in axes and len(grid[k]) > 1]
+    if others:
+        raise ConfigError(
+            "refine",
+            f"refines a grid of its axes only: {', '.join(others)} must have one value (split "
+            "the sweep into one file per value)",
+        )
+    return axes
+
+
+def axis_scale(written: Any, values: Sequence[Any]) -> Scale:
+    """"log" for an axis written as `logspace` / `loguniform`, or whose listed values are
+    positive with roughly constant ratios spanning at least a factor 4; else "linear"."""
+    if isinstance(written, Mapping):
+        return "log" if {"logspace", "loguniform"} & set(written) else "linear"
+    v = np.unique(np.asarray([float(x) for x in values], dtype=float))
+    if len(v) < 2 or (v <= 0).any():
+        return "linear"
+    steps = np.diff(np.log(v))
+    if len(v) == 2:
+        return "log" if v[1] / v[0] >= 10 else "linear"
+    return "log" if v[-1] / v[0] >= 4 and steps.max() <= 1.6 * steps.min() else "linear"
