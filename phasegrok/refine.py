@@ -118,6 +118,8 @@ def choose_points(
     rng = random.Random(seed)
     boundary, split = _ranked(boundary, rng), _ranked(split, rng)
     taken: set[tuple[float, ...]] = {tuple(p.coords) for p in points}
+    if snap is not None:  # a grid value that is not on the snapped lattice trains the same run
+        taken |= {snap(p.coords) for p in points}
     chosen_b = _take(boundary, budget, from_unit, snap, taken)
     cap = min(
         int((1 - MIN_BOUNDARY_SHARE) * budget),
@@ -264,7 +266,7 @@ def refine_axes(refine: Any, grid: Mapping[str, Any], allowed: Sequence[str]) ->
 
 
 def axis_scale(written: Any, values: Sequence[Any]) -> Scale:
-    """"log" for an axis written as `logspace` / `loguniform`, or whose listed values are
+    """ "log" for an axis written as `logspace` / `loguniform`, or whose listed values are
     positive with roughly constant ratios spanning at least a factor 4; else "linear"."""
     if isinstance(written, Mapping):
         return "log" if {"logspace", "loguniform"} & set(written) else "linear"
