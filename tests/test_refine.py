@@ -84,12 +84,16 @@ def test_rounds_converge_on_the_boundary():
     assert np.median(dist[-12:]) < np.median(dist[:12])
 
 
-def test_snap_merges_points():
-    a = PointPhase((0.0, 0.1), "grokking", 1, 1)
-    b = PointPhase((0.0, 0.3), "memorization", 1, 1)
-    c = PointPhase((1.0, 0.1), "memorization", 1, 1)
-    got = choose_points([a, b, c], ["linear", "linear"], 5, 0, snap=lambda p: (0.0, 0.2))
-    assert got == [(0.0, 0.2)]
+def test_snap_drops_points_onto_finished_ones():
+    def lattice(p):
+        return (round(p[0] * 4) / 4,)
+
+    a = PointPhase((0.0,), "grokking", 1, 1)
+    assert (
+        choose_points([a, PointPhase((0.2,), "confusion", 1, 1)], ["linear"], 5, 0, lattice) == []
+    )
+    got = choose_points([a, PointPhase((1.0,), "confusion", 1, 1)], ["linear"], 5, 0, lattice)
+    assert got == [(0.5,)]
 
 
 def test_point_phases_majority_and_ties():
