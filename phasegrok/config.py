@@ -25,6 +25,7 @@ from phasegrok.grid import Axis, iter_product, parse_axis, parse_seeds, written_
 from phasegrok.inputs import ConfigError, check_size, read_sweep_file, short_repr
 from phasegrok.overrides import apply_overrides
 from phasegrok.reference import REFERENCE_FILE, check_reference
+from phasegrok.refine import refine_axes
 from phasegrok.rules import (
     check_run,
 )
@@ -48,6 +49,7 @@ from phasegrok.schema import (
     ModelSpec,
     OptimizerSpec,
     PlotSpec,
+    RefineSpec,
     SweepFile,
     TaskSpec,
     TrainSpec,
@@ -215,6 +217,8 @@ def load_sweep(source: str | Path | Mapping[str, Any], overrides: Sequence[str] 
     if "arrays" in spec.kinds() and task.path is not None:  # read and hashed once, here
         spec = SweepSpec(sweep_file, grid, seeds, inspect_file(task.path, task.sha256))
     _check_points(spec)
+    if sweep_file.refine is not None:
+        refine_axes(sweep_file.refine, grid, SAMPLEABLE_KEYS)
     if sweep_file.reference is not None:
         base = Path(source).parent if not isinstance(source, Mapping) else Path.cwd()
         spec = replace(spec, reference=check_reference(sweep_file.reference, base))
@@ -265,6 +269,8 @@ def _children(parent: str) -> list[str]:
         names = set(ClassifySpec.model_fields)
     if parent.startswith("plots"):
         names = set(PlotSpec.model_fields)
+    if parent == "refine":
+        names = set(RefineSpec.model_fields)
     return sorted(names)
 
 

@@ -105,6 +105,14 @@ class PlotSpec(_Section):
     y: str
 
 
+class RefineSpec(_Section):
+    """Adaptive refinement after the initial grid (`phasegrok.refine`)."""
+
+    axes: tuple[str, ...] | None = None  # default: the first two grid axes
+    rounds: int = Field(3, ge=0, le=100)
+    max_runs: int = Field(ge=0)  # all rounds together, seeds included
+
+
 class SweepFile(_Section):
     """The whole sweep file as written, before the grid is expanded."""
 
@@ -121,6 +129,7 @@ class SweepFile(_Section):
     grid_seed: int = Field(0, ge=0, le=2**31 - 1)
     classify: ClassifySpec = ClassifySpec()
     plots: tuple[PlotSpec, ...] = ()
+    refine: RefineSpec | None = None
     # A published outcome to compare with (`phasegrok.reference`): a CSV path, relative to the
     # sweep file's folder; the sweep copies it into its results folder as reference.csv.
     reference: str | None = None

@@ -36,6 +36,8 @@ from phasegrok.parts import DAMAGED, check_parts, part_rows
 from phasegrok.plan import Batch
 from phasegrok.reference import copy_reference
 from phasegrok.results import Results, with_frames
+from phasegrok.rounds import COLUMN as ROUND
+from phasegrok.rounds import run_rounds, with_round_column
 from phasegrok.stream import Plan, iter_batches, locate, plan
 
 DEFAULT_RESULTS = Path("results")
@@ -83,7 +85,9 @@ def run_sweep(
     copy_reference(spec.reference, out_dir)
     page = live_page(spec, out_dir) if plots and live else None
     with page or nullcontext():  # a sweep that stops early leaves a page without refresh
-        train_missing(spec, out_dir, progress, memory_budget, max_runs_per_batch, page)
+        train = partial(train_missing, out_dir=out_dir, progress=progress, page=page)
+        train(spec, memory_budget=memory_budget, max_runs_per_batch=max_runs_per_batch)
+        run_rounds(spec, out_dir, partial(train_round, train, memory_budget, max_runs_per_batch))
     return finish(spec, out_dir, plots=plots)
 
 
@@ -117,13 +121,15 @@ def train_missing(
     max_runs_per_batch: int = 256,
     page: Any = None,
     batches: Iterable[tuple[Batch, int]] | None = None,
+    columns: Mapping[str, Any] | None = None,
 ) -> None:
     """Train the runs of `spec` that `out_dir` does not hold yet, one batch file at a time.
 
     Batches are planned as training reaches them (`stream.iter_batches`): memory holds one
     batch, and the run_ids of the runs already done. `page.add(runs, curves)` (a
     `report.live.LivePage`) is called with each batch once it is saved. `batches`: (batch,
-    width) pairs to train instead (a worker's claimed batches, `phasegrok.workers`).
+    width) pairs to train instead (a worker's claimed batches, `phasegrok.workers`). `columns`:
+    constant columns of every run written (a refinement round's `refine_round`).
     """
     from tqdm.auto import tqdm
 
@@ -173,6 +179,7 @@ def train_missing(
                 "batch_wall_time": result.wall_seconds,
                 "batch_compile_time": result.compile_seconds,
                 "strategy": strategy.describe(),
+                **(columns or {}),
             }
             runs_part = store.runs_frame(
                 configs,
@@ -209,6 +216,13 @@ def train_missing(
     bar.close()
 
 
+def train_round(
+    train: Any, memory_budget: int | None, batch_runs: int, spec: SweepSpec, r: int
+) -> None:
+    """Train refinement round `r` (`rounds.run_rounds`), its runs marked `refine_round = r`."""
+    train(spec, memory_budget=memory_budget, max_runs_per_batch=batch_runs, columns={ROUND: r})
+
+
 class Interrupted(Exception):
     def __init__(self, finished: int, total: int):
         super().__init__(f"{finished} of {total} runs finished")
@@ -228,6 +242,8 @@ def finish(spec: SweepSpec, out_dir: Path, plots: bool = True) -> Results:
     rank = {run_id: position for run_id, (position, _static) in located.items()}
     runs_df, curves_df = store.assemble(out_dir, rank)
     runs_df = classify_runs(runs_df, curves_df, spec.file.classify)
+    if spec.file.refine is not None or ROUND in runs_df:
+        runs_df = with_round_column(runs_df)
     metadata = store.read_metadata(parts[0]) if parts else {}
     metadata["sweep"] = spec.resolved_dict()
     try:
@@ -341,7 +357,9 @@ def main(argv: list[str] | None = None) -> int:
             train = partial(train_missing, progress=not args.quiet)
             return workers.work(spec, out_dir, args, train)
         with page or nullcontext():
-            train_missing(spec, out_dir, not args.quiet, None, max(1, args.batch_runs), page)
+            train = partial(train_missing, out_dir=out_dir, progress=not args.quiet, page=page)
+            train(spec, max_runs_per_batch=max(1, args.batch_runs))
+            run_rounds(spec, out_dir, partial(train_round, train, None, max(1, args.batch_runs)))
         results = finish(spec, out_dir, plots=not args.no_plots)
     except Interrupted as stop:
         print(

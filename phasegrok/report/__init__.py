@@ -49,7 +49,7 @@ from phasegrok.report.lens_section import (
     lens_run_ids,
 )
 from phasegrok.report.parallel import default_workers, executor, recording, replay
-from phasegrok.report.scatter import phase_scatter, sampled_pair
+from phasegrok.report.scatter import phase_scatter, refined, sampled_pair
 from phasegrok.report.style import save, theme
 from phasegrok.results import Results, load
 
@@ -165,7 +165,7 @@ def draw_grid(
         f"; facets: {', '.join(label(f) for f in facets)}." if facets else "."
     )
     d = results.path
-    if sampled_pair(grid, x, y):  # scattered points, not cells: no maps (README)
+    if sampled_pair(grid, x, y) or refined(runs):  # scattered points: no maps (README)
         with theme():
             fig = phase_scatter(runs, x, y, facets, grid)
             return [(save(fig, d / f"phase__{stem}.png"), texts["phase"] + where)], []

@@ -25,6 +25,13 @@ from phasegrok.report.grid import canon, fmt, is_log_spaced, label, short
 from phasegrok.report.style import title
 from phasegrok.sampling import is_sampled
 
+REFINE_ROUND = "refine_round"  # runs.parquet's column (`phasegrok.rounds`)
+
+
+def refined(runs: pd.DataFrame) -> bool:
+    """Whether `runs` holds points of refinement rounds (not on the initial grid)."""
+    return REFINE_ROUND in runs and bool((runs[REFINE_ROUND] > 0).any())
+
 
 def sampled_pair(grid: Mapping[str, Any], x: str, y: str) -> bool:
     """Whether a diagram on (x, y) has a sampled axis (`grid`: the sweep.yaml's `grid:`)."""
@@ -44,13 +51,26 @@ def point_phases(runs: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
 
 
 def scatter_panel(
-    ax: Any, runs: pd.DataFrame, x: str, y: str, grid: Mapping[str, Any] | None = None
+    ax: Any,
+    runs: pd.DataFrame,
+    x: str,
+    y: str,
+    grid: Mapping[str, Any] | None = None,
+    marker: str = "o",
+    size: float = 28,
 ) -> None:
     """One marker per distinct (x, y) point of `runs`, coloured by its majority phase; an axis
     is logarithmic where `grid` draws or spaces it so, or where its values span decades."""
     points = point_phases(runs, x, y)
     colors = [shade(PHASE_COLORS[p], k / n) for p, k, n in points[["phase", "k", "n"]].values]
-    ax.scatter(points[x], points[y], c=np.array(colors).reshape(-1, 4), s=28, edgecolors="0.3")
+    ax.scatter(
+        points[x],
+        points[y],
+        c=np.array(colors).reshape(-1, 4),
+        s=size,
+        marker=marker,
+        edgecolors="0.3",
+    )
     for key, which in ((x, "x"), (y, "y")):
         axis = ax.xaxis if which == "x" else ax.yaxis
         values = pd.to_numeric(runs[key], errors="coerce").dropna().to_numpy()
@@ -92,12 +112,24 @@ def phase_scatter(
         mask = np.ones(len(runs), dtype=bool)
         for key, value in zip(facets, combo, strict=True):
             mask &= (runs[key].map(canon) == value).to_numpy()
-        scatter_panel(ax, runs.loc[mask], x, y, grid)
+        panel = runs.loc[mask]
+        if refined(runs):  # the initial grid as squares, the refinement rounds' points as dots
+            first = (panel[REFINE_ROUND] == 0).to_numpy()
+            scatter_panel(ax, panel.loc[first], x, y, grid, marker="s", size=36)
+            scatter_panel(ax, panel.loc[~first], x, y, grid, size=14)
+        else:
+            scatter_panel(ax, panel, x, y, grid)
         if facets:
             text = ", ".join(f"{short(k)} = {v}" for k, v in zip(facets, combo, strict=True))
             ax.set_title(text, fontsize="small", fontweight="normal")
     handles = [Line2D([], [], ls="", marker="o", color=PHASE_COLORS[ph], label=ph) for ph in PHASES]
+    if refined(runs):
+        handles += [
+            Line2D([], [], ls="", marker="s", color="0.6", label="initial grid"),
+            Line2D([], [], ls="", marker="o", ms=4, color="0.6", label="refined"),
+        ]
     ncol = max(2, min(len(handles), int(fig.get_figwidth() / 1.45)))
     fig.legend(handles=handles, loc="outside lower center", ncol=ncol, frameon=False)
-    title(fig, "Phase diagram (sampled points)", runs)
+    kind = "refined" if refined(runs) else "sampled"
+    title(fig, f"Phase diagram ({kind} points)", runs)
     return fig

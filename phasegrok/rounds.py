@@ -1,0 +1,118 @@
+"""A sweep's refinement rounds: classify what is finished, choose points, train them.
+
+After the initial grid, round r (1 .. `refine.rounds`) takes the runs of the rounds before it
+(classified by `classify.classify_runs`), asks `refine.choose_points` for up to
+`round_budget(...) // seeds` new points, and trains them as a sweep of its own whose refined
+axes are one explicit point set (`sampling.SampledAxis`): the same planning, batching, engine
+and store as the grid, each batch written with `refine_round = r`. New values of keys traced
+per run share the grid's compiled program; a new train fraction is snapped to a whole number
+of examples and may open one new size bucket (one more program).
+
+Resuming: round r's points depend only on the runs of rounds < r and the seed, so a sweep
+interrupted during round r chooses the same points again and trains those still missing.
+Raising `rounds` or `max_runs` in the file continues with further rounds.
+
+No JAX here: training is the `train` callable that `sweep` passes in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from phasegrok import store
+from phasegrok.classify import PHASES, classify_runs
+from phasegrok.config import SweepSpec
+from phasegrok.refine import axis_scale, choose_points, point_phases, refine_axes, round_budget
+from phasegrok.rules import n_examples
+from phasegrok.sampling import SampledAxis
+from phasegrok.schema import SAMPLEABLE_KEYS, key_annotation
+
+COLUMN = "refine_round"  # of runs.parquet: 0 for the initial grid, r for round r
+
+
+def with_round_column(runs: pd.DataFrame) -> pd.DataFrame:
+    """`runs` with `refine_round` set: a part written before refinement (the grid) holds 0."""
+    rounds = runs[COLUMN] if COLUMN in runs else pd.Series(0, index=runs.index)
+    return runs.assign(**{COLUMN: rounds.fillna(0).astype(int)})
+
+
+def finished_runs(spec: SweepSpec, out_dir: Path) -> pd.DataFrame:
+    """Every finished run of the folder, classified, with its `refine_round`."""
+    runs, curves = store.assemble(out_dir)
+    return with_round_column(classify_runs(runs, curves, spec.file.classify))
+
+
+def round_seed(spec: SweepSpec, round_index: int) -> int:
+    """The tie-breaking seed of a round: from the sweep's `grid_seed`, different per round."""
+    return spec.file.grid_seed * 1009 + round_index
+
+
+def plan_round(spec: SweepSpec, runs: pd.DataFrame, round_index: int) -> list[tuple[Any, ...]]:
+    """The points of round `round_index`, from the runs of the rounds before it (`runs`: the
+    folder's classified runs with `refine_round`). Pure: the same runs, the same points."""
+    refine = spec.file.refine
+    axes = refine_axes(refine, spec.grid, SAMPLEABLE_KEYS)
+    before = runs[runs[COLUMN] < round_index]
+    used = int((before[COLUMN] >= 1).sum())
+    budget = round_budget(refine.max_runs, used, refine.rounds, round_index)
+    n_points = budget // max(1, len(spec.seeds))
+    scales = [axis_scale(spec.file.grid.get(k), spec.grid[k]) for k in axes]
+    points = point_phases(before[[*axes, "phase"]].to_dict("records"), axes, PHASES)
+    snap = point_snapper(spec, axes)
+    return choose_points(points, scales, n_points, round_seed(spec, round_index), snap)
+
+
+def point_snapper(
+    spec: SweepSpec, axes: Sequence[str]
+) -> Callable[[tuple[float, ...]], tuple[Any, ...]]:
+    """Maps a chosen point to trainable values: integers for integer keys, a train fraction to
+    a whole number of examples (n / N, N the task's distinct pairs)."""
+    base = {**spec.base_config(), **{k: axis[0] for k, axis in spec.grid.items()}}
+    n_total = n_examples(base) if base["task.kind"] == "modular" else 0
+
+    def snap(point: tuple[float, ...]) -> tuple[Any, ...]:
+        out: list[Any] = []
+        for key, value in zip(axes, point, strict=True):
+            if key_annotation(key) is int:
+                out.append(round(value))
+            elif key == "data.train_fraction" and n_total:
+                out.append(float(f"{round(value * n_total) / n_total:.12g}"))
+            else:
+                out.append(value)
+        return tuple(out)
+
+    return snap
+
+
+def round_spec(
+    spec: SweepSpec, axes: Sequence[str], points: Sequence[tuple[Any, ...]]
+) -> SweepSpec:
+    """The sweep of one round: the refined axes replaced by the round's points, one joint
+    point set (the other grid axes have one value each: `refine.refine_axes`)."""
+    grid = dict(spec.grid)
+    columns = list(zip(*points, strict=True))
+    for key, column in zip(axes, columns, strict=True):
+        grid[key] = SampledAxis(key, (("points", len(points)),), tuple(column))
+    return replace(spec, grid=grid)
+
+
+def run_rounds(spec: SweepSpec, out_dir: Path, train: Callable[[SweepSpec, int], None]) -> None:
+    """Every refinement round of `spec` after its grid; `train(round_spec, r)` trains a round's
+    missing runs (`sweep.train_missing` with `refine_round = r`). A round with no point to add
+    ends the refinement: nothing is uncertain, or the budget is spent."""
+    refine = spec.file.refine
+    if refine is None or refine.rounds < 1:
+        return
+    axes = refine_axes(refine, spec.grid, SAMPLEABLE_KEYS)
+    runs = finished_runs(spec, out_dir)
+    for round_index in range(1, refine.rounds + 1):
+        points = plan_round(spec, runs, round_index)
+        if not points:
+            return
+        train(round_spec(spec, axes, points), round_index)
+        runs = finished_runs(spec, out_dir)

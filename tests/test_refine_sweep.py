@@ -1,0 +1,97 @@
+"""Refinement rounds of a real (tiny) sweep: refine_round, budget, resume picks the same points."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from phasegrok.config import ConfigError, load_sweep
+from phasegrok.refine import point_phases
+from phasegrok.rounds import finished_runs, plan_round
+from phasegrok.sweep import run_sweep
+
+SWEEP = {
+    "name": "refine-tiny",
+    "task": {"p": 11},
+    "model": {"hidden": [32], "embed_dim": 16},
+    "optimizer": {"lr": 0.01},
+    "train": {"steps": 300, "eval_every": 50, "seeds": 1},
+    "classify": {"threshold": 0.5},
+    # memorize at small weight decay, confuse at 10: a boundary between the last two columns
+    "grid": {"optimizer.weight_decay": [0.01, 0.316, 10.0], "data.train_fraction": [0.2, 0.8]},
+    "refine": {"rounds": 2, "max_runs": 4},
+}
+AXES = ["optimizer.weight_decay", "data.train_fraction"]
+
+
+@pytest.fixture(scope="module")
+def refined(tmp_path_factory):
+    out = tmp_path_factory.mktemp("refine") / "out"
+    res = run_sweep(SWEEP, out, progress=False, plots=False, live=False)
+    return out, res.runs
+
+
+@pytest.mark.training
+def test_rounds_are_marked_and_budget_kept(refined):
+    _out, runs = refined
+    rounds = runs["refine_round"]
+    assert (rounds == 0).sum() == 6
+    assert 1 <= (rounds > 0).sum() <= SWEEP["refine"]["max_runs"]
+    assert set(rounds) <= {0, 1, 2}
+
+
+@pytest.mark.training
+def test_refined_points_lie_between_differing_phases(refined):
+    _out, runs = refined
+    grid = runs[runs["refine_round"] == 0]
+    phases = {p.coords: p.phase for p in point_phases(grid.to_dict("records"), AXES, ["x"])}
+    assert len(set(phases.values())) > 1  # the tiny sweep has a boundary to refine
+    first = runs[runs["refine_round"] == 1]
+    for wd, frac in first[AXES].itertuples(index=False):
+        lower = max(w for w, _f in phases if w <= wd)
+        upper = min(w for w, _f in phases if w >= wd)
+        column = {phases[(w, f)] for (w, f) in phases if w in (lower, upper)}
+        assert len(column) > 1, (wd, frac)
+
+
+@pytest.mark.training
+def test_resume_picks_the_same_points(refined, tmp_path):
+    out, runs = refined
+    spec = load_sweep(SWEEP)
+    finished = finished_runs(spec, out)
+    for r in (1, 2):
+        trained = finished.loc[finished["refine_round"] == r, AXES]
+        expected = sorted(map(tuple, trained.to_numpy().tolist()))
+        earlier = finished[finished["refine_round"] < r]
+        assert sorted(plan_round(spec, earlier, r)) == expected
+        assert sorted(plan_round(spec, finished, r)) == expected  # later rounds do not count
+    # Interrupted during round 2: its parts are lost; running again trains the same points.
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    last = runs.loc[runs["refine_round"] == runs["refine_round"].max(), "batch_id"]
+    for batch_id in set(last):
+        for path in (copy / "parts").glob(f"{batch_id}.*"):
+            path.unlink()
+    again = run_sweep(SWEEP, copy, progress=False, plots=False, live=False).runs
+    key = ["run_id", "refine_round"]
+    pd.testing.assert_frame_equal(
+        again[key].sort_values("run_id").reset_index(drop=True),
+        runs[key].sort_values("run_id").reset_index(drop=True),
+    )
+
+
+@pytest.mark.parametrize(
+    ("refine", "where"),
+    [
+        ({"axes": ["model.hidden"], "max_runs": 4}, "refine.axes"),
+        ({"axes": ["optimizer.lr"], "max_runs": 4}, "refine.axes"),
+        ({"rounds": 2}, "refine.max_runs"),
+        ({"max_runs": 4, "step": 1}, "refine.step"),
+    ],
+)
+def test_bad_refine_is_one_error_naming_the_key(refine, where):
+    with pytest.raises(ConfigError) as err:
+        load_sweep({**SWEEP, "refine": refine})
+    assert str(err.value).startswith(where)
