@@ -22,16 +22,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-
-LOSS, RATIO = 1e-5, 5e4  # init.js: state.minEvalLoss (both loss tests) and state.maxRatio
-
-
-def pair_phase(row: pd.Series) -> str:
-    if row.minTrainLoss > LOSS:
-        return "confuse"
-    if row.minEvalLoss > LOSS:
-        return "memorize"
-    return "comprehend" if row.maxRatio < RATIO else "grok"
+from pair_rule import pair_phase  # beside this script
 
 
 def main(source: str) -> None:
