@@ -123,3 +123,11 @@ def test_a_task_killed_mid_batch_is_retried_and_nothing_is_lost(
     assert not psutil.pid_exists(int(marker.read_text()))
     # ... its batch was retried: every run once, the rows of the local executor.
     _same_rows(out, local_out)
+
+
+def test_a_task_that_asked_for_a_gpu_fails_clearly_without_one(tmp_path):
+    def train(*args, **kwargs):
+        raise AssertionError("must not train")
+
+    with pytest.raises(RuntimeError, match="asked Ray for 1 GPU but JAX .* finds none"):
+        ray_executor.train_task(train, None, str(tmp_path), None, 1, gpus=1)
