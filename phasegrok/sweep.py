@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from phasegrok import progress_store, store, workers
+from phasegrok import progress_store, ray_executor, store, workers
 from phasegrok.batching import flops_per_step
 from phasegrok.calibrate import Recorder
 from phasegrok.config import ConfigError, SweepSpec, load_sweep
@@ -292,6 +292,7 @@ def _parser() -> argparse.ArgumentParser:
         help="at most N runs per batch (the unit that is saved; default 256)",
     )
     workers.add_arguments(parser)
+    ray_executor.add_arguments(parser)
     return parser
 
 
@@ -332,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         if args.worker:  # before anything is written: another plan is refused
             workers.worker_plan(spec, args.batch_runs, workers.read_plan(out_dir))
+        if args.executor == "ray":  # ray installed, no --worker, no refinement
+            ray_executor.check_args(args, spec)
     except ConfigError as err:
         return _fail(f"{args.sweep}: {err}", 2)
     if args.merge:  # changes nothing unless every run is there (or --allow-partial)
@@ -345,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"cannot write to {out_dir}: {err.strerror or err}", 1)
     signal.signal(signal.SIGTERM, _terminate)
     start = time.perf_counter()
-    page = None if args.no_plots or args.no_live or args.worker else live_page(spec, out_dir)
+    quiet_page = args.no_plots or args.no_live or args.worker or args.executor == "ray"
+    page = None if quiet_page else live_page(spec, out_dir)
     if page is not None:  # the first line: the page to open while it trains
         print(f"live page: {page.path.resolve()}", file=sys.stderr)
     for warning in warnings:
@@ -356,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.worker:  # trains claimed batches; neither classifies nor draws
             train = partial(train_missing, progress=not args.quiet)
             return workers.work(spec, out_dir, args, train)
+        if args.executor == "ray":  # Ray tasks train the batches and write their parts
+            ray_executor.run(spec, out_dir, args, train_missing)
         with page or nullcontext():
             train = partial(train_missing, out_dir=out_dir, progress=not args.quiet, page=page)
             train(spec, max_runs_per_batch=max(1, args.batch_runs))
@@ -368,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    except store.OutputError as err:
+    except (store.OutputError, ray_executor.TaskFailed) as err:
         return _fail(str(err), 1)
     except ConfigError as err:  # an arrays task's file changed while training
         return _fail(f"{args.sweep}: {err}", 2)
