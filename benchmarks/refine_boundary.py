@@ -42,6 +42,7 @@ import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 from scipy.spatial import cKDTree  # noqa: E402
 
+from phasegrok.classify import PHASE_COLORS  # noqa: E402
 from phasegrok.refine import point_phases  # noqa: E402
 from phasegrok.sweep import run_sweep  # noqa: E402
 
@@ -219,7 +220,7 @@ def draw(
     left.set_title("boundary error vs runs")
 
     phases = sorted(set(reference["phase"]))
-    colours = dict(zip(phases, plt.get_cmap("tab10").colors, strict=False))
+    colours = {p: PHASE_COLORS[p] for p in phases}  # the report's phase colours
     right.scatter(
         reference[WD],
         reference[FRAC],
