@@ -28,6 +28,9 @@ float32 `jnp.dot` products (1024 to 4096) measured in the same process and preci
 wall time is the whole sweep's: planning, data, compilation, training, evaluation, writing.
 Speedup = (time to train a few of the same runs one at a time with phasegrok's own engine,
 on one device, compile included once, scaled to all runs) / wall time of the sweep.
+
+`--workers N` instead sets N single-core `--worker` processes on one folder against one process
+on every core (`phasegrok.bench_workers`).
 """
 
 from __future__ import annotations
