@@ -28,6 +28,9 @@ float32 `jnp.dot` products (1024 to 4096) measured in the same process and preci
 wall time is the whole sweep's: planning, data, compilation, training, evaluation, writing.
 Speedup = (time to train a few of the same runs one at a time with phasegrok's own engine,
 on one device, compile included once, scaled to all runs) / wall time of the sweep.
+
+`--workers N` instead sets N single-core `--worker` processes on one folder against one process
+on every core (`phasegrok.bench_workers`).
 """
 
 from __future__ import annotations
@@ -201,12 +204,41 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="small versions (~2 min on a CPU)")
     parser.add_argument("--only", nargs="+", choices=CONFIGS, help="these configurations")
-    parser.add_argument("--json", default="benchmarks/results.json", help="where to write JSON")
+    parser.add_argument(
+        "--json",
+        help="where to write JSON (default benchmarks/results.json; "
+        "with --workers benchmarks/results-workers.json)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="instead: N single-core --worker processes on one folder against one process "
+        "on every core, for one configuration (--only, default parity-small); see bench_workers",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, metavar="R", help="with --workers: repetitions"
+    )
+    parser.add_argument(
+        "--batch-runs",
+        type=int,
+        default=32,
+        metavar="B",
+        help="with --workers: the workers' --batch-runs (default 32: parity-small in 8 batches)",
+    )
     parser.add_argument("--one", choices=CONFIGS, help=argparse.SUPPRESS)  # child process
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(measure(args.one, args.quick)))
         return 0
+    if args.workers is not None:
+        if args.workers < 1 or args.repeats < 1 or args.batch_runs < 1:
+            parser.error("--workers, --repeats and --batch-runs must be at least 1")
+        from phasegrok.bench_workers import main_workers
+
+        args.json = args.json or "benchmarks/results-workers.json"
+        return main_workers(args)
+    args.json = args.json or "benchmarks/results.json"
     names = args.only or None
     if names is None:
         import jax  # only to see the backend; children start their own JAX

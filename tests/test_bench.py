@@ -1,7 +1,10 @@
-"""The benchmark's FLOP count, checked against a hand count."""
+"""The benchmark's FLOP count, checked against a hand count; the --workers mode's set-up."""
+
+import pytest
 
 from phasegrok.batching import step_flops
-from phasegrok.bench import shrink
+from phasegrok.bench import main, shrink
+from phasegrok.bench_workers import worker_cores
 from phasegrok.config import load_sweep
 from phasegrok.plan import expand
 
@@ -58,3 +61,14 @@ def test_quick_shrinks_runs_and_steps():
     quick = shrink(sweep)
     assert quick["train"]["steps"] == 400 and quick["train"]["seeds"] == 1
     assert quick["grid"]["a"] == [1, 2]
+
+
+def test_workers_are_spread_over_the_cores_one_each():
+    assert worker_cores(2, [0, 1]) == [0, 1]
+    assert worker_cores(3, [4, 7]) == [4, 7, 4]  # more workers than cores: they share
+
+
+def test_the_workers_mode_refuses_zero_workers(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--workers", "0"])
+    assert stop.value.code == 2 and "--workers" in capsys.readouterr().err
