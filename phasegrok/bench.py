@@ -89,6 +89,12 @@ def peak_flops() -> float:
     return best
 
 
+def bench_sweep(name: str, quick: bool) -> dict[str, Any]:
+    """The configuration `benchmarks/<name>.yaml` as a sweep dict, shrunk with `quick`."""
+    sweep = yaml.safe_load((BENCH_DIR / f"{name}.yaml").read_text())
+    return shrink(sweep) if quick else sweep
+
+
 def shrink(sweep: dict[str, Any]) -> dict[str, Any]:
     """The --quick version: fewer runs and steps, same shapes."""
     quick = json.loads(json.dumps(sweep))
@@ -116,10 +122,7 @@ def measure(name: str, quick: bool) -> dict[str, Any]:
     from phasegrok.plan import Batch, expand
     from phasegrok.sweep import train_missing
 
-    sweep = yaml.safe_load((BENCH_DIR / f"{name}.yaml").read_text())
-    if quick:
-        sweep = shrink(sweep)
-    spec = load_sweep(sweep)
+    spec = load_sweep(bench_sweep(name, quick))
     runs = expand(spec)
     statics = {r.static for r in runs}
     precision = "highest" if spec.file.train.precision == "highest" else "default"
@@ -234,10 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers is not None:
         if args.workers < 1 or args.repeats < 1 or args.batch_runs < 1:
             parser.error("--workers, --repeats and --batch-runs must be at least 1")
-        from phasegrok.bench_workers import main_workers
+        from phasegrok.bench_workers import DEFAULT_CONFIG, main_workers
 
         args.json = args.json or "benchmarks/results-workers.json"
-        return main_workers(args)
+        name = (args.only or [DEFAULT_CONFIG])[0]
+        return main_workers(args, name, bench_sweep(name, args.quick))
     args.json = args.json or "benchmarks/results.json"
     names = args.only or None
     if names is None:

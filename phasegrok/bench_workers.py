@@ -105,16 +105,13 @@ def many_workers(
 
 
 def measure_workers(
-    name: str, n: int, quick: bool, repeats: int, batch_runs: int
+    name: str, sweep: dict[str, Any], n: int, repeats: int, batch_runs: int
 ) -> dict[str, Any]:
-    """Both set-ups `repeats` times, alternating which goes first; figures and ratios."""
-    from phasegrok.bench import BENCH_DIR, shrink
+    """Both set-ups `repeats` times on the sweep dict `sweep` (benchmark `name`), alternating
+    which goes first; figures and ratios."""
     from phasegrok.config import load_sweep
     from phasegrok.plan import expand
 
-    sweep = yaml.safe_load((BENCH_DIR / f"{name}.yaml").read_text())
-    if quick:
-        sweep = shrink(sweep)
     runs = expand(load_sweep(sweep))
     model_steps = len(runs) * runs[0].static.steps
     cores = sorted(os.sched_getaffinity(0))
@@ -144,7 +141,6 @@ def measure_workers(
     n_batches = -(-len(runs) // batch_runs)  # one shape group: equal-sized cuts of <= batch_runs
     return {
         "config": name,
-        "quick": quick,
         "workers": n,
         "cores": len(cores),
         "worker_cores": worker_cores(n, cores),
@@ -166,12 +162,13 @@ def measure_workers(
     }
 
 
-def main_workers(args: Any) -> int:
-    """The `--workers N` mode of `python -m phasegrok.bench`: print, write JSON."""
+def main_workers(args: Any, name: str, sweep: dict[str, Any]) -> int:
+    """The `--workers N` mode of `python -m phasegrok.bench` on benchmark `name` (its sweep
+    dict `sweep`, from `bench.bench_sweep`): print, write JSON."""
     import jax  # only its version: the children start their own
 
-    name = (args.only or [DEFAULT_CONFIG])[0]
-    result = measure_workers(name, args.workers, args.quick, args.repeats, args.batch_runs)
+    result = measure_workers(name, sweep, args.workers, args.repeats, args.batch_runs)
+    result["quick"] = args.quick
     result["jax"] = jax.__version__
     result["device"] = cpu_model()
     result["date"] = time.strftime("%Y-%m-%d")
