@@ -177,7 +177,7 @@ def prepare(out_dir: Path, identity: str, resolved: dict[str, Any], force: bool)
             )
         if theirs != identity:
             clear(out_dir)
-    elif out_dir.exists() and any(out_dir.iterdir()) and not force:
+    elif out_dir.exists() and foreign_entries(out_dir) and not force:
         raise OutputError(
             f"{out_dir} is not empty and holds no phasegrok results; use --force or another --out"
         )
@@ -193,6 +193,17 @@ def prepare(out_dir: Path, identity: str, resolved: dict[str, Any], force: bool)
     except OSError as err:
         raise OutputError(f"cannot write to {out_dir}: {err.strerror or err}") from None
     return warnings
+
+
+def foreign_entries(out_dir: Path) -> list[Path]:
+    """What `out_dir` holds besides a phasegrok start in progress: another process of this
+    sweep (a `--worker` started at the same moment) creates parts/ and its temporaries before
+    its manifest, and that folder is not someone else's."""
+    return [
+        entry
+        for entry in out_dir.iterdir()
+        if entry.name != PARTS and not (entry.name.startswith(".") and ".tmp-" in entry.name)
+    ]
 
 
 def clear(out_dir: Path) -> None:

@@ -228,3 +228,21 @@ def test_workers_killed_and_replaced_give_the_one_process_rows(tmp_path):
     assert runs["run_id"].is_unique and len(runs) == 12
     pd.testing.assert_frame_equal(runs, ref_runs, check_exact=True)
     pd.testing.assert_frame_equal(curves, ref_curves, check_exact=True)
+
+
+def test_a_start_in_progress_is_not_a_foreign_folder(tmp_path):
+    """Two workers started together: the second sees the first's parts/ and its manifest's
+    temporary, not yet its manifest, and must join; a stranger's file is still refused."""
+    spec = load_sweep(SWEEP)
+    out = tmp_path / "out"
+    (out / "parts").mkdir(parents=True)
+    (out / ".manifest.json.tmp-otherhost-123-abcd").write_text("{")
+    store.prepare(out, spec.identity(), spec.resolved_dict(), force=False)
+    assert json.loads((out / "manifest.json").read_text())["identity"] == spec.identity()
+
+    strange = tmp_path / "strange"
+    strange.mkdir()
+    (strange / "notes.txt").write_text("mine")
+    with pytest.raises(store.OutputError, match="not empty and holds no phasegrok results"):
+        store.prepare(strange, spec.identity(), spec.resolved_dict(), force=False)
+    assert sorted(p.name for p in strange.iterdir()) == ["notes.txt"]
