@@ -95,7 +95,21 @@ def _resume_and_compare(sweep_file, out, reference_frames):
 def test_killed_during_training_resumes_to_the_same_results(sig, reference, tmp_path):
     sweep_file, frames = reference
     out = tmp_path / "out"
-    proc = _start(sweep_file, out)
+    # Hold back every commit after the second so the sweep is still training when the
+    # signal lands (16 small runs can otherwise finish between the poll and the signal).
+    wrapper = """
+        import os, time
+        _replace = os.replace
+        _count = [0]
+        def slow_replace(src, dst):
+            if str(dst).endswith(".runs.parquet"):
+                _count[0] += 1
+                if _count[0] > 2:
+                    time.sleep(20)
+            _replace(src, dst)
+        os.replace = slow_replace
+    """
+    proc = _start(sweep_file, out, wrapper)
     _wait_for(lambda: len(_committed(out)) >= 2, proc)
     proc.send_signal(sig)
     status = proc.wait(timeout=60)
