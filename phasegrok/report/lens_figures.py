@@ -32,7 +32,7 @@ from phasegrok import cyclic, lens
 from phasegrok.classify import PHASE_COLORS
 from phasegrok.lens import ModelFacts, cell
 from phasegrok.report.grid import fmt
-from phasegrok.report.style import title
+from phasegrok.report.style import fixed_layout, title, title_height
 
 FREQ_COLORS = [mpl.colormaps["tab10"](i) for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)]  # no grey
 OTHER_COLOR = (0.78, 0.78, 0.78, 1.0)
@@ -72,7 +72,7 @@ def spectrum_figure(
     freqs = np.arange(1, len(power) + 1)
     keys = np.asarray(lens.key_frequencies(power, top_k)).tolist()
     color = PHASE_COLORS.get(str(row.get("phase")), "#0072B2")
-    fig = Figure(figsize=(6.6, 3.2), layout="constrained")
+    fig = Figure(figsize=(6.6, 3.2))
     ax = fig.subplots()
     colors = [color if f in keys else "#BDBDBD" for f in freqs]
     ax.bar(freqs, share, width=0.8, color=colors, edgecolor="none")
@@ -113,9 +113,10 @@ def spectrum_figure(
         fontsize=7,
         frameon=False,
         ncol=3,
-        loc="outside lower center",
+        loc="lower center",
     )
-    title(fig, f"Fourier spectrum of the token maps, {head}", runs)
+    lines = title(fig, f"Fourier spectrum of the token maps, {head}", runs, fixed=True)
+    fixed_layout(fig, left=0.62, right=0.15, top=title_height(lines) + 0.22, bottom=0.72)
     return fig
 
 
@@ -132,7 +133,7 @@ def star_figure(
     n_index = len(circle) // len(ops)
     w = index_words(facts)
     j, period = w["j"], w["n"]
-    fig = Figure(figsize=(8.0, 3.5 * len(ops) + 1.4), layout="constrained")
+    fig = Figure(figsize=(8.0, 3.5 * len(ops) + 1.4))
     axes = fig.subplots(len(ops), 2, squeeze=False)
     names = {"left": "left operand a", "right": "right operand b", "both": "both operands (sum)"}
     sc = None
@@ -199,8 +200,6 @@ def star_figure(
         if last:
             ax.set_xlabel(f"cos(2π·{strongest}·{j}/{period}) coordinate")
         ax.tick_params(labelsize=6)
-    if sc is not None:
-        fig.colorbar(sc, ax=list(axes[:, 1]), label=w["index"], shrink=0.8, aspect=25)
     handles = []
     shown = [(f, n) for f, n in order if colors[f] != OTHER_COLOR]
     for f, n in shown:
@@ -211,16 +210,29 @@ def star_figure(
         handles.append(
             Line2D([], [], color=OTHER_COLOR, lw=2, label=f"{len(rest)} other f ({n_rest} units)")
         )
+    ncol = min(len(handles), 5)
     fig.legend(
         handles=handles,
-        loc="outside lower center",
-        ncol=min(len(handles), 5),
+        loc="lower center",
+        ncol=ncol,
         frameon=False,
         fontsize=7,
         title="unit's strongest frequency fᵤ (rays; faint: not a clean sinusoid)",
         title_fontsize=7,
     )
-    title(fig, f"The star: hidden units by frequency, {head}", runs)
+    lines = title(fig, f"The star: hidden units by frequency, {head}", runs, fixed=True)
+    legend_rows = 1 + math.ceil(len(handles) / max(ncol, 1))
+    fixed_layout(
+        fig,
+        left=0.62,
+        right=0.75,
+        top=title_height(lines) + 0.4,
+        bottom=0.5 + 0.16 * legend_rows,
+        wspace=0.75,
+        hspace=0.62,
+    )
+    if sc is not None:  # after the layout: the colour bar takes its room from placed axes
+        fig.colorbar(sc, ax=list(axes[:, 1]), label=w["index"], shrink=0.8, fraction=0.06)
     return fig
 
 
@@ -255,8 +267,9 @@ def lens_curve_figure(
         "irrelevant_units": "units reading irrelevant bits",
     }
     curve = curve.replace([np.inf, -np.inf], np.nan).sort_values("step")
-    fig = Figure(figsize=(5.6, 5.0), layout="constrained")
+    fig = Figure(figsize=(5.6, 5.0))
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[1, 1])
+    twin = None
     accuracy_panel(top, curve, legend_loc="upper left")
     color = PHASE_COLORS.get(str(row.get("phase")), "#0072B2")
     handles = []
@@ -310,14 +323,30 @@ def lens_curve_figure(
     bottom.set_xscale("symlog", linthresh=linthresh, linscale=0.3)
     if len(steps):
         bottom.set_xlim(0, float(steps.max()))
-    if marks:  # t_fit / t_gen named on a top axis, clear of the curves
-        sec = top.secondary_xaxis("top")
-        sec.set_xticks(list(marks.values()), list(marks), fontsize=6.5, color="0.35")
-        sec.tick_params(length=2, pad=1)
+    for name, t in marks.items():  # named above the plot, clear of the curves
+        top.annotate(
+            name,
+            (t, 1),
+            xycoords=top.get_xaxis_transform(),  # data x (symlog), axes y
+            xytext=(0, 2),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=6.5,
+            color="0.35",
+        )
     bottom.set_xlabel("optimization step")
     if handles:
-        fig.legend(handles=handles, fontsize=6.5, frameon=False, loc="outside lower center", ncol=3)
-    title(fig, f"Lens metric during training, {head}", runs)
+        fig.legend(handles=handles, fontsize=6.5, frameon=False, loc="lower center", ncol=3)
+    lines = title(fig, f"Lens metric during training, {head}", runs, fixed=True)
+    fixed_layout(
+        fig,
+        left=0.62,
+        right=0.62 if twin is not None else 0.15,
+        top=title_height(lines) + (0.2 if marks else 0.08),
+        bottom=0.5 + 0.15 * math.ceil(len(handles) / 3),
+        hspace=0.12,
+    )
     return fig
 
 

@@ -18,13 +18,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from phasegrok import lens
 from phasegrok.classify import PHASE_COLORS, PHASES
 from phasegrok.lens import ModelFacts, cell
 from phasegrok.report.grid import fmt
 from phasegrok.report.lens_figures import accuracy_panel
-from phasegrok.report.style import title
+from phasegrok.report.style import fixed_layout, title, title_height
 
 CAPTIONS = {
     "trajectory": "Progress measures (Nanda et al. 2023). Left: the share of the token maps'"
@@ -143,7 +144,7 @@ def units_figure(runs: pd.DataFrame) -> Figure:
     ranked = ranked_counts(runs)
     phases = [p for p in PHASES if p in set(ranked["phase"])]
     phases += sorted(set(ranked["phase"]) - set(phases))
-    fig = Figure(figsize=(2.6 * max(len(phases), 1) + 0.6, 3.4), layout="constrained")
+    fig = Figure(figsize=(2.6 * max(len(phases), 1) + 0.6, 3.4))
     axes = fig.subplots(1, max(len(phases), 1), sharey=True, squeeze=False)[0]
     most = int(ranked["rank"].max()) if len(ranked) else 1
     for ax, phase in zip(axes, phases, strict=False):
@@ -156,8 +157,10 @@ def units_figure(runs: pd.DataFrame) -> Figure:
         n_runs = sub["run_id"].nunique()
         ax.set_title(f"{phase} ({n_runs} run{'s' * (n_runs != 1)})", color=color)
         ax.set_xlim(0.5, most + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # ranks are whole numbers
         ax.set_xlabel("frequency rank (by units)")
         ax.grid(True, lw=0.4, alpha=0.5)
     axes[0].set_ylabel("live hidden units")
-    title(fig, "Hidden units per dominant input frequency, by phase", runs)
+    lines = title(fig, "Hidden units per dominant input frequency, by phase", runs, fixed=True)
+    fixed_layout(fig, left=0.6, right=0.15, top=title_height(lines) + 0.3, bottom=0.5, wspace=0.2)
     return fig
