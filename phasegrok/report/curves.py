@@ -16,7 +16,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from phasegrok.classify import LOSS_FLOOR, PHASE_COLORS, PHASES, floor_loss
 from phasegrok.report.captions import EXAMPLES_PER_PHASE
 from phasegrok.report.grid import canon, fmt, make_axis, short
-from phasegrok.report.style import title
+from phasegrok.report.style import fixed_layout, title, title_height
 
 
 def examples(runs: pd.DataFrame, k: int = EXAMPLES_PER_PHASE) -> dict[str, list[str]]:
@@ -79,7 +79,7 @@ def curves_figure(runs: pd.DataFrame, curves: pd.DataFrame, keys: Sequence[str])
     n = len(picks)
     ncols = min(n, 3)
     nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(2.6 * ncols + 0.2, 2.3 * nrows + 0.8), layout="constrained")
+    fig = Figure(figsize=(2.6 * ncols + 0.2, 2.3 * nrows + 0.8))
     axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True).ravel()
     positive = curves["step"][curves["step"] > 0]
     linthresh = float(positive.min()) if len(positive) else 1.0
@@ -114,8 +114,17 @@ def curves_figure(runs: pd.DataFrame, curves: pd.DataFrame, keys: Sequence[str])
         Line2D([], [], color="0.3", lw=1.0, ls="--", label="train"),
         Line2D([], [], color="0.3", lw=1.3, label="test"),
     ]
-    fig.legend(handles=style, loc="outside lower center", ncol=2, frameon=False)
-    title(fig, "Training curves by phase", runs)
+    fig.legend(handles=style, loc="lower center", ncol=2, frameon=False)
+    lines = title(fig, "Training curves by phase", runs, fixed=True)
+    fixed_layout(
+        fig,
+        left=0.55,
+        right=0.1,
+        top=title_height(lines) + 0.25,
+        bottom=0.72,
+        wspace=0.12,
+        hspace=0.55 if n % ncols else 0.3,  # a panel above an empty slot has an x label
+    )
     return fig
 
 
@@ -145,7 +154,7 @@ def lu_figure(runs: pd.DataFrame, curves: pd.DataFrame) -> Figure:
     runs = with_finals(runs, curves)
     picks = examples(runs)
     groups = curve_groups(curves, {r for ids in picks.values() for r in ids})
-    fig = Figure(figsize=(6.4, 2.9), layout="constrained")
+    fig = Figure(figsize=(6.4, 2.9))
     axes = fig.subplots(1, 2, sharex=True)
     present = [ph for ph in PHASES if (runs["phase"] == ph).any()]
     norms = []
@@ -199,8 +208,11 @@ def lu_figure(runs: pd.DataFrame, curves: pd.DataFrame) -> Figure:
     handles = [
         Line2D([], [], color=PHASE_COLORS[ph], marker="o", ms=4, lw=0.8, label=ph) for ph in present
     ]
-    fig.legend(handles=handles, loc="outside right center", frameon=False, title="phase")
-    title(fig, "Loss against weight norm (lines: example runs; dots: final states)", runs)
+    fig.legend(handles=handles, loc="center right", frameon=False, title="phase")
+    lines = title(
+        fig, "Loss against weight norm (lines: example runs; dots: final states)", runs, fixed=True
+    )
+    fixed_layout(fig, left=0.62, right=1.3, top=title_height(lines) + 0.25, bottom=0.5, wspace=0.72)
     return fig
 
 
