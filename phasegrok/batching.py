@@ -22,9 +22,9 @@ def n_params(static: StaticSpec) -> int:
         if static.embedding == "learned":
             count += p * d
         first_in = d if static.combine == "sum" else 2 * d
-        out_dim = d if static.tie_output else static.n_classes
+        out_dim = d if static.tie_output else static.out_dim
     else:
-        first_in, out_dim = static.input_width, static.n_classes
+        first_in, out_dim = static.input_width, static.out_dim
     dims = [first_in, *widths, out_dim]
     for fan_in, fan_out in itertools.pairwise(dims):
         count += fan_in * fan_out + (fan_out if static.bias else 0)
@@ -40,10 +40,10 @@ def step_flops(static: StaticSpec, n: int) -> tuple[float, float]:
     if static.task_kind == "modular":
         tables = 1 if static.combine == "sum" else 2
         first = 2.0 * tables * static.p * static.embed_dim * widths[0]
-        out = static.embed_dim if static.tie_output else static.n_classes
+        out = static.embed_dim if static.tie_output else static.out_dim
     else:
         first = 2.0 * n * static.input_width * widths[0]
-        out = static.n_classes
+        out = static.out_dim
     forward += first
     train += 2 * first
     if static.task_kind == "modular" and static.embedding == "learned":
@@ -67,7 +67,7 @@ def run_bytes(static: StaticSpec) -> int:
     """Device bytes one run needs while training: params, optimizer state, data, activations."""
     params = 4 * n_params(static) * 5  # params, grads, two moments, updates
     rows = static.train_pad + static.n_eval_examples
-    activations = 4 * rows * (sum(static.hidden) * 3 + static.n_classes * 2)
+    activations = 4 * rows * (sum(static.hidden) * 3 + static.out_dim * 2)
     # A modular run's data are integer pairs; an arrays run's shared test set is counted per
     # run too (conservative).
     data = rows * (2 if static.task_kind == "modular" else static.input_width) * 4

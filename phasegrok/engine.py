@@ -109,7 +109,7 @@ class Strategy:
         if self.example_chunk_bytes is None or static.task_kind != "modular":
             return 1
         rows = static.batch_size or static.train_pad
-        target = max(1, self.example_chunk_bytes // (4 * max(*static.hidden, static.n_classes)))
+        target = max(1, self.example_chunk_bytes // (4 * max(*static.hidden, static.out_dim)))
         fewest = -(-rows // target)
         if fewest < 2:
             return 1

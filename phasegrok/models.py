@@ -179,7 +179,7 @@ class ModularMLP(nn.Module):
             self.param("first_bias", bias_init(s.init, first_in), (width,)) if s.bias else None
         )
         self.layers = [Dense(w, use_bias=s.bias, init=s.init) for w in s.hidden[1:]]
-        out_dim = s.embed_dim if s.tie_output else s.n_classes
+        out_dim = s.embed_dim if s.tie_output else s.out_dim
         self.readout = Dense(out_dim, use_bias=s.bias, init=s.init)
 
     def token_maps(self) -> tuple[jax.Array, jax.Array]:
@@ -201,9 +201,9 @@ class ModularMLP(nn.Module):
 
 
 class VectorMLP(nn.Module):
-    """`static.n_classes` logits for input vectors: parity's {-1, +1}^n_bits or {0, 1}^n_bits
+    """`static.out_dim` logits for input vectors: parity's {-1, +1}^n_bits or {0, 1}^n_bits
     (`task.encoding`; 2 logits), given as int8 and computed in float32, or an arrays task's
-    flattened examples (C logits).
+    flattened examples (C logits); one logit under `loss: binary_cross_entropy`.
 
     Its weight gradients are narrow products over many examples (64 x 30 or 2 x 64 over
     1,000), which XLA's CPU backend runs slowly in autodiff's form: the first layer uses
@@ -222,7 +222,7 @@ class VectorMLP(nn.Module):
         for i, width in enumerate(self.static.hidden):
             weight_grad = "transposed_input" if i == 0 else "transposed_grad"
             h = act(Dense(width, use_bias=bias, weight_grad=weight_grad, init=init)(h))
-        out = self.static.n_classes
+        out = self.static.out_dim
         return Dense(out, use_bias=bias, weight_grad="transposed_grad", init=init)(h)
 
 

@@ -98,6 +98,11 @@ class StaticSpec:
         return n_labels(self.op, self.p) if self.task_kind == "modular" else 2
 
     @property
+    def out_dim(self) -> int:
+        """Output units: one logit for `loss: binary_cross_entropy`, else one per class."""
+        return 1 if self.loss == "binary_cross_entropy" else self.n_classes
+
+    @property
     def input_width(self) -> int:
         """Width of a vector task's input (parity's bits, an arrays example)."""
         return self.input_dim if self.task_kind == "arrays" else self.n_bits

@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from phasegrok.arrays import check_arrays_run
+from phasegrok.arrays import ARRAYS, check_arrays_run
 from phasegrok.cyclic import n_frequencies
 from phasegrok.inputs import ConfigError
 
@@ -88,6 +88,7 @@ def check_run(cfg: Mapping[str, Any]) -> None:
         _check_parity(cfg)
     else:
         check_arrays_run(cfg)
+    _check_loss(cfg)
     batch = cfg["optimizer.batch_size"]
     if batch != "full":
         if batch < 1:
@@ -97,6 +98,23 @@ def check_run(cfg: Mapping[str, Any]) -> None:
                 "optimizer.batch_size",
                 f"{batch} is larger than the training set ({train_size(cfg)} examples)",
             )
+
+
+def _check_loss(cfg: Mapping[str, Any]) -> None:
+    """`loss: binary_cross_entropy` (one logit) only where there are exactly 2 classes."""
+    if cfg["loss"] != "binary_cross_entropy":
+        return
+    kind = cfg["task.kind"]
+    if kind == "parity" or (kind == "arrays" and cfg[ARRAYS].n_classes == 2):
+        return
+    # Modular tasks are refused even at 2 residues: their tied readout and progress measures
+    # assume one logit per class.
+    classes = cfg[ARRAYS].n_classes if kind == "arrays" else n_labels(cfg["task.op"], cfg["task.p"])
+    raise ConfigError(
+        "loss",
+        f"binary_cross_entropy (one logit) is for 2-class tasks: task.kind parity, or arrays "
+        f"with labels 0 and 1 (this {kind} task has {classes} classes); use cross_entropy or mse",
+    )
 
 
 # The rules on an optimizer's numbers, in the order they are checked: intervals all.

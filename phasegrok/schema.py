@@ -121,7 +121,8 @@ class SweepFile(_Section):
     data: DataSpec = DataSpec()
     model: ModelSpec = ModelSpec()
     optimizer: OptimizerSpec = OptimizerSpec()
-    loss: Literal["cross_entropy", "mse"] = "cross_entropy"
+    # binary_cross_entropy: one output logit z, sigmoid cross-entropy; 2-class tasks only.
+    loss: Literal["cross_entropy", "mse", "binary_cross_entropy"] = "cross_entropy"
     train: TrainSpec = TrainSpec()
     analysis: AnalysisSpec = AnalysisSpec()
     grid: dict[str, Any] = {}

@@ -178,6 +178,16 @@ def test_the_estimates_use_the_files_width_and_classes(tiny_arrays, tmp_path):
     assert run_bytes(static) > static.n_eval_examples * 70 * 4
 
 
+def test_a_two_class_file_may_have_one_logit(tiny_arrays, tmp_path):
+    y = np.arange(300) % 2
+    path = write_arrays(tmp_path / "two.npz", y_train=y, y_test=y[:120])
+    sweep = _sweep(tiny_arrays, path)
+    sweep["grid"] = {"loss": ["cross_entropy", "binary_cross_entropy"]}
+    softmax, binary = (run.static for run in expand(load_sweep(sweep)))
+    assert (softmax.n_classes, softmax.out_dim, binary.n_classes, binary.out_dim) == (2, 2, 2, 1)
+    assert n_params(softmax) - n_params(binary) == 16 + 1  # one readout row and bias fewer
+
+
 def test_inputs_of_any_real_dtype_and_whole_float_labels_are_taken(tiny_arrays, tmp_path):
     x = (np.arange(300 * 12) % 256).astype(np.uint8).reshape(300, 12)  # images as stored
     y = (np.arange(300) % 4).astype(np.float64)
@@ -291,6 +301,7 @@ BAD_SWEEPS = [
     ({"grid": {"data.train_size": [40, 400]}}, "grid.data.train_size", "value 400"),
     ({"optimizer": {"batch_size": 101}}, "optimizer.batch_size", "larger than the training set"),
     ({"model": {"tie_output": True}}, "model.tie_output", "only for task.kind modular"),
+    ({"grid": {"loss": ["binary_cross_entropy"]}}, "grid.loss", "arrays task has 4 classes"),
     ({"grid": {"task.path": ["a.npz", "b.npz"]}}, "grid.task.path", "cannot be swept"),
     ({"grid": {"task.test_size": [10, 20]}}, "grid.task.test_size", "no effect"),
     ({"task": {"sha256": "0" * 64}}, "task.sha256", "the file changed"),

@@ -270,3 +270,55 @@ def test_an_l1_sweep_is_one_program_and_its_zero_runs_match_up_to_rounding(
     path.write_text(yaml.safe_dump(tiny_parity))
     assert main([str(path), "--dry-run"]) == 0
     assert "6000 runs (0 already done), 1 shape group(s)" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------
+# loss: binary_cross_entropy (one logit, PAIR's sparse-parity head)
+
+
+def test_the_binary_head_loss_and_accuracy_match_a_numpy_reference(tiny_parity):
+    tiny_parity["loss"] = "binary_cross_entropy"
+    static = expand(load_sweep(tiny_parity))[0].static
+    assert (static.n_classes, static.out_dim) == (2, 1)
+    z = np.array([[-30.0], [-1.5], [0.0], [0.3], [2.0], [40.0]], np.float32)
+    y = np.array([0, 1, 1, 0, 1, 1], np.int32)
+    # -y log sigmoid(z) - (1 - y) log(1 - sigmoid(z)) = log(1 + exp(-s z)), s = 2y - 1
+    expected = np.log1p(np.exp(-(2 * y - 1) * z[:, 0].astype(np.float64)))
+    got = np.asarray(training.per_example_loss(static, jnp.asarray(z), jnp.asarray(y)))
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-12)
+    assert got[-1] > 0  # no clipping: a confident right answer keeps its tiny loss
+    accuracy = np.asarray(training.correct(jnp.asarray(z), jnp.asarray(y)))
+    np.testing.assert_array_equal(accuracy, [1, 0, 0, 0, 1, 1])  # z = 0 says class 0
+
+
+def test_a_binary_head_parity_sweep_trains_with_one_logit(tiny_parity, tmp_path):
+    sweep = _sweep(
+        tiny_parity,
+        model={"hidden": [32]},
+        optimizer={"lr": 1.0e-2, "weight_decay": 0.0},
+        train={"steps": 200, "eval_every": 50, "seeds": [0]},
+    )
+    sweep["loss"] = "binary_cross_entropy"
+    results = phasegrok.run_sweep(sweep, tmp_path / "bce", progress=False, plots=False)
+    assert results.runs["loss"].tolist() == ["binary_cross_entropy"]
+    assert "loss: binary_cross_entropy" in results.sweep_text()
+    params = results.params(results.runs["run_id"][0])
+    assert params["Dense_1"]["kernel"].shape[0] == 1  # (out, in): one output unit
+    assert params["Dense_1"]["bias"].shape == (1,)
+    curve = results.curves.sort_values("step")
+    assert np.isfinite(curve[["train_loss", "test_loss", "weight_norm"]].to_numpy()).all()
+    assert np.isfinite(curve["relevant_weight_share"]).all()
+    np.testing.assert_allclose(curve["train_loss"].iloc[0], np.log(2), atol=0.1)  # chance
+    assert curve["train_loss"].iloc[-1] < 0.1 * curve["train_loss"].iloc[0]
+    assert curve["train_acc"].iloc[-1] == 1.0
+
+
+def test_the_binary_head_is_refused_for_a_modular_task(tiny, tmp_path, capsys):
+    tiny["loss"] = "binary_cross_entropy"
+    with pytest.raises(ConfigError, match="^loss: binary_cross_entropy .*modular task has 11"):
+        load_sweep(tiny)
+    path = tmp_path / "bce.yaml"
+    path.write_text(yaml.safe_dump(tiny))
+    assert main([str(path), "--out", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()
+    assert "use cross_entropy or mse" in capsys.readouterr().err
