@@ -34,6 +34,7 @@ import os
 import platform
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,16 +48,18 @@ import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 from scipy.spatial import cKDTree  # noqa: E402
 
-from phasegrok.classify import PHASE_COLORS  # noqa: E402
+from phasegrok.classify import PHASE_COLORS, PHASES  # noqa: E402
 from phasegrok.refine import point_phases  # noqa: E402
 from phasegrok.sweep import run_sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_CSV = ROOT / "benchmarks" / "data" / "refine_reference.csv"
+REFERENCE_JSON = REFERENCE_CSV.with_suffix(".json")  # what produced the CSV
 WD, FRAC = "optimizer.weight_decay", "data.train_fraction"
 LOG_WD = (-1.5, 1.0)  # log10 of the weight-decay range
 FRAC_RANGE = (0.3, 0.9)
 REFERENCE_N = 24
+REFERENCE_SEEDS = 3  # the reference phase of a point: the majority of 3 seeds
 UNIFORM_SIDES = (5, 6, 7, 8, 9, 10, 12, 14)  # uniform grids of 25 .. 196 runs
 COARSE = 5  # the adaptive sweep's initial grid (25 runs)
 ROUND_POINTS = 5  # points per round: small rounds keep each cut where the last ones left off
@@ -113,17 +116,40 @@ def boundary_error(reference: pd.DataFrame, runs: pd.DataFrame) -> float:
 
 
 def reference_grid(work: Path, recompute: bool) -> pd.DataFrame:
-    """The dense reference (trained when the CSV is missing or `recompute`)."""
-    if REFERENCE_CSV.exists() and not recompute:
-        return pd.read_csv(REFERENCE_CSV)
-    runs, wall = train(grid_sweep("refine-reference", REFERENCE_N), work)
-    table = runs[[WD, FRAC, "data.train_size", "phase", "t_fit", "t_gen", "final_test_acc"]]
-    REFERENCE_CSV.parent.mkdir(parents=True, exist_ok=True)
-    table.sort_values([WD, FRAC]).to_csv(REFERENCE_CSV, index=False)
-    print(
-        f"reference: {len(runs)} runs, {wall:.0f} s training -> {REFERENCE_CSV.relative_to(ROOT)}"
+    """The dense reference, one row per point with its majority phase over the seeds (`agree`
+    of `seeds` runs in it); trained when the CSV is missing or `recompute`. The CSV keeps every
+    run (a `seed` column; a CSV without one holds seed 0 only), its JSON what produced it."""
+    if not REFERENCE_CSV.exists() or recompute:
+        spec = grid_sweep("refine-reference", REFERENCE_N)
+        spec["train"]["seeds"] = REFERENCE_SEEDS
+        runs, wall = train(spec, work)
+        columns = [WD, FRAC, "seed", "data.train_size", "phase", "t_fit", "t_gen", "final_test_acc"]
+        REFERENCE_CSV.parent.mkdir(parents=True, exist_ok=True)
+        runs[columns].sort_values([WD, FRAC, "seed"]).to_csv(REFERENCE_CSV, index=False)
+        made = {
+            "made_by": "PYTHONPATH=. python benchmarks/refine_boundary.py --reference",
+            "commit": commit(),
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
+            "sweep": spec,
+            "runs": len(runs),
+            "training_s": round(wall, 1),
+        }
+        REFERENCE_JSON.write_text(json.dumps(made, indent=1) + "\n")
+        print(f"reference: {len(runs)} runs, {wall:.0f} s -> {REFERENCE_CSV.relative_to(ROOT)}")
+    return reference_points(pd.read_csv(REFERENCE_CSV))
+
+
+def reference_points(table: pd.DataFrame) -> pd.DataFrame:
+    """Per point of the reference: the majority phase of its runs (ties: the phase listed first
+    in `classify.PHASES`, as the phase diagram breaks them), `agree` and `seeds`."""
+    points = point_phases(table[[WD, FRAC, "phase"]].to_dict("records"), [WD, FRAC], PHASES)
+    return pd.DataFrame(
+        [
+            {WD: p.coords[0], FRAC: p.coords[1], "phase": p.phase, "agree": p.k, "seeds": p.n}
+            for p in points
+        ]
     )
-    return pd.read_csv(REFERENCE_CSV)
 
 
 def adaptive_curve(reference: pd.DataFrame, runs: pd.DataFrame) -> list[dict[str, float]]:
@@ -173,12 +199,13 @@ def error_at(curve: list[dict[str, float]], runs: int) -> float | None:
 
 
 def runs_to_reach(curve: list[dict[str, float]], target: float) -> float | None:
-    """Runs at which the curve first reaches `target`: the first round (after round 0, itself a
-    uniform grid) with error <= target, interpolated linearly from the round before it."""
+    """Runs at which the refinement first reaches `target`: the first round r >= 1 with
+    error <= target, interpolated linearly from round r - 1 (round 0 is the coarse grid, a
+    uniform grid itself: where it already reaches the target, round 1's runs are returned)."""
     for before, c in zip(curve, curve[1:], strict=False):
         if c["error"] <= target:
-            if before["error"] <= target:  # round 0 already there
-                return float(before["runs"])
+            if before["error"] <= target:
+                return float(c["runs"])
             share = (before["error"] - target) / (before["error"] - c["error"])
             return before["runs"] + share * (c["runs"] - before["runs"])
     return None
@@ -186,20 +213,35 @@ def runs_to_reach(curve: list[dict[str, float]], target: float) -> float | None:
 
 def comparisons(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Per uniform grid larger than the coarse one: its error, each adaptive sweep's error at
-    the same runs, and the runs each needs to reach the uniform error (and their share)."""
+    the same runs, and the runs each needs to reach the uniform error (and their share of the
+    grid's runs). Also against the best uniform grid of at most as many runs (`best_uniform`):
+    a uniform grid's error is not monotone in its runs (where its points fall relative to thin
+    phases is luck), and the best smaller grid is the stricter target."""
     rows = []
-    for u in results["uniform"]:
+    uniform = results["uniform"]
+    for u in uniform:
         if u["runs"] <= COARSE**2:
             continue
-        row: dict[str, Any] = {"runs": u["runs"], "uniform_error": u["error"], "adaptive": []}
+        best = min(v["error"] for v in uniform if v["runs"] <= u["runs"])
+        row: dict[str, Any] = {
+            "runs": u["runs"],
+            "uniform_error": u["error"],
+            "best_uniform_error": best,
+            "adaptive": [],
+        }
         for a in results["adaptive"]:
             need = runs_to_reach(a["curve"], u["error"])
+            need_best = runs_to_reach(a["curve"], best)
             row["adaptive"].append(
                 {
                     "grid_seed": a["grid_seed"],
                     "error_at_equal_runs": error_at(a["curve"], u["runs"]),
                     "runs_to_uniform_error": None if need is None else round(need, 1),
                     "share_of_uniform_runs": None if need is None else round(need / u["runs"], 3),
+                    "runs_to_best_uniform_error": None
+                    if need_best is None
+                    else round(need_best, 1),
+                    "share_to_best": None if need_best is None else round(need_best / u["runs"], 3),
                 }
             )
         rows.append(row)
@@ -308,8 +350,10 @@ def main() -> None:
         "axes": {WD: {"log10": list(LOG_WD)}, FRAC: list(FRAC_RANGE)},
         "reference": {
             "grid": f"{REFERENCE_N}x{REFERENCE_N}",
+            "seeds": int(reference["seeds"].max()),
             "csv": str(REFERENCE_CSV.relative_to(ROOT)),
             "phases": reference["phase"].value_counts().to_dict(),
+            "points_whose_seeds_split": int((reference["agree"] < reference["seeds"]).sum()),
         },
         "error": "share of reference points whose phase differs from the nearest trained point's",
         "target": "adaptive runs to reach a uniform grid's error <= half the grid's runs",
