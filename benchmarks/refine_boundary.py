@@ -191,9 +191,11 @@ def compare(reference: pd.DataFrame, work: Path, grid_seeds: list[int]) -> dict[
 
 
 def error_at(curve: list[dict[str, float]], runs: int) -> float | None:
-    """The curve's error at `runs`, linearly interpolated between rounds (None past its end)."""
+    """The curve's error at `runs`, linearly interpolated between rounds; past the curve's end
+    by less than a round, its last error (a sweep of slightly fewer runs: no advantage to the
+    refinement); None further."""
     xs = [c["runs"] for c in curve]
-    if not xs[0] <= runs <= xs[-1]:
+    if runs < xs[0] or runs >= xs[-1] + ROUND_POINTS:
         return None
     return float(np.interp(runs, xs, [c["error"] for c in curve]))
 
