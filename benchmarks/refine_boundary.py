@@ -1,13 +1,15 @@
 """Adaptive refinement vs a uniform grid: boundary error at equal numbers of runs.
 
-    PYTHONPATH=. python benchmarks/refine_boundary.py [--reference] [--work DIR]
+    PYTHONPATH=. python benchmarks/refine_boundary.py [--reference] [--work DIR] [--grid-seeds 0 1]
 
 The sweep is `sweeps/quickstart.yaml` (modular addition, p = 31, its MLP, AdamW, 2500 steps)
 with one seed, on two axes with known boundaries: `optimizer.weight_decay` log-spaced over
 10^-1.5 .. 10 and `data.train_fraction` over 0.3 .. 0.9 (memorize, grok, comprehend, confuse).
 
-1. A dense reference grid (`REFERENCE_N` x `REFERENCE_N`, one seed) is trained once and kept in
-   `benchmarks/data/refine_reference.csv`; `--reference` trains it again.
+1. A dense reference grid (`REFERENCE_N` x `REFERENCE_N`, `REFERENCE_SEEDS` seeds per point) is
+   trained once and kept in `benchmarks/data/refine_reference.csv` (every run; what produced it
+   in `refine_reference.json`); `--reference` trains it again. A point's reference phase is
+   the majority of its seeds: one seed's map scores part of its own noise as boundary error.
 2. Uniform sqrt(N) x sqrt(N) grids (`UNIFORM_SIDES`), and one adaptive sweep: a `COARSE` x
    `COARSE` grid plus `ROUNDS` refinement rounds of `ROUND_POINTS` points each (`refine:` with
    `max_runs` = ROUNDS * ROUND_POINTS), both trained by `phasegrok.sweep.run_sweep`, the
