@@ -1,20 +1,28 @@
 """Adaptive refinement vs a uniform grid: boundary error at equal numbers of runs.
 
-    PYTHONPATH=. python benchmarks/refine_boundary.py [--reference] [--work DIR]
+    PYTHONPATH=. python benchmarks/refine_boundary.py [--reference] [--work DIR] [--grid-seeds 0 1]
 
 The sweep is `sweeps/quickstart.yaml` (modular addition, p = 31, its MLP, AdamW, 2500 steps)
 with one seed, on two axes with known boundaries: `optimizer.weight_decay` log-spaced over
 10^-1.5 .. 10 and `data.train_fraction` over 0.3 .. 0.9 (memorize, grok, comprehend, confuse).
 
-1. A dense reference grid (`REFERENCE_N` x `REFERENCE_N`, one seed) is trained once and kept in
-   `benchmarks/data/refine_reference.csv`; `--reference` trains it again.
-2. For each budget B: a uniform sqrt(B) x sqrt(B) grid, and a coarse grid plus `ROUNDS`
-   refinement rounds (`refine:` with `max_runs` = B - coarse runs), both trained by
-   `phasegrok.sweep.run_sweep`, the library's own path.
+1. A dense reference grid (`REFERENCE_N` x `REFERENCE_N`, `REFERENCE_SEEDS` seeds per point) is
+   trained once and kept in `benchmarks/data/refine_reference.csv` (every run; what produced it
+   in `refine_reference.json`); `--reference` trains it again. A point's reference phase is
+   the majority of its seeds: one seed's map scores part of its own noise as boundary error.
+2. Uniform sqrt(N) x sqrt(N) grids (`UNIFORM_SIDES`), and one adaptive sweep: a `COARSE` x
+   `COARSE` grid plus `ROUNDS` refinement rounds of `ROUND_POINTS` points each (`refine:` with
+   `max_runs` = ROUNDS * ROUND_POINTS), both trained by `phasegrok.sweep.run_sweep`, the
+   library's own path. Each round spends its whole share (`refine.round_budget` gives every
+   round an equal share), so the runs of rounds <= r are exactly the points a sweep with
+   `rounds: r, max_runs: r * ROUND_POINTS` would train: the one sweep gives the adaptive
+   error at every budget COARSE^2 + r * ROUND_POINTS.
 3. Boundary error of a set of trained points: the share of the reference's points whose phase
    differs from the phase of the nearest trained point, nearest in the axes' own scales (log10
-   of the weight decay), each axis mapped to [0, 1]. For the adaptive sweeps the error is also
-   taken after each round (the runs of rounds <= r), which gives its error-vs-runs curve.
+   of the weight decay), each axis mapped to [0, 1] (the issue's metric).
+4. For each uniform grid of N runs: the adaptive error at N runs, and the runs the adaptive
+   sweep needs to reach the uniform grid's error (the first round at or below it, linearly
+   interpolated from the round before). The issue's target: at most N / 2.
 
 Writes `benchmarks/results-refine-cpu.json` and `docs/refine_boundary.png`. As the CLI, JAX gets
 one host device per core and the persistent compile cache.
@@ -24,11 +32,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,19 +50,22 @@ import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 from scipy.spatial import cKDTree  # noqa: E402
 
-from phasegrok.classify import PHASE_COLORS  # noqa: E402
+from phasegrok.classify import PHASE_COLORS, PHASES  # noqa: E402
 from phasegrok.refine import point_phases  # noqa: E402
 from phasegrok.sweep import run_sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_CSV = ROOT / "benchmarks" / "data" / "refine_reference.csv"
+REFERENCE_JSON = REFERENCE_CSV.with_suffix(".json")  # what produced the CSV
 WD, FRAC = "optimizer.weight_decay", "data.train_fraction"
 LOG_WD = (-1.5, 1.0)  # log10 of the weight-decay range
 FRAC_RANGE = (0.3, 0.9)
 REFERENCE_N = 24
-# budget -> side of the coarse grid the refinement starts from (about 40% of the budget)
-BUDGETS = {36: 4, 64: 5, 100: 6}
-ROUNDS = 3
+REFERENCE_SEEDS = 3  # the reference phase of a point: the majority of 3 seeds
+UNIFORM_SIDES = (5, 6, 7, 8, 9, 10, 12, 14)  # uniform grids of 25 .. 196 runs
+COARSE = 5  # the adaptive sweep's initial grid (25 runs)
+ROUND_POINTS = 5  # points per round: small rounds keep each cut where the last ones left off
+ROUNDS = 34  # up to 25 + 170 = 195 runs, the largest uniform grid's budget
 
 
 def base_sweep() -> dict[str, Any]:
@@ -107,17 +118,40 @@ def boundary_error(reference: pd.DataFrame, runs: pd.DataFrame) -> float:
 
 
 def reference_grid(work: Path, recompute: bool) -> pd.DataFrame:
-    """The dense reference (trained when the CSV is missing or `recompute`)."""
-    if REFERENCE_CSV.exists() and not recompute:
-        return pd.read_csv(REFERENCE_CSV)
-    runs, wall = train(grid_sweep("refine-reference", REFERENCE_N), work)
-    table = runs[[WD, FRAC, "data.train_size", "phase", "t_fit", "t_gen", "final_test_acc"]]
-    REFERENCE_CSV.parent.mkdir(parents=True, exist_ok=True)
-    table.sort_values([WD, FRAC]).to_csv(REFERENCE_CSV, index=False)
-    print(
-        f"reference: {len(runs)} runs, {wall:.0f} s training -> {REFERENCE_CSV.relative_to(ROOT)}"
+    """The dense reference, one row per point with its majority phase over the seeds (`agree`
+    of `seeds` runs in it); trained when the CSV is missing or `recompute`. The CSV keeps every
+    run (a `seed` column; a CSV without one holds seed 0 only), its JSON what produced it."""
+    if not REFERENCE_CSV.exists() or recompute:
+        spec = grid_sweep("refine-reference", REFERENCE_N)
+        spec["train"]["seeds"] = REFERENCE_SEEDS
+        runs, wall = train(spec, work)
+        columns = [WD, FRAC, "seed", "data.train_size", "phase", "t_fit", "t_gen", "final_test_acc"]
+        REFERENCE_CSV.parent.mkdir(parents=True, exist_ok=True)
+        runs[columns].sort_values([WD, FRAC, "seed"]).to_csv(REFERENCE_CSV, index=False)
+        made = {
+            "made_by": "PYTHONPATH=. python benchmarks/refine_boundary.py --reference",
+            "commit": commit(),
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
+            "sweep": spec,
+            "runs": len(runs),
+            "training_s": round(wall, 1),
+        }
+        REFERENCE_JSON.write_text(json.dumps(made, indent=1) + "\n")
+        print(f"reference: {len(runs)} runs, {wall:.0f} s -> {REFERENCE_CSV.relative_to(ROOT)}")
+    return reference_points(pd.read_csv(REFERENCE_CSV))
+
+
+def reference_points(table: pd.DataFrame) -> pd.DataFrame:
+    """Per point of the reference: the majority phase of its runs (ties: the phase listed first
+    in `classify.PHASES`, as the phase diagram breaks them), `agree` and `seeds`."""
+    points = point_phases(table[[WD, FRAC, "phase"]].to_dict("records"), [WD, FRAC], PHASES)
+    return pd.DataFrame(
+        [
+            {WD: p.coords[0], FRAC: p.coords[1], "phase": p.phase, "agree": p.k, "seeds": p.n}
+            for p in points
+        ]
     )
-    return pd.read_csv(REFERENCE_CSV)
 
 
 def adaptive_curve(reference: pd.DataFrame, runs: pd.DataFrame) -> list[dict[str, float]]:
@@ -129,89 +163,121 @@ def adaptive_curve(reference: pd.DataFrame, runs: pd.DataFrame) -> list[dict[str
     return curve
 
 
-def compare(reference: pd.DataFrame, work: Path) -> list[dict[str, Any]]:
-    """Uniform grid and coarse grid + refinement at each budget."""
-    rows = []
-    for budget, coarse in BUDGETS.items():
-        side = round(math.sqrt(budget))
-        uniform, wall_u = train(grid_sweep(f"uniform-{budget}", side), work)
-        refine = {"rounds": ROUNDS, "max_runs": budget - coarse**2}
-        adaptive, wall_a = train(grid_sweep(f"adaptive-{budget}", coarse, refine), work)
-        curve = adaptive_curve(reference, adaptive)
-        rows.append(
+def compare(reference: pd.DataFrame, work: Path, grid_seeds: list[int]) -> dict[str, Any]:
+    """The uniform grids' errors and each adaptive sweep's error-vs-runs curve."""
+    uniform = []
+    for side in UNIFORM_SIDES:
+        runs, wall = train(grid_sweep(f"uniform-{side}", side), work)
+        error = boundary_error(reference, runs)
+        uniform.append({"grid": f"{side}x{side}", "runs": len(runs), "error": error})
+        print(json.dumps(uniform[-1]), f"{wall:.0f} s", flush=True)
+    adaptive = []
+    refine = {"rounds": ROUNDS, "max_runs": ROUNDS * ROUND_POINTS}
+    for grid_seed in grid_seeds:
+        spec = grid_sweep(f"adaptive-{grid_seed}", COARSE, refine)
+        spec["grid_seed"] = grid_seed
+        runs, wall = train(spec, work)
+        curve = adaptive_curve(reference, runs)
+        adaptive.append(
             {
-                "budget": budget,
-                "uniform": {
-                    "grid": f"{side}x{side}",
-                    "runs": len(uniform),
-                    "error": boundary_error(reference, uniform),
-                    "training_s": round(wall_u, 1),
-                },
-                "adaptive": {
-                    "coarse_grid": f"{coarse}x{coarse}",
-                    "refine": refine,
-                    "runs": len(adaptive),
-                    "error": curve[-1]["error"],
-                    "curve": curve,
-                    "training_s": round(wall_a, 1),
-                },
+                "coarse_grid": f"{COARSE}x{COARSE}",
+                "grid_seed": grid_seed,
+                "refine": refine,
+                "runs": len(runs),
+                "curve": curve,
+                "training_s": round(wall, 1),
             }
         )
-        print(json.dumps(rows[-1]["uniform"]), json.dumps(curve))
+        print(json.dumps(curve), f"{wall:.0f} s", flush=True)
+    return {"uniform": uniform, "adaptive": adaptive}
+
+
+def error_at(curve: list[dict[str, float]], runs: int) -> float | None:
+    """The curve's error at `runs`, linearly interpolated between rounds; past the curve's end
+    by less than a round, its last error (a sweep of slightly fewer runs: no advantage to the
+    refinement); None further."""
+    xs = [c["runs"] for c in curve]
+    if runs < xs[0] or runs >= xs[-1] + ROUND_POINTS:
+        return None
+    return float(np.interp(runs, xs, [c["error"] for c in curve]))
+
+
+def runs_to_reach(curve: list[dict[str, float]], target: float) -> float | None:
+    """Runs at which the refinement first reaches `target`: the first round r >= 1 with
+    error <= target, interpolated linearly from round r - 1 (round 0 is the coarse grid, a
+    uniform grid itself: where it already reaches the target, round 1's runs are returned)."""
+    for before, c in zip(curve, curve[1:], strict=False):
+        if c["error"] <= target:
+            if before["error"] <= target:
+                return float(c["runs"])
+            share = (before["error"] - target) / (before["error"] - c["error"])
+            return before["runs"] + share * (c["runs"] - before["runs"])
+    return None
+
+
+def comparisons(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per uniform grid larger than the coarse one: its error, each adaptive sweep's error at
+    the same runs, and the runs each needs to reach the uniform error (and their share of the
+    grid's runs). Also against the best uniform grid of at most as many runs (`best_uniform`):
+    a uniform grid's error is not monotone in its runs (where its points fall relative to thin
+    phases is luck), and the best smaller grid is the stricter target."""
+    rows = []
+    uniform = results["uniform"]
+    for u in uniform:
+        if u["runs"] <= COARSE**2:
+            continue
+        best = min(v["error"] for v in uniform if v["runs"] <= u["runs"])
+        row: dict[str, Any] = {
+            "runs": u["runs"],
+            "uniform_error": u["error"],
+            "best_uniform_error": best,
+            "adaptive": [],
+        }
+        for a in results["adaptive"]:
+            need = runs_to_reach(a["curve"], u["error"])
+            need_best = runs_to_reach(a["curve"], best)
+            row["adaptive"].append(
+                {
+                    "grid_seed": a["grid_seed"],
+                    "error_at_equal_runs": error_at(a["curve"], u["runs"]),
+                    "runs_to_uniform_error": None if need is None else round(need, 1),
+                    "share_of_uniform_runs": None if need is None else round(need / u["runs"], 3),
+                    "runs_to_best_uniform_error": None
+                    if need_best is None
+                    else round(need_best, 1),
+                    "share_to_best": None if need_best is None else round(need_best / u["runs"], 3),
+                }
+            )
+        rows.append(row)
     return rows
 
 
-def uniform_curve(rows: list[dict[str, Any]]) -> list[dict[str, float]]:
-    """Every uniform grid trained: the budgets' grids and the adaptive sweeps' coarse grids
-    (round 0), by runs."""
-    points = {r["uniform"]["runs"]: r["uniform"]["error"] for r in rows}
-    for row in rows:
-        first = row["adaptive"]["curve"][0]
-        points[first["runs"]] = first["error"]
-    return [{"runs": n, "error": points[n]} for n in sorted(points)]
-
-
-def runs_to_reach(rows: list[dict[str, Any]]) -> None:
-    """For each budget, the fewest runs of a refined sweep (any budget's, after round >= 1)
-    whose error is at most the uniform grid's: the issue's target is at most half the budget.
-    Round 0 is left out: it is a uniform grid itself."""
-    points = [
-        (c["runs"], c["error"]) for row in rows for c in row["adaptive"]["curve"] if c["round"]
-    ]
-    for row in rows:
-        target = row["uniform"]["error"]
-        enough = [n for n, err in points if err <= target]
-        row["adaptive_runs_to_uniform_error"] = min(enough) if enough else None
-
-
-def draw(
-    rows: list[dict[str, Any]],
-    uniform: list[dict[str, float]],
-    reference: pd.DataFrame,
-    work: Path,
-    path: Path,
-) -> None:
-    """Error vs runs (both methods); the reference diagram with the largest adaptive sweep."""
+def draw(results: dict[str, Any], reference: pd.DataFrame, work: Path, path: Path) -> None:
+    """Error vs runs (both methods, and the uniform curve at half its runs: the target); the
+    reference diagram with the first adaptive sweep's points at about 100 runs."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
+    uniform = results["uniform"]
+    left.plot([u["runs"] for u in uniform], [u["error"] for u in uniform], "s-", color="k")
+    left.lines[-1].set_label("uniform grid")
     left.plot(
-        [u["runs"] for u in uniform],
+        [u["runs"] / 2 for u in uniform],
         [u["error"] for u in uniform],
-        "s-",
-        color="k",
-        label="uniform grid",
+        ":",
+        color="grey",
+        label="target: uniform error at half its runs",
     )
-    for row in rows:
-        curve = row["adaptive"]["curve"]
+    for a in results["adaptive"]:
+        curve = a["curve"]
         left.plot(
             [c["runs"] for c in curve],
             [c["error"] for c in curve],
-            "o-",
-            label=f"{row['adaptive']['coarse_grid']} + refinement (B={row['budget']})",
+            ".-",
+            label=f"{a['coarse_grid']} + {ROUND_POINTS}/round (grid_seed {a['grid_seed']})",
         )
     left.set_xlabel("runs")
     left.set_ylabel("boundary error (share of reference points)")
@@ -229,8 +295,10 @@ def draw(
         marker="s",
         alpha=0.35,
     )
-    last = max(rows, key=lambda r: r["budget"])
-    runs = pd.read_parquet(work / f"adaptive-{last['budget']}" / "runs.parquet")
+    first = results["adaptive"][0]
+    runs = pd.read_parquet(work / f"adaptive-{first['grid_seed']}" / "runs.parquet")
+    shown = max((c for c in first["curve"] if c["runs"] <= 100), key=lambda c: c["runs"])
+    runs = runs[runs["refine_round"] <= shown["round"]]
     grid = runs["refine_round"] == 0
     right.scatter(runs.loc[grid, WD], runs.loc[grid, FRAC], c="k", marker="s", s=25, label="grid")
     right.scatter(runs.loc[~grid, WD], runs.loc[~grid, FRAC], c="k", s=8, label="refined")
@@ -239,7 +307,10 @@ def draw(
     right.set_xscale("log")
     right.set_xlabel(WD)
     right.set_ylabel(FRAC)
-    right.set_title(f"reference {REFERENCE_N}x{REFERENCE_N}, adaptive B={last['budget']}")
+    right.set_title(
+        f"reference {REFERENCE_N}x{REFERENCE_N}; adaptive, {shown['runs']} runs "
+        f"(error {shown['error']:.3f})"
+    )
     right.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -260,15 +331,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference", action="store_true", help="train the reference again")
     parser.add_argument("--work", type=Path, help="folder for the sweeps (default: temporary)")
+    parser.add_argument(
+        "--grid-seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="one adaptive sweep per grid_seed (it orders the ties of a round's choice)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results-refine-cpu.json")
     parser.add_argument("--figure", type=Path, default=ROOT / "docs/refine_boundary.png")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="phasegrok-refine-"))
     reference = reference_grid(work, args.reference)
-    rows = compare(reference, work)
-    runs_to_reach(rows)
-    uniform = uniform_curve(rows)
-    draw(rows, uniform, reference, work, args.figure)
+    results = compare(reference, work, args.grid_seeds)
+    rows = comparisons(results)
+    draw(results, reference, work, args.figure)
     result = {
         "benchmark": "refine_boundary",
         "commit": commit(),
@@ -277,16 +354,18 @@ def main() -> None:
         "axes": {WD: {"log10": list(LOG_WD)}, FRAC: list(FRAC_RANGE)},
         "reference": {
             "grid": f"{REFERENCE_N}x{REFERENCE_N}",
+            "seeds": int(reference["seeds"].max()),
             "csv": str(REFERENCE_CSV.relative_to(ROOT)),
             "phases": reference["phase"].value_counts().to_dict(),
+            "points_whose_seeds_split": int((reference["agree"] < reference["seeds"]).sum()),
         },
         "error": "share of reference points whose phase differs from the nearest trained point's",
-        "budgets": rows,
-        "uniform_curve": uniform,
+        "target": "adaptive runs to reach a uniform grid's error <= half the grid's runs",
+        **results,
+        "comparisons": rows,
     }
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    keys = ("budget", "adaptive_runs_to_uniform_error")
-    print(json.dumps([{k: r[k] for k in keys} for r in rows]))
+    print(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

@@ -8,11 +8,16 @@
 Each round looks at the finished points (their majority phase over seeds, and how many seeds
 agree) and bisects where the classification is uncertain (`choose_points`):
 
-1. *Boundary edges*: the points are triangulated (Delaunay, in the axes' own scales: log10 for
-   a log-spaced axis, each axis then mapped to [0, 1]; in one dimension, neighbours). An edge
-   whose two ends have different majority phases is cut at its midpoint, longest edges first:
-   a long edge is a large stretch where the boundary is not located yet. A midpoint lies on an
-   edge of a triangle whose corners disagree, so each such point is inside a mixed cell.
+1. *Mixed cells*: the points are triangulated (Delaunay, in the axes' own scales: log10 for a
+   log-spaced axis, each axis then mapped to [0, 1]; in one dimension, neighbours). A triangle
+   whose corners' majority phases are not all equal is cut at the midpoint of its longest edge
+   joining two different phases, largest triangles first (priority: its area in the [0, 1]
+   scale; in one dimension the interval's length). A point's nearest-point phase is wrong on
+   about a fixed share of a mixed triangle, so the expected boundary error a triangle holds
+   grows with its area: the largest mixed triangle is the most uncertain. This is
+   python-adaptive's `Learner2D` with a loss of the triangle's area where its phases differ and
+   zero where they agree. Cutting the longest edge keeps the triangles from getting thin.
+   The midpoint lies on an edge of a mixed triangle, so each such point is inside a mixed cell.
 2. *Split cells*: a triangle whose corners agree but whose seeds split gets its centroid,
    the most split first. These are capped so that at least `MIN_BOUNDARY_SHARE` (70%) of a
    round's points are boundary points.
@@ -22,8 +27,8 @@ the resolution a seed-to-seed difference allows. Ties are broken by a shuffle fr
 the choice depends only on the finished points and the seed: a resumed round picks the same
 points.
 
-Why not python-adaptive's `Learner2D`: its loss is per triangle of real-valued outputs, so
-phases would need a one-hot vector output and a custom loss that is zero on one-phase
+Why not python-adaptive's `Learner2D` itself: its loss is per triangle of real-valued outputs,
+so phases would need a one-hot vector output and a custom loss that is zero on one-phase
 triangles; with that loss it does what the bisection below does (cut the largest mixed
 triangles), but through an extra dependency whose `ask(n)` is built for one point at a time
 with pending points, and whose bounds must be a rectangle known up front. Bisection on a
@@ -114,9 +119,10 @@ def choose_points(
     to_unit, from_unit = _scalers(coords, scales)
     unit = to_unit(coords)
     cells = _cells(unit)
-    boundary, split = _candidates(points, unit, cells, min_step)
+    first, then, split = _candidates(points, unit, cells, min_step)
     rng = random.Random(seed)
-    boundary, split = _ranked(boundary, rng), _ranked(split, rng)
+    boundary = _ranked(first, rng) + _ranked(then, rng)
+    split = _ranked(split, rng)
     taken: set[tuple[float, ...]] = {tuple(p.coords) for p in points}
     if snap is not None:  # a grid value that is not on the snapped lattice trains the same run
         taken |= {snap(p.coords) for p in points}
@@ -174,27 +180,58 @@ Candidate = tuple[float, tuple[float, ...], np.ndarray]  # (priority, key, unit 
 
 def _candidates(
     points: Sequence[PointPhase], unit: np.ndarray, cells: list[tuple[int, ...]], min_step: float
-) -> tuple[list[Candidate], list[Candidate]]:
-    """Boundary edges' midpoints (priority: edge length) and split cells' centroids (priority:
-    the corners' mean split times the cell's size), each once."""
-    boundary: dict[tuple[float, ...], Candidate] = {}
+) -> tuple[list[Candidate], list[Candidate], list[Candidate]]:
+    """Mixed cells' cut points, then their other cut points, then split cells' centroids.
+
+    A mixed cell's cut point is the midpoint of its longest edge between two phases (priority:
+    the cell's size, `_size`); the midpoints of its other edges between two phases come after
+    every cell's cut point (same priority), so that a round larger than the mixed cells can
+    still spend its share on the boundary. Split cells' centroids: priority the corners' mean
+    split times the cell's longest edge. Each point once, with its larger priority."""
+    first: dict[tuple[float, ...], Candidate] = {}
+    then: dict[tuple[float, ...], Candidate] = {}
     split: dict[tuple[float, ...], Candidate] = {}
     for cell in cells:
+        lengths = {
+            (a, b): float(np.linalg.norm(unit[a] - unit[b])) for a, b in combinations(cell, 2)
+        }
         if len({points[i].phase for i in cell}) > 1:
-            for a, b in combinations(cell, 2):
-                length = float(np.linalg.norm(unit[a] - unit[b]))
-                if points[a].phase != points[b].phase and length >= min_step:
-                    mid = (unit[a] + unit[b]) / 2
-                    key = _key(mid)
-                    boundary[key] = (length, key, mid)
+            size = _size(unit[list(cell)])
+            mixed = sorted(
+                (
+                    (length, _key((unit[a] + unit[b]) / 2), a, b)
+                    for (a, b), length in lengths.items()
+                    if points[a].phase != points[b].phase and length >= min_step
+                ),
+                reverse=True,  # longest first; equal lengths: the larger key, a fixed order
+            )
+            for rank, (_length, key, a, b) in enumerate(mixed):
+                _keep(first if rank == 0 else then, (size, key, (unit[a] + unit[b]) / 2))
             continue
         uncertainty = sum(points[i].split for i in cell) / len(cell)
-        size = max(float(np.linalg.norm(unit[a] - unit[b])) for a, b in combinations(cell, 2))
+        size = max(lengths.values())
         if uncertainty > 0 and size >= 2 * min_step:
             centre = unit[list(cell)].mean(axis=0)
-            key = _key(centre)
-            split[key] = (uncertainty * size, key, centre)
-    return list(boundary.values()), list(split.values())
+            _keep(split, (uncertainty * size, _key(centre), centre))
+    then = {k: c for k, c in then.items() if k not in first}
+    return list(first.values()), list(then.values()), list(split.values())
+
+
+def _keep(candidates: dict[tuple[float, ...], Candidate], candidate: Candidate) -> None:
+    """Add `candidate` under its key, keeping the larger priority of a point met twice."""
+    key = candidate[1]
+    if key not in candidates or candidates[key][0] < candidate[0]:
+        candidates[key] = candidate
+
+
+def _size(corners: np.ndarray) -> float:
+    """A cell's size in the [0, 1] scale: a triangle's area, an interval's length.
+
+    Area of the triangle (a, b, c): $|(b - a) \\times (c - a)| / 2$."""
+    if len(corners) == 2:
+        return float(np.linalg.norm(corners[1] - corners[0]))
+    (ax, ay), (bx, by), (cx, cy) = corners  # triangles only where both axes vary
+    return abs((bx - ax) * (cy - ay) - (cx - ax) * (by - ay)) / 2
 
 
 def _key(u: np.ndarray) -> tuple[float, ...]:

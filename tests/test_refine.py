@@ -116,3 +116,34 @@ def test_point_phases_majority_and_ties():
 )
 def test_round_budget(used, index, expected):
     assert round_budget(300, used, 3, index) == expected
+
+
+def corner_grid() -> list[PointPhase]:
+    """A 3 x 3 grid on [0, 1]^2 with uneven spacing (0, 0.2, 1): two corners differ from the
+    rest, (0, 0) in a small square and (1, 1) in a large one."""
+    xs = (0.0, 0.2, 1.0)
+    odd = {(0.0, 0.0), (1.0, 1.0)}
+    return [
+        PointPhase((x, y), "memorization" if (x, y) in odd else "grokking", 1, 1)
+        for x in xs
+        for y in xs
+    ]
+
+
+def test_largest_mixed_cell_is_cut_first_on_its_longest_mixed_edge():
+    points = corner_grid()
+    for seed in range(4):
+        (first,) = choose_points(points, ["linear", "linear"], 1, seed)
+        # the large square's triangle at (1, 1): its mixed edges (to (0.2, 1) and (1, 0.2))
+        # are both 0.8 long; the small square's would be 0.2
+        assert first in {(0.6, 1.0), (1.0, 0.6)}
+
+
+def test_each_mixed_cell_is_cut_once_before_any_is_cut_twice():
+    points = corner_grid()
+    two = choose_points(points, ["linear", "linear"], 2, seed=0)
+    assert two[0] in {(0.6, 1.0), (1.0, 0.6)}
+    assert two[1] in {(0.1, 0.0), (0.0, 0.1)}  # the small cell, before the large one's other edge
+    # a larger budget still goes to the boundary: every mixed edge's midpoint
+    everything = choose_points(points, ["linear", "linear"], 10, seed=0)
+    assert set(everything) == {(0.6, 1.0), (1.0, 0.6), (0.1, 0.0), (0.0, 0.1)}
