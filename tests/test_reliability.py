@@ -44,6 +44,23 @@ def _start(sweep_file, out, wrapper=""):
     )
 
 
+def _slow_commits(which: str, seconds: int) -> str:
+    """Wrapper code: the commits (renames to *.runs.parquet) for which `which` holds (a Python
+    condition on the 1-based commit count `_count[0]`) sleep `seconds` before they rename."""
+    return f"""
+        import os, time
+        _replace = os.replace
+        _count = [0]
+        def slow_replace(src, dst):
+            if str(dst).endswith(".runs.parquet"):
+                _count[0] += 1
+                if {which}:
+                    time.sleep({seconds})
+            _replace(src, dst)
+        os.replace = slow_replace
+    """
+
+
 def _wait_for(predicate, proc, timeout=300):
     start = time.monotonic()
     while not predicate():
@@ -97,19 +114,7 @@ def test_killed_during_training_resumes_to_the_same_results(sig, reference, tmp_
     out = tmp_path / "out"
     # Hold back every commit after the second so the sweep is still training when the
     # signal lands (16 small runs can otherwise finish between the poll and the signal).
-    wrapper = """
-        import os, time
-        _replace = os.replace
-        _count = [0]
-        def slow_replace(src, dst):
-            if str(dst).endswith(".runs.parquet"):
-                _count[0] += 1
-                if _count[0] > 2:
-                    time.sleep(20)
-            _replace(src, dst)
-        os.replace = slow_replace
-    """
-    proc = _start(sweep_file, out, wrapper)
+    proc = _start(sweep_file, out, _slow_commits("_count[0] > 2", 20))
     _wait_for(lambda: len(_committed(out)) >= 2, proc)
     proc.send_signal(sig)
     status = proc.wait(timeout=60)
@@ -126,19 +131,7 @@ def test_killed_in_the_middle_of_a_write_resumes(reference, tmp_path):
     sweep_file, frames = reference
     out = tmp_path / "out"
     # Slow down the rename that commits the second batch so the kill lands mid-write.
-    wrapper = """
-        import os, time
-        _replace = os.replace
-        _count = [0]
-        def slow_replace(src, dst):
-            if str(dst).endswith(".runs.parquet"):
-                _count[0] += 1
-                if _count[0] == 2:
-                    time.sleep(30)
-            _replace(src, dst)
-        os.replace = slow_replace
-    """
-    proc = _start(sweep_file, out, wrapper)
+    proc = _start(sweep_file, out, _slow_commits("_count[0] == 2", 30))
     _wait_for(
         lambda: len(_committed(out)) == 1 and any((out / "parts").glob(".*.runs.parquet.tmp-*")),
         proc,
