@@ -25,10 +25,17 @@ def describe(the_plan: Plan) -> str:
     n, todo = the_plan.n_runs, the_plan.n_todo
     todo_groups = [(g.static, k) for g, k in zip(the_plan.groups, the_plan.todo, strict=True)]
     seconds, how = estimate_seconds(todo_groups)
+    refine = the_plan.spec.file.refine
+    after = (
+        f"; then up to {refine.max_runs} runs of refinement in {refine.rounds} round(s), not in "
+        "the estimate (their points depend on the grid's phases)"
+        if refine is not None and refine.rounds and refine.max_runs
+        else ""
+    )
     return (
         f"{the_plan.spec.name}: {n} runs ({n - todo} already done), {len(the_plan.groups)} shape "
         f"group(s); to train ~{est['flops'] / 1e12:.2f} TFLOP (~{duration(seconds)}, {how}), "
-        f"~{est['bytes'] / 2**20:.1f} MiB of results"
+        f"~{est['bytes'] / 2**20:.1f} MiB of results{after}"
     )
 
 

@@ -6,11 +6,12 @@ import shutil
 
 import pandas as pd
 import pytest
+import yaml
 
 from phasegrok.config import ConfigError, load_sweep
 from phasegrok.refine import point_phases
 from phasegrok.rounds import finished_runs, plan_round
-from phasegrok.sweep import run_sweep
+from phasegrok.sweep import main, run_sweep
 
 SWEEP = {
     "name": "refine-tiny",
@@ -95,3 +96,14 @@ def test_bad_refine_is_one_error_naming_the_key(refine, where):
     with pytest.raises(ConfigError) as err:
         load_sweep({**SWEEP, "refine": refine})
     assert str(err.value).startswith(where)
+
+
+def test_dry_run_names_the_refinement_budget(tmp_path, capsys):
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(yaml.safe_dump(SWEEP))
+    assert main([str(sweep_file), "--dry-run", "--out", str(tmp_path / "out")]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("refine-tiny: 6 runs") and "up to 4 runs of refinement in 2" in line
+    assert not (tmp_path / "out").exists()
+    assert main([str(sweep_file), "--dry-run", "refine.rounds=0"]) == 0
+    assert "refinement" not in capsys.readouterr().out
