@@ -95,7 +95,9 @@ def live_page(spec: SweepSpec, out_dir: Path) -> Any:
     """The live index.html of `out_dir` (`report.live.LivePage`), written at once."""
     from phasegrok.report.live import LivePage
 
-    return LivePage(out_dir, spec.resolved_dict(), plan(spec).n_runs).resume()
+    refine = spec.file.refine
+    budget = refine.max_runs if refine is not None and refine.rounds else 0
+    return LivePage(out_dir, spec.resolved_dict(), plan(spec).n_runs, budget).resume()
 
 
 def _warn(message: str) -> None:

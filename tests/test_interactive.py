@@ -162,6 +162,10 @@ def test_live_page_follows_the_batches(folder, tmp_path):
         raise KeyboardInterrupt
     assert not refreshes(page.path)
     assert "stopped (KeyboardInterrupt): 48 of 48" in page.path.read_text()
+    refined = LivePage(tmp_path / "refined", sweep, total, refine_budget=12)
+    (tmp_path / "refined").mkdir()
+    refined.add(*parts[0])
+    assert "10 of up to 60 runs finished" in refined.path.read_text()
 
 
 @pytest.mark.training

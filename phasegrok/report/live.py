@@ -35,13 +35,18 @@ REFRESH_S = 5  # seconds between a browser's reloads of the live page
 class LivePage:
     """The live index.html of one results folder; `add` each finished batch.
 
-    `sweep`: the resolved sweep dict (grid, plots, classify, name); `total`: the sweep's runs.
+    `sweep`: the resolved sweep dict (grid, plots, classify, name); `total`: the sweep's runs;
+    `refine_budget`: the runs its refinement rounds may add (`refine.max_runs`), said as
+    "of up to N runs" since the rounds choose their points as they go.
     A failure while writing the page is printed once on stderr and turns live updates off:
     the page must never stop a sweep (its batches are saved either way).
     """
 
-    def __init__(self, out_dir: str | Path, sweep: Mapping[str, Any], total: int):
+    def __init__(
+        self, out_dir: str | Path, sweep: Mapping[str, Any], total: int, refine_budget: int = 0
+    ):
         self.out_dir, self.sweep, self.total = Path(out_dir), dict(sweep), total
+        self.refine_budget = refine_budget
         self.classify = classify_settings(self.sweep)
         self.runs: list[pd.DataFrame] = []
         self.records: list[str] = []  # per batch: its runs' JSON records, comma-joined
@@ -54,6 +59,13 @@ class LivePage:
     @property
     def path(self) -> Path:
         return self.out_dir / INDEX
+
+    @property
+    def of_total(self) -> str:
+        """The runs to expect: "60", or "up to 100" where refinement rounds may add some."""
+        if self.refine_budget:
+            return f"up to {self.total + self.refine_budget}"
+        return str(self.total)
 
     @property
     def n_runs(self) -> int:
@@ -98,7 +110,7 @@ class LivePage:
     def stop(self, why: str) -> None:
         """Write the page without the refresh, saying why the sweep stopped."""
         if not self.failed:
-            self.write(None, f"{why}: {self.n_runs} of {self.total} runs finished.")
+            self.write(None, f"{why}: {self.n_runs} of {self.of_total} runs finished.")
 
     def write(self, refresh: int | None, note: str | None = None) -> Path:
         """Rewrite index.html from the runs so far."""
@@ -111,7 +123,7 @@ class LivePage:
             write_vendor(self.out_dir)
         if note is None:
             note = (
-                f"Sweep in progress: {self.n_runs} of {self.total} runs finished "
+                f"Sweep in progress: {self.n_runs} of {self.of_total} runs finished "
                 f"({time.strftime('%H:%M:%S')}). This page reloads every {refresh} s; the "
                 "figures are drawn when the sweep ends."
             )
