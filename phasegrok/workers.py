@@ -63,13 +63,19 @@ def run_ids(spec: SweepSpec) -> set[str]:
     return {run.run_id for g in plan(spec).groups for run in iter_group_runs(spec, g)}
 
 
+def recorded_sweep(resolved: dict[str, Any]) -> SweepSpec:
+    """A sweep recorded in plan.json, without its `reference:`: the table names the folder's
+    own copy (relative to no sweep file here) and defines no run."""
+    return load_sweep({k: v for k, v in resolved.items() if k != "reference"})
+
+
 def worker_batches(record: dict[str, Any]) -> Iterator[tuple[Batch, int]]:
     """(batch, width) of a plan.json record: each recorded sweep's runs not in an earlier one,
     cut by `batch_runs` alone (no memory cap), so every host names the same batches and an
     extension appends batches without renaming the old ones."""
     earlier: set[str] = set()
     for resolved in record["sweeps"]:
-        spec = load_sweep(resolved)
+        spec = recorded_sweep(resolved)
         yield from iter_batches(plan(spec), earlier, UNBOUNDED, record["batch_runs"], None)
         earlier |= run_ids(spec)
 
@@ -99,7 +105,7 @@ def worker_plan(spec: SweepSpec, batch_runs: int, theirs: dict[str, Any] | None)
         )
     planned: set[str] = set()
     for resolved in theirs["sweeps"]:
-        planned |= run_ids(load_sweep(resolved))
+        planned |= run_ids(recorded_sweep(resolved))
     mine = run_ids(spec)
     if mine <= planned:
         return theirs

@@ -133,6 +133,21 @@ def test_extending_a_sweep_appends_batches_and_keeps_the_old_ones(tmp_path):
     assert workers.record_plan(tmp_path, _spec(), 5) == extended  # an older worker follows it
 
 
+def test_a_plan_of_a_sweep_with_a_reference_is_read_from_any_directory(tmp_path, monkeypatch):
+    # plan.json records `reference: reference.csv` (the folder's copy); reading the plan must
+    # not look for that table beside the reader's working directory.
+    (tmp_path / "ref.csv").write_text("optimizer.weight_decay,phase\n0.1,grok\n")
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(yaml.safe_dump({**SWEEP, "reference": "ref.csv"}))
+    out = tmp_path / "out"
+    out.mkdir()
+    first = workers.record_plan(out, load_sweep(sweep_file), 5)
+    assert first["sweeps"][0]["reference"] == "reference.csv"
+    monkeypatch.chdir(out.parent.parent)
+    assert workers.record_plan(out, load_sweep(sweep_file), 5) == first
+    assert [n for _id, n in _ids(workers.read_plan(out))] == [4, 4, 4]
+
+
 # --------------------------------------------------------------------------------------------
 # Processes on one folder
 
