@@ -18,7 +18,14 @@ from typing import Any, NamedTuple
 from phasegrok.arrays import ARRAYS
 from phasegrok.config import DYNAMIC_KEYS, GROUP_KEYS, ConfigError, SweepSpec, iter_corners
 from phasegrok.inputs import short_repr
-from phasegrok.rules import EMBEDDING_GROUP, n_examples, n_labels, parity_inputs_hold, train_size
+from phasegrok.rules import (
+    EMBEDDING_GROUP,
+    ONE_LOGIT_LOSSES,
+    n_examples,
+    n_labels,
+    parity_inputs_hold,
+    train_size,
+)
 
 # Bump when a change to training alters the numbers a run produces: it changes every run_id,
 # so results from the older code are never mixed with new ones on resume.
@@ -99,8 +106,8 @@ class StaticSpec:
 
     @property
     def out_dim(self) -> int:
-        """Output units: one logit for `loss: binary_cross_entropy`, else one per class."""
-        return 1 if self.loss == "binary_cross_entropy" else self.n_classes
+        """Output units: one logit for the binary cross-entropies, else one per class."""
+        return 1 if self.loss in ONE_LOGIT_LOSSES else self.n_classes
 
     @property
     def input_width(self) -> int:

@@ -20,6 +20,9 @@ COMMUTATIVE_OPS = {"add", "mul", "square_sum", "add_integers"}
 EMBEDDING_GROUP = "optimizer.embedding"
 
 
+# Losses of one output logit (2-class tasks): `StaticSpec.out_dim` is 1 under them.
+ONE_LOGIT_LOSSES = ("binary_cross_entropy", "binary_cross_entropy_clipped")
+
 def is_prime(n: int) -> bool:
     return n >= 2 and all(n % d for d in range(2, math.isqrt(n) + 1))
 
@@ -101,8 +104,8 @@ def check_run(cfg: Mapping[str, Any]) -> None:
 
 
 def _check_loss(cfg: Mapping[str, Any]) -> None:
-    """`loss: binary_cross_entropy` (one logit) only where there are exactly 2 classes."""
-    if cfg["loss"] != "binary_cross_entropy":
+    """`loss: binary_cross_entropy[_clipped]` (one logit) only where there are 2 classes."""
+    if cfg["loss"] not in ONE_LOGIT_LOSSES:
         return
     kind = cfg["task.kind"]
     if kind == "parity" or (kind == "arrays" and cfg[ARRAYS].n_classes == 2):
@@ -112,7 +115,7 @@ def _check_loss(cfg: Mapping[str, Any]) -> None:
     classes = cfg[ARRAYS].n_classes if kind == "arrays" else n_labels(cfg["task.op"], cfg["task.p"])
     raise ConfigError(
         "loss",
-        f"binary_cross_entropy (one logit) is for 2-class tasks: task.kind parity, or arrays "
+        f"{cfg['loss']} (one logit) is for 2-class tasks: task.kind parity, or arrays "
         f"with labels 0 and 1 (this {kind} task has {classes} classes); use cross_entropy or mse",
     )
 

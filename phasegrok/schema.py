@@ -122,7 +122,11 @@ class SweepFile(_Section):
     model: ModelSpec = ModelSpec()
     optimizer: OptimizerSpec = OptimizerSpec()
     # binary_cross_entropy: one output logit z, sigmoid cross-entropy; 2-class tasks only.
-    loss: Literal["cross_entropy", "mse", "binary_cross_entropy"] = "cross_entropy"
+    # binary_cross_entropy_clipped: the same with sigmoid(z) clipped to [1e-7, 1 - 1e-7]
+    # (PAIR's sparse-parity head: no gradient from an example past the clip).
+    loss: Literal[
+        "cross_entropy", "mse", "binary_cross_entropy", "binary_cross_entropy_clipped"
+    ] = "cross_entropy"
     train: TrainSpec = TrainSpec()
     analysis: AnalysisSpec = AnalysisSpec()
     grid: dict[str, Any] = {}

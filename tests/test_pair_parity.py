@@ -291,6 +291,35 @@ def test_the_binary_head_loss_and_accuracy_match_a_numpy_reference(tiny_parity):
     np.testing.assert_array_equal(accuracy, [1, 0, 0, 0, 1, 1])  # z = 0 says class 0
 
 
+def test_the_clipped_binary_loss_floors_at_2_to_the_minus_23_and_stops_the_gradient(
+    tiny_parity,
+):
+    tiny_parity["loss"] = "binary_cross_entropy_clipped"
+    static = expand(load_sweep(tiny_parity))[0].static
+    assert (static.n_classes, static.out_dim) == (2, 1)
+    z = np.array([[-30.0], [-1.5], [0.0], [0.3], [2.0], [40.0]], np.float32)
+    y = np.array([0, 1, 1, 0, 1, 1], np.int32)
+    p = np.clip(1 / (1 + np.exp(-z[:, 0].astype(np.float64))), 1e-7, 1 - 1e-7)
+    expected = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    got = np.asarray(training.per_example_loss(static, jnp.asarray(z), jnp.asarray(y)))
+    np.testing.assert_allclose(got[1:5], expected[1:5], rtol=1e-5)
+    # Past the clip, both labels sit at PAIR's released floor -log(float32(1 - 1e-7)).
+    np.testing.assert_array_equal(got[[0, 5]], np.float32(2.0**-23))
+
+    def total(logits):
+        return training.per_example_loss(static, logits, jnp.asarray(y)).sum()
+
+    grad = np.asarray(jax.grad(total)(jnp.asarray(z)))[:, 0]
+    assert grad[0] == 0 and grad[5] == 0  # no gradient past the clip
+    assert np.all(grad[1:5] != 0)
+    exact = dict(tiny_parity, loss="binary_cross_entropy")
+    exact_static = expand(load_sweep(exact))[0].static
+    exact_grad = jax.grad(
+        lambda logits: training.per_example_loss(exact_static, logits, jnp.asarray(y)).sum()
+    )(jnp.asarray(z))
+    assert np.asarray(exact_grad)[5, 0] < 0  # the unclipped loss still pulls
+
+
 def test_a_binary_head_parity_sweep_trains_with_one_logit(tiny_parity, tmp_path):
     sweep = _sweep(
         tiny_parity,
@@ -314,6 +343,9 @@ def test_a_binary_head_parity_sweep_trains_with_one_logit(tiny_parity, tmp_path)
 
 
 def test_the_binary_head_is_refused_for_a_modular_task(tiny, tmp_path, capsys):
+    clipped = dict(tiny, loss="binary_cross_entropy_clipped")
+    with pytest.raises(ConfigError, match="^loss: binary_cross_entropy_clipped .*modular task"):
+        load_sweep(clipped)
     tiny["loss"] = "binary_cross_entropy"
     with pytest.raises(ConfigError, match="^loss: binary_cross_entropy .*modular task has 11"):
         load_sweep(tiny)

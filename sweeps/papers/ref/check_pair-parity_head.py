@@ -13,6 +13,8 @@ every parameter; full batch, 20,000 steps, losses every 100) with either head:
   [1e-7, 1 - 1e-7]. The clip is read off PAIR's data: 890 of the 1,125 released runs have a
   min train loss of 2^-23 = -log(float32(1 - 1e-7)) (or the next float32 above it), and none
   less, where a log-softmax cross-entropy reaches 0 in float32.
+- ``sigmoid1_exact``: one logit, optax.sigmoid_binary_cross_entropy, unclipped (phasegrok's
+  `loss: binary_cross_entropy`): past the clip an example still gives a (tiny) gradient.
 
 and prints each run's min train / test loss and max test / train ratio (floored at 2^-23) and
 the phase by PAIR's rule. ``--decay sign`` swaps AdamW's decay for a decoupled L1 ("sign")
@@ -22,6 +24,11 @@ step and decays to twice the equilibrium of one logit, so under decoupled weight
 about twice the output capacity: the wd-1 edge moves by a factor ~2 in hidden width.
 
     python sweeps/papers/ref/check_pair-parity_head.py --head sigmoid1 --hidden 16 32 64 128
+    python sweeps/papers/ref/check_pair-parity_head.py --head sigmoid1 sigmoid1_exact \
+        --hidden 64 128 --wd 0.03 --train 1250 --seeds 9      # does the clip move grokking?
+
+Besides the phase it prints t_gen, the first logged step with test accuracy >= 0.99 ("-":
+never), so heads can be compared by when they generalize, not only by PAIR's phase.
 
 The examples are drawn here (numpy), not by phasegrok's parity task, so seed k here is not
 phasegrok's seed k. About 10-15 s a run on a 2-core CPU.
@@ -38,12 +45,14 @@ N_BITS, K, TRAIN, TEST = 30, 3, 1000, 5000
 STEPS, EVERY, FLOOR = 20_000, 100, 2.0**-23
 
 
-def parity_data(seed: int) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def parity_data(
+    seed: int, train: int = TRAIN
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Random 0/1 strings; label = parity of the first K bits. (train, test) pairs."""
     rng = np.random.default_rng(seed)
-    x = rng.integers(0, 2, (TRAIN + TEST, N_BITS)).astype(np.float32)
+    x = rng.integers(0, 2, (train + TEST, N_BITS)).astype(np.float32)
     y = (x[:, :K].sum(axis=1) % 2).astype(np.int32)
-    return (x[:TRAIN], y[:TRAIN]), (x[TRAIN:], y[TRAIN:])
+    return (x[:train], y[:train]), (x[train:], y[train:])
 
 
 def init_mlp(key: jax.Array, sizes: tuple[int, ...]) -> list[tuple[jax.Array, jax.Array]]:
@@ -70,6 +79,8 @@ def loss(head: str, params: list, x: jax.Array, y: jax.Array) -> jax.Array:
     z = logits(params, x)
     if head == "softmax2":
         return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(z, y))
+    if head == "sigmoid1_exact":
+        return jnp.mean(optax.sigmoid_binary_cross_entropy(z[:, 0], y))
     p = jnp.clip(jax.nn.sigmoid(z[:, 0]), 1e-7, 1 - 1e-7)
     return -jnp.mean(y * jnp.log(p) + (1 - y) * jnp.log(1 - p))
 
@@ -89,9 +100,17 @@ def optimizer(decay: str, weight_decay: float) -> optax.GradientTransformation:
     return optax.chain(adam, sign_decay, optax.scale(-3e-3))
 
 
-def train(head: str, hidden: int, weight_decay: float, seed: int, decay: str) -> np.ndarray:
-    """Train one run; rows (train loss, test loss) every EVERY steps."""
-    (xt, yt), (xe, ye) = parity_data(seed)
+def accuracy(head: str, params: list, x: jax.Array, y: jax.Array) -> jax.Array:
+    z = logits(params, x)
+    guess = jnp.argmax(z, axis=1) if head == "softmax2" else (z[:, 0] > 0).astype(jnp.int32)
+    return jnp.mean(guess == y)
+
+
+def train(
+    head: str, hidden: int, weight_decay: float, seed: int, decay: str, size: int = TRAIN
+) -> np.ndarray:
+    """Train one run; rows (train loss, test loss, test accuracy) every EVERY steps."""
+    (xt, yt), (xe, ye) = parity_data(seed, size)
     params = init_mlp(jax.random.PRNGKey(seed), (N_BITS, hidden, 2 if head == "softmax2" else 1))
     opt = optimizer(decay, weight_decay)
 
@@ -103,13 +122,16 @@ def train(head: str, hidden: int, weight_decay: float, seed: int, decay: str) ->
     @jax.jit
     def chunk(p, s):
         (p, s), _ = jax.lax.scan(step, (p, s), None, length=EVERY)
-        return p, s, jnp.stack([loss(head, p, xt, yt), loss(head, p, xe, ye)])
+        row = [loss(head, p, xt, yt), loss(head, p, xe, ye), accuracy(head, p, xe, ye)]
+        return p, s, jnp.stack(row)
 
     state, rows = opt.init(params), []
     for _ in range(STEPS // EVERY):
         params, state, row = chunk(params, state)
         rows.append(np.asarray(row))
-    return np.maximum(np.array(rows), FLOOR)
+    rows = np.array(rows)
+    rows[:, :2] = np.maximum(rows[:, :2], FLOOR)
+    return rows
 
 
 def pair_phase(min_train: float, min_test: float, max_ratio: float) -> str:
@@ -123,23 +145,27 @@ def pair_phase(min_train: float, min_test: float, max_ratio: float) -> str:
 
 def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    cli.add_argument("--head", choices=["softmax2", "sigmoid1"], nargs="+", default=["sigmoid1"])
+    heads = ["softmax2", "sigmoid1", "sigmoid1_exact"]
+    cli.add_argument("--head", choices=heads, nargs="+", default=["sigmoid1"])
     cli.add_argument("--hidden", type=int, nargs="+", default=[64])
     cli.add_argument("--wd", type=float, nargs="+", default=[1.0])
     cli.add_argument("--seeds", type=int, default=1)
     cli.add_argument("--decay", choices=["adamw", "sign"], default="adamw")
+    cli.add_argument("--train", type=int, default=TRAIN, help="train examples")
     args = cli.parse_args()
-    print("head      hidden  wd     seed  min_train  min_test  max_ratio  phase")
+    print("head            hidden  wd     seed  min_train  min_test  max_ratio  phase       t_gen")
     for head in args.head:
         for hidden in args.hidden:
             for wd in args.wd:
                 for seed in range(args.seeds):
-                    losses = train(head, hidden, wd, seed, args.decay)
-                    tr, te = losses[:, 0].min(), losses[:, 1].min()
-                    ratio = (losses[:, 1] / losses[:, 0]).max()
+                    rows = train(head, hidden, wd, seed, args.decay, args.train)
+                    tr, te = rows[:, 0].min(), rows[:, 1].min()
+                    ratio = (rows[:, 1] / rows[:, 0]).max()
+                    hits = np.flatnonzero(rows[:, 2] >= 0.99)
+                    t_gen = str((hits[0] + 1) * EVERY) if hits.size else "-"
                     print(
-                        f"{head:9s} {hidden:6d}  {wd:<5g}  {seed:4d}  {tr:9.3g}  {te:8.3g}  "
-                        f"{ratio:9.3g}  {pair_phase(tr, te, ratio)}",
+                        f"{head:15s} {hidden:6d}  {wd:<5g}  {seed:4d}  {tr:9.3g}  {te:8.3g}  "
+                        f"{ratio:9.3g}  {pair_phase(tr, te, ratio):10s}  {t_gen}",
                         flush=True,
                     )
 
