@@ -23,6 +23,7 @@ EMBEDDING_GROUP = "optimizer.embedding"
 # Losses of one output logit (2-class tasks): `StaticSpec.out_dim` is 1 under them.
 ONE_LOGIT_LOSSES = ("binary_cross_entropy", "binary_cross_entropy_clipped")
 
+
 def is_prime(n: int) -> bool:
     return n >= 2 and all(n % d for d in range(2, math.isqrt(n) + 1))
 
