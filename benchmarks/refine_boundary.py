@@ -1,28 +1,38 @@
 """Adaptive refinement vs a uniform grid: boundary error at equal numbers of runs.
 
-    PYTHONPATH=. python benchmarks/refine_boundary.py [--reference] [--work DIR] [--grid-seeds 0 1]
+    PYTHONPATH=. python benchmarks/refine_boundary.py [--reference] [--work DIR] [--seeds 3 4]
 
 The sweep is `sweeps/quickstart.yaml` (modular addition, p = 31, its MLP, AdamW, 2500 steps)
-with one seed, on two axes with known boundaries: `optimizer.weight_decay` log-spaced over
-10^-1.5 .. 10 and `data.train_fraction` over 0.3 .. 0.9 (memorize, grok, comprehend, confuse).
+with one seed a point, on two axes with known boundaries: `optimizer.weight_decay` log-spaced
+over 10^-1.5 .. 10 and `data.train_fraction` over 0.3 .. 0.9 (memorize, grok, comprehend,
+confuse).
 
-1. A dense reference grid (`REFERENCE_N` x `REFERENCE_N`, `REFERENCE_SEEDS` seeds per point) is
+1. A dense reference grid (`REFERENCE_N` x `REFERENCE_N`, seeds 0 .. `REFERENCE_SEEDS` - 1) is
    trained once and kept in `benchmarks/data/refine_reference.csv` (every run; what produced it
    in `refine_reference.json`); `--reference` trains it again. A point's reference phase is
    the majority of its seeds: one seed's map scores part of its own noise as boundary error.
-2. Uniform sqrt(N) x sqrt(N) grids (`UNIFORM_SIDES`), and one adaptive sweep: a `COARSE` x
-   `COARSE` grid plus `ROUNDS` refinement rounds of `ROUND_POINTS` points each (`refine:` with
-   `max_runs` = ROUNDS * ROUND_POINTS), both trained by `phasegrok.sweep.run_sweep`, the
-   library's own path. Each round spends its whole share (`refine.round_budget` gives every
-   round an equal share), so the runs of rounds <= r are exactly the points a sweep with
-   `rounds: r, max_runs: r * ROUND_POINTS` would train: the one sweep gives the adaptive
-   error at every budget COARSE^2 + r * ROUND_POINTS.
+2. Everything compared is trained with other seeds (`--seeds`, default 3 and 4), so that no
+   trained run is a reference run. Per seed: the uniform n x n grids (`UNIFORM_SIDES`), a
+   second placement of each up to 14 x 14 (`centred_sweep`: the cells' centres, half a step
+   off the first), and one adaptive sweep: a `COARSE` x `COARSE` grid plus `ROUNDS`
+   refinement rounds of `ROUND_POINTS` points each (`refine:` with `max_runs` = ROUNDS *
+   ROUND_POINTS). All are trained by `phasegrok.sweep.run_sweep`, the library's own path.
+   Each round spends its whole share (`refine.round_budget` gives every round an equal
+   share), so the runs of rounds <= r are exactly the points a sweep with `rounds: r,
+   max_runs: r * ROUND_POINTS` would train: the one sweep gives the adaptive error at every
+   budget COARSE^2 + r * ROUND_POINTS.
 3. Boundary error of a set of trained points: the share of the reference's points whose phase
    differs from the phase of the nearest trained point, nearest in the axes' own scales (log10
    of the weight decay), each axis mapped to [0, 1] (the issue's metric).
-4. For each uniform grid of N runs: the adaptive error at N runs, and the runs the adaptive
-   sweep needs to reach the uniform grid's error (the first round at or below it, linearly
-   interpolated from the round before). The issue's target: at most N / 2.
+4. For each uniform size of N runs: the mean error of its grids (the n x n grid over the
+   seeds; with the centred grid too), the mean adaptive curve's error at N runs, and the runs
+   it needs to reach each mean (the first round at or below it, linearly interpolated from
+   the round before). The issue's target: at most N / 2. Also per seed, and against the best
+   uniform mean of at most N runs.
+5. Floors (`floors`): the error of a whole fresh map on the reference's own points (the
+   24 x 24 grid of seeds 3, 4 and `EXTRA_SEED`), of one seed and of the three seeds' majority:
+   what no set of trained points of one (three) seeds can go much below. The fresh runs go to
+   `benchmarks/data/refine_fresh.csv`, which `refine_emulate.py` replays.
 
 Writes `benchmarks/results-refine-cpu.json` and `docs/refine_boundary.png`. As the CLI, JAX gets
 one host device per core and the persistent compile cache.
@@ -200,6 +210,30 @@ def floors(reference: pd.DataFrame, work: Path, seeds: list[int]) -> dict[str, A
     }
 
 
+def error_sources(reference: pd.DataFrame, runs: pd.DataFrame) -> dict[str, Any]:
+    """Where the error of trained points comes from: points whose phase is not the reference's
+    at their nearest reference point (`points_off`: a seed's noise, or a point on the far side
+    of a boundary the reference puts between grid lines) and the error on the reference points
+    nearest to those (`error_at_points_off`); the rest (`error_elsewhere`) is resolution."""
+    points = point_phases(runs[[WD, FRAC, "phase"]].to_dict("records"), [WD, FRAC], PHASES)
+    coords = np.array([p.coords for p in points])
+    trained = unit(coords[:, 0], coords[:, 1])
+    ref_xy = unit(reference[WD].to_numpy(), reference[FRAC].to_numpy())
+    truth = reference["phase"].to_numpy()
+    phase = np.array([p.phase for p in points])
+    off = phase != truth[cKDTree(ref_xy).query(trained)[1]]
+    nearest = cKDTree(trained).query(ref_xy)[1]
+    wrong = phase[nearest] != truth
+    return {
+        "runs": len(runs),
+        "points": len(points),
+        "points_off": int(off.sum()),
+        "error": float(wrong.mean()),
+        "error_at_points_off": float((wrong & off[nearest]).mean()),
+        "error_elsewhere": float((wrong & ~off[nearest]).mean()),
+    }
+
+
 def adaptive_curve(reference: pd.DataFrame, runs: pd.DataFrame) -> list[dict[str, float]]:
     """Runs and boundary error after each round (rounds <= r)."""
     curve = []
@@ -245,6 +279,10 @@ def compare(reference: pd.DataFrame, work: Path, seeds: list[int]) -> dict[str, 
         spec["train"]["seeds"] = [seed]
         runs, wall = train(spec, work)
         curve = adaptive_curve(reference, runs)
+        near_100 = max(
+            r for r in set(runs["refine_round"]) if (runs["refine_round"] <= r).sum() <= 105
+        )
+        sources = error_sources(reference, runs[runs["refine_round"] <= near_100])
         adaptive.append(
             {
                 "coarse_grid": f"{COARSE}x{COARSE}",
@@ -252,6 +290,7 @@ def compare(reference: pd.DataFrame, work: Path, seeds: list[int]) -> dict[str, 
                 "refine": refine,
                 "runs": len(runs),
                 "curve": curve,
+                "error_sources": sources,
                 "training_s": round(wall, 1),
             }
         )
@@ -353,6 +392,7 @@ def draw(results: dict[str, Any], reference: pd.DataFrame, work: Path, path: Pat
     """Error vs runs (both methods, and the uniform curve at half its runs: the target); the
     reference diagram with the first adaptive sweep's points at about 100 runs."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -389,6 +429,9 @@ def draw(results: dict[str, Any], reference: pd.DataFrame, work: Path, path: Pat
         label=f"adaptive mean ({a['coarse_grid']} + {ROUND_POINTS}/round)",
     )
     left.set_xscale("log")
+    ticks = [12, 25, 50, 100, 200, 400]
+    left.set_xticks(ticks, [str(t) for t in ticks])
+    left.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     left.set_xlabel("runs (log scale)")
     left.set_ylabel("boundary error (share of reference points)")
     left.set_ylim(bottom=0)

@@ -105,10 +105,13 @@ def adaptive(
     per_round: int,
     max_runs: int,
     grid_seeds: int = 1,
+    reseed: bool = False,
 ) -> list[tuple[int, list[tuple[Point, str]]]]:
     """A coarse x coarse grid of `grid_seeds` runs a point, then rounds of `per_round` runs
     chosen by `choose_points` (`seeds` runs a point; label(point, k) is the k-th seed's
-    phase); the runs after each round."""
+    phase); the runs after each round. `reseed`: each round first gives an *isolated* point
+    (every Delaunay neighbour of another phase: the likeliest one-seed errors) of one run two
+    more seeds, up to half the round."""
     runs = [(p, label(p, k)) for p in grid(coarse) for k in range(grid_seeds)]
     out = [(len(runs), runs.copy())]
     r = 0
@@ -117,12 +120,33 @@ def adaptive(
         pts = point_phases(
             [{WD: p[0], FRAC: p[1], "phase": ph} for p, ph in runs], [WD, FRAC], PHASES
         )
-        new = choose_points(pts, ["log", "linear"], per_round // seeds, r, snap)
-        if not new:
+        budget = per_round
+        if reseed:
+            for i in isolated(pts)[: per_round // 4]:
+                runs += [(pts[i].coords, label(pts[i].coords, k)) for k in (1, 2)]
+                budget -= 2
+        new = choose_points(pts, ["log", "linear"], budget // seeds, r, snap)
+        if not new and budget == per_round:
             break
         runs += [(p, label(p, k)) for p in new for k in range(seeds)]
         out.append((len(runs), runs.copy()))
     return out
+
+
+def isolated(pts: Sequence[Any]) -> list[int]:
+    """Points of one run whose Delaunay neighbours (in [0, 1] units) all have another phase."""
+    from scipy.spatial import Delaunay
+
+    tri = Delaunay(unit(np.array([p.coords for p in pts])))
+    neighbours: dict[int, set[int]] = {}
+    for simplex in tri.simplices:
+        for a in simplex:
+            neighbours.setdefault(int(a), set()).update(int(b) for b in simplex if b != a)
+    return [
+        i
+        for i, others in sorted(neighbours.items())
+        if pts[i].n == 1 and all(pts[j].phase != pts[i].phase for j in others)
+    ]
 
 
 def curve_at(maps: Maps, curve: list[tuple[int, list]], at: Sequence[int]) -> list[float | None]:
@@ -136,11 +160,9 @@ def strategies(maps: Maps) -> dict[str, dict[str, Any]]:
     """Each strategy's mean error at AT runs: over the fresh seeds for one seed a point, the
     three fresh seeds' majority for three."""
 
-    def fresh(seed: int) -> Labeller:
-        return lambda p, k: maps.fresh[seed][maps.nearest(p)]
-
-    def fresh3(p: Point, k: int) -> str:
-        return maps.fresh[FRESH[k]][maps.nearest(p)]
+    def fresh(seed: int) -> Labeller:  # the k-th seed of a point: seed, then the next ones
+        first = FRESH.index(seed)
+        return lambda p, k: maps.fresh[FRESH[(first + k) % len(FRESH)]][maps.nearest(p)]
 
     def truth(p: Point, k: int) -> str:
         return maps.truth["phase"].iat[maps.nearest(p)]
@@ -160,8 +182,13 @@ def strategies(maps: Maps) -> dict[str, dict[str, Any]]:
                 for lab in labellers
             ]
             out[f"{name}, {kind}"] = mean_rows(errors)
-    three = curve_at(maps, adaptive(fresh3, 3, 5, 15, max(AT) + 15), AT)
-    out["5x5 + 5 points/round, 1 seed on the grid, 3 on refined points, fresh"] = mean_rows([three])
+    labellers = [fresh(s) for s in FRESH]
+    three = [curve_at(maps, adaptive(lab, 3, 5, 15, max(AT) + 15), AT) for lab in labellers]
+    out["5x5 + 5 points/round, 1 seed on the grid, 3 on refined points, fresh"] = mean_rows(three)
+    again = [
+        curve_at(maps, adaptive(lab, 1, 5, 10, max(AT) + 10, reseed=True), AT) for lab in labellers
+    ]
+    out["5x5 + 10/round, 1 seed, isolated points get 2 more seeds, fresh"] = mean_rows(again)
     return out
 
 
