@@ -22,6 +22,7 @@ Writes `benchmarks/results-refine-emulated.json`.
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -221,6 +222,10 @@ def main() -> None:
     result = {
         "benchmark": "refine_emulate",
         "made_by": "PYTHONPATH=. python benchmarks/refine_emulate.py",
+        "commit": subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip(),
+        "data": ["benchmarks/data/refine_reference.csv", "benchmarks/data/refine_fresh.csv"],
         "error": "share of reference points whose phase differs from the nearest point's",
         "at_runs": list(AT),
         "uniform_grid_fresh_seeds_3_4": uniform,
