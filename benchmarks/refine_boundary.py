@@ -1,28 +1,38 @@
 """Adaptive refinement vs a uniform grid: boundary error at equal numbers of runs.
 
-    PYTHONPATH=. python benchmarks/refine_boundary.py [--reference] [--work DIR] [--grid-seeds 0 1]
+    PYTHONPATH=. python benchmarks/refine_boundary.py [--reference] [--work DIR] [--seeds 3 4]
 
 The sweep is `sweeps/quickstart.yaml` (modular addition, p = 31, its MLP, AdamW, 2500 steps)
-with one seed, on two axes with known boundaries: `optimizer.weight_decay` log-spaced over
-10^-1.5 .. 10 and `data.train_fraction` over 0.3 .. 0.9 (memorize, grok, comprehend, confuse).
+with one seed a point, on two axes with known boundaries: `optimizer.weight_decay` log-spaced
+over 10^-1.5 .. 10 and `data.train_fraction` over 0.3 .. 0.9 (memorize, grok, comprehend,
+confuse).
 
-1. A dense reference grid (`REFERENCE_N` x `REFERENCE_N`, `REFERENCE_SEEDS` seeds per point) is
+1. A dense reference grid (`REFERENCE_N` x `REFERENCE_N`, seeds 0 .. `REFERENCE_SEEDS` - 1) is
    trained once and kept in `benchmarks/data/refine_reference.csv` (every run; what produced it
    in `refine_reference.json`); `--reference` trains it again. A point's reference phase is
    the majority of its seeds: one seed's map scores part of its own noise as boundary error.
-2. Uniform sqrt(N) x sqrt(N) grids (`UNIFORM_SIDES`), and one adaptive sweep: a `COARSE` x
-   `COARSE` grid plus `ROUNDS` refinement rounds of `ROUND_POINTS` points each (`refine:` with
-   `max_runs` = ROUNDS * ROUND_POINTS), both trained by `phasegrok.sweep.run_sweep`, the
-   library's own path. Each round spends its whole share (`refine.round_budget` gives every
-   round an equal share), so the runs of rounds <= r are exactly the points a sweep with
-   `rounds: r, max_runs: r * ROUND_POINTS` would train: the one sweep gives the adaptive
-   error at every budget COARSE^2 + r * ROUND_POINTS.
+2. Everything compared is trained with other seeds (`--seeds`, default 3 and 4), so that no
+   trained run is a reference run. Per seed: the uniform n x n grids (`UNIFORM_SIDES`), a
+   second placement of each up to 14 x 14 (`centred_sweep`: the cells' centres, half a step
+   off the first), and one adaptive sweep: a `COARSE` x `COARSE` grid plus `ROUNDS`
+   refinement rounds of `ROUND_POINTS` points each (`refine:` with `max_runs` = ROUNDS *
+   ROUND_POINTS). All are trained by `phasegrok.sweep.run_sweep`, the library's own path.
+   Each round spends its whole share (`refine.round_budget` gives every round an equal
+   share), so the runs of rounds <= r are exactly the points a sweep with `rounds: r,
+   max_runs: r * ROUND_POINTS` would train: the one sweep gives the adaptive error at every
+   budget COARSE^2 + r * ROUND_POINTS.
 3. Boundary error of a set of trained points: the share of the reference's points whose phase
    differs from the phase of the nearest trained point, nearest in the axes' own scales (log10
    of the weight decay), each axis mapped to [0, 1] (the issue's metric).
-4. For each uniform grid of N runs: the adaptive error at N runs, and the runs the adaptive
-   sweep needs to reach the uniform grid's error (the first round at or below it, linearly
-   interpolated from the round before). The issue's target: at most N / 2.
+4. For each uniform size of N runs: the mean error of its grids (the n x n grid over the
+   seeds; with the centred grid too), the mean adaptive curve's error at N runs, and the runs
+   it needs to reach each mean (the first round at or below it, linearly interpolated from
+   the round before). The issue's target: at most N / 2. Also per seed, and against the best
+   uniform mean of at most N runs.
+5. Floors (`floors`): the error of a whole fresh map on the reference's own points (the
+   24 x 24 grid of seeds 3, 4 and `EXTRA_SEED`), of one seed and of the three seeds' majority:
+   what no set of trained points of one (three) seeds can go much below. The fresh runs go to
+   `benchmarks/data/refine_fresh.csv`, which `refine_emulate.py` replays.
 
 Writes `benchmarks/results-refine-cpu.json` and `docs/refine_boundary.png`. As the CLI, JAX gets
 one host device per core and the persistent compile cache.
@@ -48,30 +58,39 @@ use_compile_cache()
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
+from refine_figure import draw  # noqa: E402  (benchmarks/, the script's own folder)
 from scipy.spatial import cKDTree  # noqa: E402
 
-from phasegrok.classify import PHASE_COLORS, PHASES  # noqa: E402
+from phasegrok.classify import PHASES  # noqa: E402
 from phasegrok.refine import point_phases  # noqa: E402
 from phasegrok.sweep import run_sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_CSV = ROOT / "benchmarks" / "data" / "refine_reference.csv"
 REFERENCE_JSON = REFERENCE_CSV.with_suffix(".json")  # what produced the CSV
+FRESH_CSV = ROOT / "benchmarks" / "data" / "refine_fresh.csv"  # seeds 3 .. 5 on its points
 WD, FRAC = "optimizer.weight_decay", "data.train_fraction"
 LOG_WD = (-1.5, 1.0)  # log10 of the weight-decay range
 FRAC_RANGE = (0.3, 0.9)
 REFERENCE_N = 24
 REFERENCE_SEEDS = 3  # the reference phase of a point: the majority of 3 seeds
-UNIFORM_SIDES = (5, 6, 7, 8, 9, 10, 12, 14)  # uniform grids of 25 .. 196 runs
+UNIFORM_SIDES = (5, 6, 7, 8, 9, 10, 12, 14, 24)  # 25 .. 196 runs, and the reference's points
 COARSE = 5  # the adaptive sweep's initial grid (25 runs)
-ROUND_POINTS = 5  # points per round: small rounds keep each cut where the last ones left off
-ROUNDS = 34  # up to 25 + 170 = 195 runs, the largest uniform grid's budget
+ROUND_POINTS = 10  # points per round: small rounds keep each cut where the last ones left off
+ROUNDS = 17  # up to 25 + 170 = 195 runs, the largest uniform grid's budget
+# Trained runs use seeds disjoint from the reference's (0, 1, 2), so that no trained run copies
+# a reference run. Each uniform grid is trained with SEEDS and scored once per seed (one seed a
+# point); one adaptive sweep per seed.
+SEEDS = (3, 4)
+CENTRED_SIDES = UNIFORM_SIDES[:-1]  # a second placement of each grid up to 196 runs
+EXTRA_SEED = 5  # with SEEDS, three fresh seeds on the reference's points: the floors
 
 
 def base_sweep() -> dict[str, Any]:
-    """The quickstart sweep with one seed and no figures; the grid is set per use."""
+    """The quickstart sweep with one seed (SEEDS[0]; set per use) and no figures; the grid is
+    set per use."""
     spec = yaml.safe_load((ROOT / "sweeps" / "quickstart.yaml").read_text())
-    spec["train"]["seeds"] = 1
+    spec["train"]["seeds"] = [SEEDS[0]]
     spec.pop("plots", None)
     spec.pop("grid", None)
     return spec
@@ -87,6 +106,21 @@ def grid_sweep(name: str, n: int, refine: dict[str, Any] | None = None) -> dict[
     }
     if refine:
         spec["refine"] = {"axes": [WD, FRAC], **refine}
+    return spec
+
+
+def centred_sweep(name: str, n: int) -> dict[str, Any]:
+    """An n x n grid of cell centres: the axes' ranges (log10 for the weight decay) cut into n
+    equal cells, one point in the middle of each. The same density as the n x n grid, its
+    points shifted by half a step (none on the edges): a second placement of a uniform grid."""
+    spec = grid_sweep(name, n)
+    c = (np.arange(n) + 0.5) / n
+    log_wd = LOG_WD[0] + (LOG_WD[1] - LOG_WD[0]) * c
+    frac = FRAC_RANGE[0] + (FRAC_RANGE[1] - FRAC_RANGE[0]) * c
+    spec["grid"] = {
+        WD: [float(f"{v:.12g}") for v in 10.0**log_wd],
+        FRAC: [float(f"{v:.12g}") for v in frac],
+    }
     return spec
 
 
@@ -107,9 +141,9 @@ def unit(wd: np.ndarray, frac: np.ndarray) -> np.ndarray:
 
 def boundary_error(reference: pd.DataFrame, runs: pd.DataFrame) -> float:
     """Share of reference points whose phase differs from that of the nearest trained point
-    (majority phase over seeds; in [0, 1] units of both axes)."""
-    phases = sorted(set(runs["phase"]))
-    points = point_phases(runs[[WD, FRAC, "phase"]].to_dict("records"), [WD, FRAC], phases)
+    (majority phase over seeds, ties to the phase listed first in `classify.PHASES`; in [0, 1]
+    units of both axes)."""
+    points = point_phases(runs[[WD, FRAC, "phase"]].to_dict("records"), [WD, FRAC], PHASES)
     coords = np.array([p.coords for p in points])
     tree = cKDTree(unit(coords[:, 0], coords[:, 1]))
     _dist, nearest = tree.query(unit(reference[WD].to_numpy(), reference[FRAC].to_numpy()))
@@ -154,6 +188,53 @@ def reference_points(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def floors(reference: pd.DataFrame, work: Path, seeds: list[int]) -> dict[str, Any]:
+    """What no set of trained points can beat by much: the error of a whole fresh map on the
+    reference's own points, of one seed (each of `seeds` and EXTRA_SEED) and of the majority of
+    the three. Writes the fresh runs to FRESH_CSV (for `refine_emulate.py`)."""
+    full = grid_sweep(f"uniform-{REFERENCE_N}", REFERENCE_N)
+    full["train"]["seeds"] = list(seeds)
+    extra = grid_sweep(f"extra-{REFERENCE_N}-s{EXTRA_SEED}", REFERENCE_N)
+    extra["train"]["seeds"] = [EXTRA_SEED]
+    runs = pd.concat([train(full, work)[0], train(extra, work)[0]], ignore_index=True)
+    columns = [WD, FRAC, "seed", "phase", "t_fit", "t_gen", "final_test_acc"]
+    runs[columns].sort_values([WD, FRAC, "seed"]).to_csv(FRESH_CSV, index=False)
+    one = {
+        int(s): boundary_error(reference, runs[runs["seed"] == s])
+        for s in sorted(set(runs["seed"]))
+    }
+    return {
+        "grid": f"{REFERENCE_N}x{REFERENCE_N}",
+        "csv": str(FRESH_CSV.relative_to(ROOT)),
+        "one_seed": one,
+        "majority_of_seeds": boundary_error(reference, runs),
+    }
+
+
+def error_sources(reference: pd.DataFrame, runs: pd.DataFrame) -> dict[str, Any]:
+    """Where the error of trained points comes from: points whose phase is not the reference's
+    at their nearest reference point (`points_off`: a seed's noise, or a point on the far side
+    of a boundary the reference puts between grid lines) and the error on the reference points
+    nearest to those (`error_at_points_off`); the rest (`error_elsewhere`) is resolution."""
+    points = point_phases(runs[[WD, FRAC, "phase"]].to_dict("records"), [WD, FRAC], PHASES)
+    coords = np.array([p.coords for p in points])
+    trained = unit(coords[:, 0], coords[:, 1])
+    ref_xy = unit(reference[WD].to_numpy(), reference[FRAC].to_numpy())
+    truth = reference["phase"].to_numpy()
+    phase = np.array([p.phase for p in points])
+    off = phase != truth[cKDTree(ref_xy).query(trained)[1]]
+    nearest = cKDTree(trained).query(ref_xy)[1]
+    wrong = phase[nearest] != truth
+    return {
+        "runs": len(runs),
+        "points": len(points),
+        "points_off": int(off.sum()),
+        "error": float(wrong.mean()),
+        "error_at_points_off": float((wrong & off[nearest]).mean()),
+        "error_elsewhere": float((wrong & ~off[nearest]).mean()),
+    }
+
+
 def adaptive_curve(reference: pd.DataFrame, runs: pd.DataFrame) -> list[dict[str, float]]:
     """Runs and boundary error after each round (rounds <= r)."""
     curve = []
@@ -163,33 +244,72 @@ def adaptive_curve(reference: pd.DataFrame, runs: pd.DataFrame) -> list[dict[str
     return curve
 
 
-def compare(reference: pd.DataFrame, work: Path, grid_seeds: list[int]) -> dict[str, Any]:
-    """The uniform grids' errors and each adaptive sweep's error-vs-runs curve."""
+def compare(reference: pd.DataFrame, work: Path, seeds: list[int]) -> dict[str, Any]:
+    """The uniform grids' errors (one per placement and seed) and one adaptive error-vs-runs
+    curve per seed."""
     uniform = []
     for side in UNIFORM_SIDES:
-        runs, wall = train(grid_sweep(f"uniform-{side}", side), work)
-        error = boundary_error(reference, runs)
-        uniform.append({"grid": f"{side}x{side}", "runs": len(runs), "error": error})
-        print(json.dumps(uniform[-1]), f"{wall:.0f} s", flush=True)
+        errors, wall = {}, 0.0
+        sweeps = {"grid": grid_sweep(f"uniform-{side}", side)}
+        if side in CENTRED_SIDES:
+            sweeps["centred"] = centred_sweep(f"centred-{side}", side)
+        for placement, spec in sweeps.items():
+            spec["train"]["seeds"] = list(seeds)
+            runs, seconds = train(spec, work)
+            wall += seconds
+            errors[placement] = {
+                s: boundary_error(reference, runs[runs["seed"] == s]) for s in seeds
+            }
+        every = [e for by_seed in errors.values() for e in by_seed.values()]
+        uniform.append(
+            {
+                "grid": f"{side}x{side}",
+                "runs": side * side,  # one seed's grid
+                "errors": errors,
+                "grid_mean": float(np.mean(list(errors["grid"].values()))),
+                "mean": float(np.mean(every)),
+                "range": [min(every), max(every)],
+                "training_s": round(wall, 1),
+            }
+        )
+        print(json.dumps(uniform[-1]), flush=True)
     adaptive = []
     refine = {"rounds": ROUNDS, "max_runs": ROUNDS * ROUND_POINTS}
-    for grid_seed in grid_seeds:
-        spec = grid_sweep(f"adaptive-{grid_seed}", COARSE, refine)
-        spec["grid_seed"] = grid_seed
+    for seed in seeds:
+        spec = grid_sweep(f"adaptive-s{seed}", COARSE, refine)
+        spec["train"]["seeds"] = [seed]
         runs, wall = train(spec, work)
         curve = adaptive_curve(reference, runs)
+        near_100 = max(
+            r for r in set(runs["refine_round"]) if (runs["refine_round"] <= r).sum() <= 105
+        )
+        sources = error_sources(reference, runs[runs["refine_round"] <= near_100])
         adaptive.append(
             {
                 "coarse_grid": f"{COARSE}x{COARSE}",
-                "grid_seed": grid_seed,
+                "seed": seed,
                 "refine": refine,
                 "runs": len(runs),
                 "curve": curve,
+                "error_sources": sources,
                 "training_s": round(wall, 1),
             }
         )
         print(json.dumps(curve), f"{wall:.0f} s", flush=True)
-    return {"uniform": uniform, "adaptive": adaptive}
+    return {"uniform": uniform, "adaptive": adaptive, "adaptive_mean": mean_curve(adaptive)}
+
+
+def mean_curve(adaptive: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """The adaptive sweeps' mean error after each round, at the first sweep's runs (each round
+    spends its whole share, so the sweeps' rounds have equal runs; else interpolated)."""
+    first = adaptive[0]["curve"]
+    out = []
+    for c in first:
+        errors = [error_at(a["curve"], c["runs"]) for a in adaptive]
+        if any(e is None for e in errors):
+            break
+        out.append({"round": c["round"], "runs": c["runs"], "error": float(np.mean(errors))})
+    return out
 
 
 def error_at(curve: list[dict[str, float]], runs: int) -> float | None:
@@ -216,105 +336,57 @@ def runs_to_reach(curve: list[dict[str, float]], target: float) -> float | None:
 
 
 def comparisons(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per uniform grid larger than the coarse one: its error, each adaptive sweep's error at
-    the same runs, and the runs each needs to reach the uniform error (and their share of the
-    grid's runs). Also against the best uniform grid of at most as many runs (`best_uniform`):
-    a uniform grid's error is not monotone in its runs (where its points fall relative to thin
-    phases is luck), and the best smaller grid is the stricter target."""
+    """Per uniform size larger than the coarse grid (N runs a seed): the mean error of its
+    grids (`grid_mean`: the n x n grid over the seeds; `uniform_mean`: with the centred grids
+    too, and their `uniform_range`), the mean adaptive curve's error at N runs and the runs it
+    needs to reach each mean (`share`: of N; the target is <= 0.5); per seed s, the adaptive
+    sweep of seed s against the n x n grid of seed s. Also against the best uniform mean of at
+    most N runs (`best_uniform_mean`): a uniform grid's error is not monotone in its runs
+    (whether its points fall on thin phases is luck), and the best smaller grid is the
+    stricter target."""
     rows = []
     uniform = results["uniform"]
-    for u in uniform:
-        if u["runs"] <= COARSE**2:
-            continue
-        best = min(v["error"] for v in uniform if v["runs"] <= u["runs"])
-        row: dict[str, Any] = {
-            "runs": u["runs"],
-            "uniform_error": u["error"],
-            "best_uniform_error": best,
-            "adaptive": [],
+    mean = results["adaptive_mean"]
+
+    def reach(curve: list[dict[str, float]], target: float, n: int) -> dict[str, Any]:
+        need = runs_to_reach(curve, target)
+        return {
+            "runs": None if need is None else round(need, 1),
+            "share": None if need is None else round(need / n, 3),
         }
+
+    for u in uniform:
+        n = u["runs"]
+        if n <= COARSE**2:
+            continue
+        best = min(v["mean"] for v in uniform if v["runs"] <= n)
+        per_seed = []
         for a in results["adaptive"]:
-            need = runs_to_reach(a["curve"], u["error"])
-            need_best = runs_to_reach(a["curve"], best)
-            row["adaptive"].append(
+            target = u["errors"]["grid"][a["seed"]]
+            per_seed.append(
                 {
-                    "grid_seed": a["grid_seed"],
-                    "error_at_equal_runs": error_at(a["curve"], u["runs"]),
-                    "runs_to_uniform_error": None if need is None else round(need, 1),
-                    "share_of_uniform_runs": None if need is None else round(need / u["runs"], 3),
-                    "runs_to_best_uniform_error": None
-                    if need_best is None
-                    else round(need_best, 1),
-                    "share_to_best": None if need_best is None else round(need_best / u["runs"], 3),
+                    "seed": a["seed"],
+                    "grid_error": target,
+                    "adaptive_error": error_at(a["curve"], n),
+                    "to_reach": reach(a["curve"], target, n),
                 }
             )
-        rows.append(row)
-    return rows
-
-
-def draw(results: dict[str, Any], reference: pd.DataFrame, work: Path, path: Path) -> None:
-    """Error vs runs (both methods, and the uniform curve at half its runs: the target); the
-    reference diagram with the first adaptive sweep's points at about 100 runs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
-    uniform = results["uniform"]
-    left.plot([u["runs"] for u in uniform], [u["error"] for u in uniform], "s-", color="k")
-    left.lines[-1].set_label("uniform grid")
-    left.plot(
-        [u["runs"] / 2 for u in uniform],
-        [u["error"] for u in uniform],
-        ":",
-        color="grey",
-        label="target: uniform error at half its runs",
-    )
-    for a in results["adaptive"]:
-        curve = a["curve"]
-        left.plot(
-            [c["runs"] for c in curve],
-            [c["error"] for c in curve],
-            ".-",
-            label=f"{a['coarse_grid']} + {ROUND_POINTS}/round (grid_seed {a['grid_seed']})",
+        rows.append(
+            {
+                "runs": n,
+                "grid": u["grid"],
+                "grid_mean": u["grid_mean"],
+                "uniform_mean": u["mean"],
+                "uniform_range": u["range"],
+                "best_uniform_mean": best,
+                "adaptive_mean_error": error_at(mean, n),
+                "to_reach_grid_mean": reach(mean, u["grid_mean"], n),
+                "to_reach_uniform_mean": reach(mean, u["mean"], n),
+                "to_reach_best_uniform_mean": reach(mean, best, n),
+                "per_seed": per_seed,
+            }
         )
-    left.set_xlabel("runs")
-    left.set_ylabel("boundary error (share of reference points)")
-    left.set_ylim(bottom=0)
-    left.legend(fontsize=8)
-    left.set_title("boundary error vs runs")
-
-    phases = sorted(set(reference["phase"]))
-    colours = {p: PHASE_COLORS[p] for p in phases}  # the report's phase colours
-    right.scatter(
-        reference[WD],
-        reference[FRAC],
-        c=[colours[p] for p in reference["phase"]],
-        s=30,
-        marker="s",
-        alpha=0.35,
-    )
-    first = results["adaptive"][0]
-    runs = pd.read_parquet(work / f"adaptive-{first['grid_seed']}" / "runs.parquet")
-    shown = max((c for c in first["curve"] if c["runs"] <= 100), key=lambda c: c["runs"])
-    runs = runs[runs["refine_round"] <= shown["round"]]
-    grid = runs["refine_round"] == 0
-    right.scatter(runs.loc[grid, WD], runs.loc[grid, FRAC], c="k", marker="s", s=25, label="grid")
-    right.scatter(runs.loc[~grid, WD], runs.loc[~grid, FRAC], c="k", s=8, label="refined")
-    for phase, colour in colours.items():
-        right.scatter([], [], color=colour, marker="s", label=phase)
-    right.set_xscale("log")
-    right.set_xlabel(WD)
-    right.set_ylabel(FRAC)
-    right.set_title(
-        f"reference {REFERENCE_N}x{REFERENCE_N}; adaptive, {shown['runs']} runs "
-        f"(error {shown['error']:.3f})"
-    )
-    right.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    return rows
 
 
 def commit() -> str:
@@ -332,20 +404,28 @@ def main() -> None:
     parser.add_argument("--reference", action="store_true", help="train the reference again")
     parser.add_argument("--work", type=Path, help="folder for the sweeps (default: temporary)")
     parser.add_argument(
-        "--grid-seeds",
+        "--seeds",
         type=int,
         nargs="+",
-        default=[0],
-        help="one adaptive sweep per grid_seed (it orders the ties of a round's choice)",
+        default=list(SEEDS),
+        help="training seeds: each uniform grid is scored per seed, one adaptive sweep per seed",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results-refine-cpu.json")
     parser.add_argument("--figure", type=Path, default=ROOT / "docs/refine_boundary.png")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="phasegrok-refine-"))
     reference = reference_grid(work, args.reference)
-    results = compare(reference, work, args.grid_seeds)
+    if set(args.seeds) & set(range(REFERENCE_SEEDS)):
+        parser.error(f"--seeds must avoid the reference's seeds 0 .. {REFERENCE_SEEDS - 1}")
+    results = compare(reference, work, args.seeds)
     rows = comparisons(results)
-    draw(results, reference, work, args.figure)
+    floor = floors(reference, work, args.seeds)
+    draw(
+        {**results, "round_points": ROUND_POINTS, "reference_grid": f"{REFERENCE_N}x{REFERENCE_N}"},
+        reference,
+        work,
+        args.figure,
+    )
     result = {
         "benchmark": "refine_boundary",
         "commit": commit(),
@@ -361,7 +441,10 @@ def main() -> None:
         },
         "error": "share of reference points whose phase differs from the nearest trained point's",
         "target": "adaptive runs to reach a uniform grid's error <= half the grid's runs",
+        "seeds": args.seeds,
+        "round_points": ROUND_POINTS,
         **results,
+        "floors": floor,
         "comparisons": rows,
     }
     args.out.write_text(json.dumps(result, indent=1) + "\n")
