@@ -203,7 +203,7 @@ class ModularMLP(nn.Module):
 class VectorMLP(nn.Module):
     """`static.out_dim` logits for input vectors: parity's {-1, +1}^n_bits or {0, 1}^n_bits
     (`task.encoding`; 2 logits), given as int8 and computed in float32, or an arrays task's
-    flattened examples (C logits); one logit under `loss: binary_cross_entropy`.
+    flattened examples (C logits); one logit under the binary cross-entropies (`ONE_LOGIT_LOSSES`).
 
     Its weight gradients are narrow products over many examples (64 x 30 or 2 x 64 over
     1,000), which XLA's CPU backend runs slowly in autodiff's form: the first layer uses
