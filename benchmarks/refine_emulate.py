@@ -5,12 +5,13 @@
 `refine_boundary.py` trains; this script trains nothing. It replays `refine.choose_points`
 (the library's own choice) on the benchmark's axes with labels looked up instead of trained:
 a point gets the phase of the nearest of the 24 x 24 reference points (in [0, 1] units,
-log10 weight decay) in a stored map. Truth is the reference's majority of seeds 0, 1, 2
+log10 weight decay) in a stored map. The axes and the modulus are read from
+`data/refine_reference.json`. Truth is the reference's majority of seeds 0, 1, 2
 (`data/refine_reference.csv`), the error the benchmark's.
 
-- *fresh* labels: one fresh seed's map (seeds 3, 4, 5 of `data/refine_fresh.csv`, written by
+- *fresh* labels: one fresh seed's map (each seed of `data/refine_fresh.csv`, written by
   `refine_boundary.py`), the noise a trained point has. A point of k seeds gets the majority
-  of k fresh maps (k <= 3).
+  of k fresh maps (k <= the fresh seeds; with fewer than 3, no three-seed strategy).
 - *noise-free* labels: the truth itself: what the choice of points alone achieves.
 
 What the emulation leaves out: structure finer than the reference's spacing (1/23 of an axis):
@@ -36,9 +37,12 @@ from phasegrok.refine import choose_points, point_phases
 
 ROOT = Path(__file__).resolve().parent.parent
 WD, FRAC = "optimizer.weight_decay", "data.train_fraction"
-LOG_WD, FRAC_RANGE = (-1.5, 1.0), (0.3, 0.9)
-N_PAIRS = 31 * 31  # train fractions snap to whole examples, as a sweep's do
-FRESH = (3, 4, 5)
+DATA = ROOT / "benchmarks" / "data"
+# The axes and the modulus: from what produced the reference (`refine_boundary.py`).
+_SWEEP = json.loads((DATA / "refine_reference.json").read_text())["sweep"]
+LOG_WD = tuple(_SWEEP["grid"][WD]["logspace"][:2])
+FRAC_RANGE = tuple(_SWEEP["grid"][FRAC]["linspace"][:2])
+N_PAIRS = _SWEEP["task"]["p"] ** 2  # train fractions snap to whole examples, as a sweep's do
 AT = (32, 40, 50, 72, 98, 150, 195, 288)  # 32 .. 98 and 288: half of 64 .. 196 and of 576
 
 Point = tuple[float, float]
@@ -66,8 +70,9 @@ class Maps:
         xy = self.truth[[WD, FRAC]].to_numpy()
         self.tree = cKDTree(unit(xy))
         index = {tuple(p): i for i, p in enumerate(xy)}
+        self.seeds = tuple(int(s) for s in sorted(set(fresh["seed"])))
         self.fresh = {}
-        for seed in FRESH:
+        for seed in self.seeds:
             rows = fresh[fresh["seed"] == seed]
             phases = np.empty(len(xy), dtype=object)
             for w, f, ph in rows[[WD, FRAC, "phase"]].itertuples(index=False):
@@ -162,13 +167,14 @@ def strategies(maps: Maps) -> dict[str, dict[str, Any]]:
     three fresh seeds' majority for three."""
 
     def fresh(seed: int) -> Labeller:  # the k-th seed of a point: seed, then the next ones
-        first = FRESH.index(seed)
-        return lambda p, k: maps.fresh[FRESH[(first + k) % len(FRESH)]][maps.nearest(p)]
+        first = maps.seeds.index(seed)
+        seeds = maps.seeds
+        return lambda p, k: maps.fresh[seeds[(first + k) % len(seeds)]][maps.nearest(p)]
 
     def truth(p: Point, k: int) -> str:
         return maps.truth["phase"].iat[maps.nearest(p)]
 
-    one_seed = {"fresh": [fresh(s) for s in FRESH], "noise-free": [truth]}
+    one_seed = {"fresh": [fresh(s) for s in maps.seeds], "noise-free": [truth]}
     plans = {
         "5x5 + 10/round, 1 seed (the benchmark's)": (1, 5, 10),
         "5x5 + 5/round, 1 seed": (1, 5, 5),
@@ -183,9 +189,11 @@ def strategies(maps: Maps) -> dict[str, dict[str, Any]]:
                 for lab in labellers
             ]
             out[f"{name}, {kind}"] = mean_rows(errors)
-    labellers = [fresh(s) for s in FRESH]
-    three = [curve_at(maps, adaptive(lab, 3, 5, 15, max(AT) + 15), AT) for lab in labellers]
-    out["5x5 + 5 points/round, 1 seed on the grid, 3 on refined points, fresh"] = mean_rows(three)
+    labellers = [fresh(s) for s in maps.seeds]
+    if len(maps.seeds) >= 3:
+        three = [curve_at(maps, adaptive(lab, 3, 5, 15, max(AT) + 15), AT) for lab in labellers]
+        name = "5x5 + 5 points/round, 1 seed on the grid, 3 on refined points, fresh"
+        out[name] = mean_rows(three)
     again = [
         curve_at(maps, adaptive(lab, 1, 5, 10, max(AT) + 10, reseed=True), AT) for lab in labellers
     ]
@@ -202,8 +210,8 @@ def mean_rows(rows: list[list[float | None]]) -> dict[str, float | None]:
 
 
 def main() -> None:
-    reference = pd.read_csv(ROOT / "benchmarks" / "data" / "refine_reference.csv")
-    fresh = pd.read_csv(ROOT / "benchmarks" / "data" / "refine_fresh.csv")
+    reference = pd.read_csv(DATA / "refine_reference.csv")
+    fresh = pd.read_csv(DATA / "refine_fresh.csv")
     maps = Maps(reference, fresh)
     uniform = {
         str(n * n): round(
@@ -211,7 +219,7 @@ def main() -> None:
                 np.mean(
                     [
                         maps.error([(p, maps.fresh[s][maps.nearest(p)]) for p in grid(n)])
-                        for s in FRESH[:2]
+                        for s in maps.seeds[:2]
                     ]
                 )
             ),
