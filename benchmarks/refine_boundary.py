@@ -56,6 +56,7 @@ import platform
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +229,16 @@ def floors(reference: pd.DataFrame, work: Path, seeds: list[int]) -> dict[str, A
     }
 
 
+def own_maps(work: Path, seeds: list[int]) -> dict[int, pd.DataFrame]:
+    """Per seed, the seed's own map on the reference's points (the `REFERENCE_N` x
+    `REFERENCE_N` grid `floors` trains): the boundaries of the very sweep a seed's grids and
+    refinement sample, with no seed-to-seed noise in them."""
+    full = grid_sweep(f"uniform-{REFERENCE_N}", REFERENCE_N)
+    full["train"]["seeds"] = list(seeds)
+    runs = train(full, work)[0]
+    return {s: reference_points(runs[runs["seed"] == s]) for s in seeds}
+
+
 def error_sources(reference: pd.DataFrame, runs: pd.DataFrame) -> dict[str, Any]:
     """Where the error of trained points comes from: points whose phase is not the reference's
     at their nearest reference point (`points_off`: a seed's noise, or a point on the far side
@@ -261,11 +272,17 @@ def adaptive_curve(reference: pd.DataFrame, runs: pd.DataFrame) -> list[dict[str
     return curve
 
 
-def compare(reference: pd.DataFrame, work: Path, seeds: list[int]) -> dict[str, Any]:
+def compare(
+    reference_of: Callable[[int], pd.DataFrame],
+    work: Path,
+    seeds: list[int],
+    sides: tuple[int, ...] = UNIFORM_SIDES,
+) -> dict[str, Any]:
     """The uniform grids' errors (one per placement and seed) and one adaptive error-vs-runs
-    curve per seed."""
+    curve per seed, a seed's runs scored against `reference_of(seed)` (training a sweep once:
+    a finished one is only loaded)."""
     uniform = []
-    for side in UNIFORM_SIDES:
+    for side in sides:
         errors, wall = {}, 0.0
         sweeps = {"grid": grid_sweep(f"uniform-{side}", side)}
         if side in CENTRED_SIDES:
@@ -275,7 +292,7 @@ def compare(reference: pd.DataFrame, work: Path, seeds: list[int]) -> dict[str, 
             runs, seconds = train(spec, work)
             wall += seconds
             errors[placement] = {
-                s: boundary_error(reference, runs[runs["seed"] == s]) for s in seeds
+                s: boundary_error(reference_of(s), runs[runs["seed"] == s]) for s in seeds
             }
         every = [e for by_seed in errors.values() for e in by_seed.values()]
         uniform.append(
@@ -296,6 +313,7 @@ def compare(reference: pd.DataFrame, work: Path, seeds: list[int]) -> dict[str, 
         spec = grid_sweep(f"adaptive-s{seed}", COARSE, refine)
         spec["train"]["seeds"] = [seed]
         runs, wall = train(spec, work)
+        reference = reference_of(seed)
         curve = adaptive_curve(reference, runs)
         near_100 = max(
             r for r in set(runs["refine_round"]) if (runs["refine_round"] <= r).sum() <= 105
@@ -435,13 +453,24 @@ def main() -> None:
     if set(args.seeds) & set(range(REFERENCE_SEEDS)):
         parser.error(f"--seeds must avoid the reference's seeds 0 .. {REFERENCE_SEEDS - 1}")
     floor = floors(reference, work, args.seeds)  # first: refine_emulate.py replays its maps
-    results = compare(reference, work, args.seeds)
+    results = compare(lambda _seed: reference, work, args.seeds)
     rows = comparisons(results)
+    own = own_maps(work, args.seeds)
+    # Against a seed's own map, its 24 x 24 grid is that map: no comparison there.
+    own_results = compare(own.__getitem__, work, args.seeds, UNIFORM_SIDES[:-1])
+    own_rows = comparisons(own_results)
     draw(
         {**results, "round_points": ROUND_POINTS, "reference_grid": f"{REFERENCE_N}x{REFERENCE_N}"},
         reference,
         work,
         args.figure,
+    )
+    draw(
+        {**own_results, "round_points": ROUND_POINTS, "reference_grid": "seed's own map"},
+        own[args.seeds[0]],
+        work,
+        args.figure.with_name(args.figure.stem + "_own_seed" + args.figure.suffix),
+        title="boundary error vs runs, against each seed's own map",
     )
     result = {
         "benchmark": "refine_boundary",
@@ -463,9 +492,14 @@ def main() -> None:
         **results,
         "floors": floor,
         "comparisons": rows,
+        "own_seed": {
+            "reference": f"each seed's own {REFERENCE_N}x{REFERENCE_N} map (uniform-{REFERENCE_N})",
+            **own_results,
+            "comparisons": own_rows,
+        },
     }
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(rows, indent=1))
+    print(json.dumps({"majority_of_reference_seeds": rows, "own_seed": own_rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,13 @@ from phasegrok.classify import PHASE_COLORS
 WD, FRAC = "optimizer.weight_decay", "data.train_fraction"
 
 
-def draw(results: dict[str, Any], reference: pd.DataFrame, work: Path, path: Path) -> None:
+def draw(
+    results: dict[str, Any],
+    reference: pd.DataFrame,
+    work: Path,
+    path: Path,
+    title: str = "boundary error vs runs (trained seeds disjoint from the reference's)",
+) -> None:
     """Error vs runs (both methods, and the uniform curve at half its runs: the target); the
     reference diagram with the first adaptive sweep's points at about 100 runs."""
     import matplotlib
@@ -61,7 +67,7 @@ def draw(results: dict[str, Any], reference: pd.DataFrame, work: Path, path: Pat
     left.set_ylabel("boundary error (share of reference points)")
     left.set_ylim(bottom=0)
     left.legend(fontsize=7)
-    left.set_title("boundary error vs runs (trained seeds disjoint from the reference's)")
+    left.set_title(title, fontsize=9)
 
     phases = sorted(set(reference["phase"]))
     colours = {p: PHASE_COLORS[p] for p in phases}  # the report's phase colours
