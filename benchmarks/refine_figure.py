@@ -94,7 +94,8 @@ def draw(
     right.set_title(
         f"reference {results['reference_grid']}; adaptive seed {first['seed']}, "
         f"{shown['runs']} runs "
-        f"(error {shown['error']:.3f})"
+        f"(error {shown['error']:.3f})",
+        fontsize=9,
     )
     right.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
