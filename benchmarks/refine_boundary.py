@@ -14,7 +14,7 @@ the pilot's 192 runs); p = 59 split on 16% with a spread of 0.058, at 3.8x. (The
 quickstart with `task.p=P train.seeds=3` on an 8 x 8 grid over 10^-1.5 .. 10 x 0.3 .. 0.9; its
 runs in `benchmarks/data/refine_pilot.csv`.) The weight-decay range is
 wider so that the map holds its boundaries whole (at p = 47 large train fractions still grok
-at weight decay 10^-1.5). The p = 31 run's data and results are kept (`*_p31`).
+at weight decay ~10^-1.8). The p = 31 run's data and results are kept (`*_p31`).
 
 1. A dense reference grid (`REFERENCE_N` x `REFERENCE_N`, seeds 0 .. `REFERENCE_SEEDS` - 1) is
    trained once and kept in `benchmarks/data/refine_reference.csv` (every run; what produced it
@@ -78,7 +78,7 @@ from phasegrok.sweep import run_sweep  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_CSV = ROOT / "benchmarks" / "data" / "refine_reference.csv"
 REFERENCE_JSON = REFERENCE_CSV.with_suffix(".json")  # what produced the CSV
-FRESH_CSV = ROOT / "benchmarks" / "data" / "refine_fresh.csv"  # seeds 3 .. 5 on its points
+FRESH_CSV = ROOT / "benchmarks" / "data" / "refine_fresh.csv"  # SEEDS on its points
 WD, FRAC = "optimizer.weight_decay", "data.train_fraction"
 P = 47  # the modulus (quickstart: 31; see the module docstring)
 LOG_WD = (-2.5, 1.5)  # log10 of the weight-decay range
@@ -229,13 +229,11 @@ def floors(reference: pd.DataFrame, work: Path, seeds: list[int]) -> dict[str, A
     }
 
 
-def own_maps(work: Path, seeds: list[int]) -> dict[int, pd.DataFrame]:
-    """Per seed, the seed's own map on the reference's points (the `REFERENCE_N` x
-    `REFERENCE_N` grid `floors` trains): the boundaries of the very sweep a seed's grids and
-    refinement sample, with no seed-to-seed noise in them."""
-    full = grid_sweep(f"uniform-{REFERENCE_N}", REFERENCE_N)
-    full["train"]["seeds"] = list(seeds)
-    runs = train(full, work)[0]
+def own_maps(seeds: list[int]) -> dict[int, pd.DataFrame]:
+    """Per seed, the seed's own map on the reference's points (FRESH_CSV, which `floors`
+    writes): the boundaries of the very sweep a seed's grids and refinement sample, with no
+    seed-to-seed noise in them."""
+    runs = pd.read_csv(FRESH_CSV)
     return {s: reference_points(runs[runs["seed"] == s]) for s in seeds}
 
 
@@ -455,7 +453,7 @@ def main() -> None:
     floor = floors(reference, work, args.seeds)  # first: refine_emulate.py replays its maps
     results = compare(lambda _seed: reference, work, args.seeds)
     rows = comparisons(results)
-    own = own_maps(work, args.seeds)
+    own = own_maps(args.seeds)
     # Against a seed's own map, its 24 x 24 grid is that map: no comparison there.
     own_results = compare(own.__getitem__, work, args.seeds, UNIFORM_SIDES[:-1])
     own_rows = comparisons(own_results)
