@@ -88,7 +88,7 @@ REFERENCE_SEEDS = 3  # the reference phase of a point: the majority of 3 seeds
 UNIFORM_SIDES = (6, 8, 10, 12, 14, 24)  # 36 .. 196 runs, and the reference's points
 COARSE = 5  # the adaptive sweep's initial grid (25 runs)
 ROUND_POINTS = 10  # points per round: small rounds keep each cut where the last ones left off
-ROUNDS = 17  # up to 25 + 170 = 195 runs, the largest uniform grid's budget
+ROUNDS = 27  # up to 25 + 270 = 295 runs: past half of the 24 x 24 grid's 576
 # Trained runs use seeds disjoint from the reference's (0, 1, 2), so that no trained run copies
 # a reference run. Each uniform grid is trained with SEEDS and scored once per seed (one seed a
 # point); one adaptive sweep per seed.
@@ -97,6 +97,11 @@ CENTRED_SIDES = UNIFORM_SIDES[:-1]  # a second placement of each grid up to 196 
 # More fresh seeds on the reference's points for the floors, beside SEEDS (the p = 31 run had
 # seed 5 too; at p = 47 two seeds keep the benchmark within an hour and a half on 2 cores).
 EXTRA_SEEDS: tuple[int, ...] = ()
+# Reference (b): each seed's own map at 47 x 47 points (every other point one of the 24 x 24
+# grid's), so that the 24 x 24 uniform grid (576 runs) has an error to reach too, and structure
+# finer than the 24 x 24 spacing is seen. Its runs: FINE_CSV.
+FINE_N = 47
+FINE_CSV = ROOT / "benchmarks" / "data" / "refine_own47.csv"
 
 
 def base_sweep() -> dict[str, Any]:
@@ -236,11 +241,18 @@ def floors(reference: pd.DataFrame, work: Path, seeds: list[int]) -> dict[str, A
     }
 
 
-def own_maps(seeds: list[int]) -> dict[int, pd.DataFrame]:
-    """Per seed, the seed's own map on the reference's points (FRESH_CSV, which `floors`
-    writes): the boundaries of the very sweep a seed's grids and refinement sample, with no
-    seed-to-seed noise in them."""
-    runs = pd.read_csv(FRESH_CSV)
+def own_maps(work: Path, seeds: list[int]) -> dict[int, pd.DataFrame]:
+    """Per seed, the seed's own map on a FINE_N x FINE_N grid (trained here, its runs written to
+    FINE_CSV): the boundaries of the very sweep a seed's grids and refinement sample, with no
+    seed-to-seed noise in them, at twice the reference's resolution."""
+    tables = []
+    for seed in seeds:
+        spec = grid_sweep(f"own-{FINE_N}-s{seed}", FINE_N)
+        spec["train"]["seeds"] = [seed]
+        tables.append(train(spec, work)[0])
+    runs = pd.concat(tables, ignore_index=True)
+    columns = [WD, FRAC, "seed", "phase", "t_fit", "t_gen", "final_test_acc"]
+    runs[columns].sort_values([WD, FRAC, "seed"]).to_csv(FINE_CSV, index=False)
     return {s: reference_points(runs[runs["seed"] == s]) for s in seeds}
 
 
@@ -460,9 +472,8 @@ def main() -> None:
     floor = floors(reference, work, args.seeds)  # first: refine_emulate.py replays its maps
     results = compare(lambda _seed: reference, work, args.seeds)
     rows = comparisons(results)
-    own = own_maps(args.seeds)
-    # Against a seed's own map, its 24 x 24 grid is that map: no comparison there.
-    own_results = compare(own.__getitem__, work, args.seeds, UNIFORM_SIDES[:-1])
+    own = own_maps(work, args.seeds)
+    own_results = compare(own.__getitem__, work, args.seeds)
     own_rows = comparisons(own_results)
     draw(
         {**results, "round_points": ROUND_POINTS, "reference_grid": f"{REFERENCE_N}x{REFERENCE_N}"},
@@ -471,7 +482,11 @@ def main() -> None:
         args.figure,
     )
     draw(
-        {**own_results, "round_points": ROUND_POINTS, "reference_grid": "seed's own map"},
+        {
+            **own_results,
+            "round_points": ROUND_POINTS,
+            "reference_grid": f"seed's own {FINE_N}x{FINE_N} map",
+        },
         own[args.seeds[0]],
         work,
         args.figure.with_name(args.figure.stem + "_own_seed" + args.figure.suffix),
@@ -498,7 +513,8 @@ def main() -> None:
         "floors": floor,
         "comparisons": rows,
         "own_seed": {
-            "reference": f"each seed's own {REFERENCE_N}x{REFERENCE_N} map (uniform-{REFERENCE_N})",
+            "reference": f"each seed's own {FINE_N}x{FINE_N} map",
+            "csv": str(FINE_CSV.relative_to(ROOT)),
             **own_results,
             "comparisons": own_rows,
         },

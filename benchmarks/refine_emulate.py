@@ -13,6 +13,11 @@ log10 weight decay) in a stored map. The axes and the modulus are read from
   `refine_boundary.py`), the noise a trained point has. A point of k seeds gets the majority
   of k fresh maps (k <= the fresh seeds; with fewer than 3, no three-seed strategy).
 - *noise-free* labels: the truth itself: what the choice of points alone achieves.
+- *own maps*: each of the five seeds' own 24 x 24 map (seeds 0, 1, 2 of the reference, the
+  fresh seeds) as both labels and truth, noise-free: the benchmark's reference (b), over five
+  maps instead of two. Uniform grids are scored there in three placements: the grid
+  (`logspace` / `linspace`), the cells' centres, and the mean over `OFFSETS` random offsets
+  of the same lattice: where a grid's lines fall on this map decides much of its error.
 
 What the emulation leaves out: structure finer than the reference's spacing (1/23 of an axis):
 the trained adaptive sweeps land within ~0.01 of the fresh emulation (both in the output).
@@ -44,6 +49,7 @@ LOG_WD = tuple(_SWEEP["grid"][WD]["logspace"][:2])
 FRAC_RANGE = tuple(_SWEEP["grid"][FRAC]["linspace"][:2])
 N_PAIRS = _SWEEP["task"]["p"] ** 2  # train fractions snap to whole examples, as a sweep's do
 AT = (32, 40, 50, 72, 98, 150, 195, 288)  # 32 .. 98 and 288: half of 64 .. 196 and of 576
+OFFSETS = 16  # random placements of each uniform lattice (own maps)
 
 Point = tuple[float, float]
 Labeller = Callable[[Point, int], str]  # (point, replicate) -> phase
@@ -201,6 +207,46 @@ def strategies(maps: Maps) -> dict[str, dict[str, Any]]:
     return out
 
 
+def lattice(n: int, offset: tuple[float, float]) -> list[Point]:
+    """An n x n lattice of cell points: each axis (log10 weight decay) cut into n equal cells,
+    a point at `offset` (0 .. 1) within each; (0.5, 0.5) is the centred placement."""
+    x = (np.arange(n) + offset[0]) / n
+    y = (np.arange(n) + offset[1]) / n
+    wd = 10.0 ** (LOG_WD[0] + (LOG_WD[1] - LOG_WD[0]) * x)
+    frac = FRAC_RANGE[0] + (FRAC_RANGE[1] - FRAC_RANGE[0]) * y
+    return [(float(w), float(f)) for w in wd for f in frac]
+
+
+def own_maps(reference: pd.DataFrame, fresh: pd.DataFrame) -> dict[str, Any]:
+    """Uniform placements and the refinement, each seed's own map its labels and truth."""
+    runs = pd.concat([reference, fresh])
+    maps = [Maps(runs[runs["seed"] == s], fresh) for s in sorted(set(runs["seed"]))]
+
+    def own(m: Maps) -> Labeller:
+        return lambda p, _k: m.truth["phase"].iat[m.nearest(p)]
+
+    def score(m: Maps, points: list[Point]) -> float:
+        return m.error([(p, own(m)(p, 0)) for p in points])
+
+    rng = np.random.default_rng(0)
+    offsets = [tuple(rng.random(2)) for _ in range(OFFSETS)]
+    uniform = {}
+    for n in (6, 8, 10, 12, 14):
+        shifted = [score(m, lattice(n, o)) for m in maps for o in offsets]
+        uniform[str(n * n)] = {
+            "grid": round(float(np.mean([score(m, grid(n)) for m in maps])), 4),
+            "centred": round(float(np.mean([score(m, lattice(n, (0.5, 0.5))) for m in maps])), 4),
+            "random_offsets": round(float(np.mean(shifted)), 4),
+            "random_offsets_std": round(float(np.std(shifted)), 4),
+        }
+    curves = [curve_at(m, adaptive(own(m), 1, 5, 10, max(AT) + 10), AT) for m in maps]
+    return {
+        "seeds": sorted(int(s) for s in set(runs["seed"])),
+        "uniform": uniform,
+        "adaptive 5x5 + 10/round": mean_rows(curves),
+    }
+
+
 def mean_rows(rows: list[list[float | None]]) -> dict[str, float | None]:
     means = {}
     for i, a in enumerate(AT):
@@ -238,6 +284,7 @@ def main() -> None:
         "at_runs": list(AT),
         "uniform_grid_fresh_seeds_3_4": uniform,
         "adaptive": strategies(maps),
+        "own_maps": own_maps(reference, fresh),
     }
     path = ROOT / "benchmarks" / "results-refine-emulated.json"
     path.write_text(json.dumps(result, indent=1) + "\n")

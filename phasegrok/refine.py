@@ -10,20 +10,23 @@ agree) and bisects where the classification is uncertain (`choose_points`):
 
 1. *Mixed cells*: the points are triangulated (Delaunay, in the axes' own scales: log10 for a
    log-spaced axis, each axis then mapped to [0, 1]; in one dimension, neighbours). A triangle
-   whose corners' majority phases are not all equal is cut at the midpoint of its longest edge
-   joining two different phases, largest triangles first (priority: its area in the [0, 1]
-   scale; in one dimension the interval's length). A point's nearest-point phase is wrong on
-   about a fixed share of a mixed triangle, so the expected boundary error a triangle holds
-   grows with its area: the largest mixed triangle is the most uncertain. This is
-   python-adaptive's `Learner2D` with a loss of the triangle's area where its phases differ and
-   zero where they agree. Cutting the longest edge keeps the triangles from getting thin.
-   The midpoint lies on an edge of a mixed triangle, so each such point is inside a mixed cell.
+   whose corners' majority phases are not all equal is cut at the midpoint of its longest
+   edge, largest triangles first (priority: its area in the [0, 1] scale; in one dimension
+   the interval's length). A point's nearest-point phase is wrong on about a fixed share of a
+   mixed triangle, so the expected boundary error a triangle holds grows with its area: the
+   largest mixed triangle is the most uncertain. This is python-adaptive's `Learner2D` with a
+   loss of the triangle's area where its phases differ and zero where they agree. Cutting the
+   longest edge (Rivara's longest-edge bisection) keeps the triangles from getting thin, so
+   the boundary is resolved along its length as well as across it; cutting only the edges
+   between two phases would halve the distance across the boundary and leave the spacing
+   along it at the initial grid's (`benchmarks/refine_emulate.py` compares the two). The
+   midpoint lies on an edge of a mixed triangle, so each such point is inside a mixed cell.
 2. *Split cells*: a triangle whose corners agree but whose seeds split gets its centroid,
    the most split first. These are capped so that at least `MIN_BOUNDARY_SHARE` (70%) of a
    round's points are boundary points.
 
-Edges shorter than `MIN_STEP` (in the [0, 1] scale) are not cut: the boundary is then known to
-the resolution a seed-to-seed difference allows. Ties are broken by a shuffle from `seed`, so
+Edges shorter than `min_step` (the sweep file's `refine.min_step`, default `MIN_STEP`; in the
+[0, 1] scale) are not cut: the resolution asked for. Ties are broken by a shuffle from `seed`, so
 the choice depends only on the finished points and the seed: a resumed round picks the same
 points.
 
@@ -183,10 +186,10 @@ def _candidates(
 ) -> tuple[list[Candidate], list[Candidate], list[Candidate]]:
     """Mixed cells' cut points, then their other cut points, then split cells' centroids.
 
-    A mixed cell's cut point is the midpoint of its longest edge between two phases (priority:
-    the cell's size, `_size`); the midpoints of its other edges between two phases come after
-    every cell's cut point (same priority), so that a round larger than the mixed cells can
-    still spend its share on the boundary. Split cells' centroids: priority the corners' mean
+    A mixed cell's cut point is the midpoint of its longest edge (priority: the cell's size,
+    `_size`); the midpoints of its other edges come after every cell's cut point (same
+    priority), so that a round larger than the mixed cells can still spend its share on the
+    boundary. Split cells' centroids: priority the corners' mean
     split times the cell's longest edge. Each point once, with its larger priority."""
     first: dict[tuple[float, ...], Candidate] = {}
     then: dict[tuple[float, ...], Candidate] = {}
@@ -197,15 +200,15 @@ def _candidates(
         }
         if len({points[i].phase for i in cell}) > 1:
             size = _size(unit[list(cell)])
-            mixed = sorted(
+            edges = sorted(
                 (
                     (length, _key((unit[a] + unit[b]) / 2), a, b)
                     for (a, b), length in lengths.items()
-                    if points[a].phase != points[b].phase and length >= min_step
+                    if length >= min_step
                 ),
                 reverse=True,  # longest first; equal lengths: the larger key, a fixed order
             )
-            for rank, (_length, key, a, b) in enumerate(mixed):
+            for rank, (_length, key, a, b) in enumerate(edges):
                 _keep(first if rank == 0 else then, (size, key, (unit[a] + unit[b]) / 2))
             continue
         uncertainty = sum(points[i].split for i in cell) / len(cell)

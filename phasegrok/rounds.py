@@ -64,7 +64,9 @@ def plan_round(spec: SweepSpec, runs: pd.DataFrame, round_index: int) -> list[tu
     scales = [axis_scale(spec.file.grid.get(k), spec.grid[k]) for k in axes]
     points = point_phases(before[[*axes, "phase"]].to_dict("records"), axes, PHASES)
     snap = point_snapper(spec, axes)
-    return choose_points(points, scales, n_points, round_seed(spec, round_index), snap)
+    return choose_points(
+        points, scales, n_points, round_seed(spec, round_index), snap, refine.min_step
+    )
 
 
 def point_snapper(

@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field
 
 from phasegrok.classify import ClassifySpec
+from phasegrok.refine import MIN_STEP
 from phasegrok.rules import EMBEDDING_GROUP
 
 
@@ -111,6 +112,10 @@ class RefineSpec(_Section):
     axes: tuple[str, ...] | None = None  # default: the first two grid axes
     rounds: int = Field(3, ge=0, le=100)
     max_runs: int = Field(ge=0)  # all rounds together, seeds included
+    # The resolution asked for: edges shorter than this share of each refined axis (its range
+    # in the grid, log10 for a log axis) are not cut. A boundary that keeps showing structure
+    # at every scale (the confuse edge) otherwise takes the points of every round.
+    min_step: float = Field(MIN_STEP, gt=0, lt=1)
 
 
 class SweepFile(_Section):

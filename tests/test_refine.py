@@ -130,20 +130,31 @@ def corner_grid() -> list[PointPhase]:
     ]
 
 
-def test_largest_mixed_cell_is_cut_first_on_its_longest_mixed_edge():
+def test_largest_mixed_cell_is_cut_first_on_its_longest_edge():
     points = corner_grid()
     for seed in range(4):
         (first,) = choose_points(points, ["linear", "linear"], 1, seed)
-        # the large square's triangle at (1, 1): its mixed edges (to (0.2, 1) and (1, 0.2))
-        # are both 0.8 long; the small square's would be 0.2
-        assert first in {(0.6, 1.0), (1.0, 0.6)}
+        # the large square's mixed triangle (1, 1), (0.2, 1), (1, 0.2): its longest edge is the
+        # diagonal (0.2, 1) - (1, 0.2), 1.13 long (its mixed edges are 0.8; the small square's
+        # triangle's edges at most 0.28). Cutting the longest edge keeps triangles from getting
+        # thin, so the boundary is resolved along its length too, not only across it.
+        assert first == (0.6, 0.6)
 
 
 def test_each_mixed_cell_is_cut_once_before_any_is_cut_twice():
     points = corner_grid()
-    two = choose_points(points, ["linear", "linear"], 2, seed=0)
-    assert two[0] in {(0.6, 1.0), (1.0, 0.6)}
-    assert two[1] in {(0.1, 0.0), (0.0, 0.1)}  # the small cell, before the large one's other edge
-    # a larger budget still goes to the boundary: every mixed edge's midpoint
+    assert choose_points(points, ["linear", "linear"], 2, seed=0) == [(0.6, 0.6), (0.1, 0.1)]
+    # a larger budget goes to the mixed cells only: the midpoints of all their edges, the large
+    # cell's before the small one's
     everything = choose_points(points, ["linear", "linear"], 10, seed=0)
-    assert set(everything) == {(0.6, 1.0), (1.0, 0.6), (0.1, 0.0), (0.0, 0.1)}
+    assert everything[:2] == [(0.6, 0.6), (0.1, 0.1)]
+    assert set(everything[2:4]) == {(0.6, 1.0), (1.0, 0.6)}
+    assert set(everything[4:]) == {(0.1, 0.0), (0.0, 0.1)}
+
+
+def test_edges_shorter_than_min_step_are_not_cut():
+    points = corner_grid()
+    # the small square's triangle has edges of 0.2 and 0.28: above 0.3, only the large one's
+    got = choose_points(points, ["linear", "linear"], 10, seed=0, min_step=0.3)
+    assert set(got) == {(0.6, 0.6), (0.6, 1.0), (1.0, 0.6)}
+    assert choose_points(points, ["linear", "linear"], 10, seed=0, min_step=1.2) == []

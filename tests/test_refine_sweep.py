@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -43,18 +45,36 @@ def test_rounds_are_marked_and_budget_kept(refined):
     assert set(rounds) <= {0, 1, 2}
 
 
+def in_mixed_cell(point: tuple[float, float], phases: dict[tuple[float, float], str]) -> bool:
+    """Whether `point` lies in, or on an edge of, a Delaunay triangle of the points `phases`
+    (log10 weight decay, both axes to [0, 1]) whose corners' phases are not all equal."""
+    from scipy.spatial import Delaunay
+
+    coords = np.array(list(phases))
+    xy = np.column_stack([np.log10(coords[:, 0]), coords[:, 1]])
+    lo, span = xy.min(axis=0), np.ptp(xy, axis=0)
+    unit = (xy - lo) / span
+    q = (np.array([math.log10(point[0]), point[1]]) - lo) / span
+    labels = list(phases.values())
+    for simplex in Delaunay(unit).simplices:
+        a, b, c = unit[simplex]
+        m = np.column_stack([b - a, c - a])
+        u, v = np.linalg.solve(m, q - a)
+        inside = u >= -1e-9 and v >= -1e-9 and u + v <= 1 + 1e-9
+        if inside and len({labels[i] for i in simplex}) > 1:
+            return True
+    return False
+
+
 @pytest.mark.training
-def test_refined_points_lie_between_differing_phases(refined):
+def test_refined_points_lie_in_mixed_cells(refined):
     _out, runs = refined
     grid = runs[runs["refine_round"] == 0]
     phases = {p.coords: p.phase for p in point_phases(grid.to_dict("records"), AXES, ["x"])}
     assert len(set(phases.values())) > 1  # the tiny sweep has a boundary to refine
     first = runs[runs["refine_round"] == 1]
     for wd, frac in first[AXES].itertuples(index=False):
-        lower = max(w for w, _f in phases if w <= wd)
-        upper = min(w for w, _f in phases if w >= wd)
-        column = {phases[(w, f)] for (w, f) in phases if w in (lower, upper)}
-        assert len(column) > 1, (wd, frac)
+        assert in_mixed_cell((wd, frac), phases), (wd, frac)
 
 
 @pytest.mark.training
@@ -83,6 +103,20 @@ def test_resume_picks_the_same_points(refined, tmp_path):
     )
 
 
+@pytest.mark.training
+def test_min_step_from_the_sweep_file_stops_the_cuts(refined):
+    out, _runs = refined
+    grid = finished_runs(load_sweep(SWEEP), out).query("refine_round == 0")
+    # In [0, 1] units the grid's edges are 0.5 (along weight decay), 1 (along the train
+    # fraction) and 1.12 (diagonals): with min_step 0.99 only the last two are cut, whose
+    # midpoints all lie at the middle train fraction, 0.5 (60 / 121 once snapped to examples).
+    coarse = {**SWEEP, "refine": {**SWEEP["refine"], "max_runs": 40, "min_step": 0.99}}
+    points = plan_round(load_sweep(coarse), grid, 1)
+    assert points and all(abs(frac - 0.5) < 0.01 for _wd, frac in points)
+    finer = {**coarse, "refine": {**coarse["refine"], "min_step": 0.4}}
+    assert any(abs(frac - 0.5) > 0.1 for _wd, frac in plan_round(load_sweep(finer), grid, 1))
+
+
 @pytest.mark.parametrize(
     ("refine", "where"),
     [
@@ -90,6 +124,8 @@ def test_resume_picks_the_same_points(refined, tmp_path):
         ({"axes": ["optimizer.lr"], "max_runs": 4}, "refine.axes"),
         ({"rounds": 2}, "refine.max_runs"),
         ({"max_runs": 4, "step": 1}, "refine.step"),
+        ({"max_runs": 4, "min_step": 0}, "refine.min_step"),
+        ({"max_runs": 4, "min_step": 1.5}, "refine.min_step"),
     ],
 )
 def test_bad_refine_is_one_error_naming_the_key(refine, where):
