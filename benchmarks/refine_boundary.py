@@ -102,6 +102,9 @@ EXTRA_SEEDS: tuple[int, ...] = ()
 # finer than the 24 x 24 spacing is seen. Its runs: FINE_CSV.
 FINE_N = 47
 FINE_CSV = ROOT / "benchmarks" / "data" / "refine_own47.csv"
+# The first refinement rule's results (cut only the edges between two phases; commit 549ca87):
+# its mean adaptive curve against reference (a) is drawn beside the current rule's.
+BEFORE_JSON = ROOT / "benchmarks" / "results-refine-cpu-mixed-edge.json"
 
 
 def base_sweep() -> dict[str, Any]:
@@ -480,6 +483,9 @@ def main() -> None:
         reference,
         work,
         args.figure,
+        before=json.loads(BEFORE_JSON.read_text())["adaptive_mean"]
+        if BEFORE_JSON.exists()
+        else None,
     )
     draw(
         {

@@ -19,9 +19,11 @@ def draw(
     work: Path,
     path: Path,
     title: str = "boundary error vs runs (trained seeds disjoint from the reference's)",
+    before: list[dict[str, Any]] | None = None,
 ) -> None:
     """Error vs runs (both methods, and the uniform curve at half its runs: the target); the
-    reference diagram with the first adaptive sweep's points at about 100 runs."""
+    reference diagram with the first adaptive sweep's points at about 100 runs. `before`: an
+    earlier rule's mean adaptive curve on the same reference, drawn dashed."""
     import matplotlib
     import matplotlib.ticker
 
@@ -59,8 +61,17 @@ def draw(
         lw=2,
         label=f"adaptive mean ({a['coarse_grid']} + {results['round_points']}/round)",
     )
+    if before:
+        left.plot(
+            [c["runs"] for c in before],
+            [c["error"] for c in before],
+            "--",
+            color="C3",
+            alpha=0.6,
+            label="adaptive mean, earlier rule (cut only edges between two phases)",
+        )
     left.set_xscale("log")
-    ticks = [12, 25, 50, 100, 200, 400]
+    ticks = [12, 25, 50, 100, 200, 400, 600]
     left.set_xticks(ticks, [str(t) for t in ticks])
     left.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     left.set_xlabel("runs (log scale)")
