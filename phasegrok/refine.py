@@ -19,7 +19,7 @@ agree) and bisects where the classification is uncertain (`choose_points`):
    longest edge (Rivara's longest-edge bisection) keeps the triangles from getting thin, so
    the boundary is resolved along its length as well as across it; cutting only the edges
    between two phases would halve the distance across the boundary and leave the spacing
-   along it at the initial grid's (`benchmarks/refine_emulate.py` compares the two). The
+   along it at the initial grid's (`benchmarks/refine_boundary.py` measured both). The
    midpoint lies on an edge of a mixed triangle, so each such point is inside a mixed cell.
 2. *Split cells*: a triangle whose corners agree but whose seeds split gets its centroid,
    the most split first. These are capped so that at least `MIN_BOUNDARY_SHARE` (70%) of a
@@ -189,8 +189,8 @@ def _candidates(
     A mixed cell's cut point is the midpoint of its longest edge (priority: the cell's size,
     `_size`); the midpoints of its other edges come after every cell's cut point (same
     priority), so that a round larger than the mixed cells can still spend its share on the
-    boundary. Split cells' centroids: priority the corners' mean
-    split times the cell's longest edge. Each point once, with its larger priority."""
+    boundary. Split cells' centroids: priority the corners' mean split times the cell's
+    longest edge. Each point once, with its larger priority."""
     first: dict[tuple[float, ...], Candidate] = {}
     then: dict[tuple[float, ...], Candidate] = {}
     split: dict[tuple[float, ...], Candidate] = {}
