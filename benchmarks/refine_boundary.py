@@ -229,9 +229,7 @@ def floors(reference: pd.DataFrame, work: Path, seeds: list[int]) -> dict[str, A
         extra = grid_sweep(f"extra-{REFERENCE_N}-s{seed}", REFERENCE_N)
         extra["train"]["seeds"] = [seed]
         tables.append(train(extra, work)[0])
-    runs = pd.concat(tables, ignore_index=True)
-    columns = [WD, FRAC, "seed", "phase", "t_fit", "t_gen", "final_test_acc"]
-    runs[columns].sort_values([WD, FRAC, "seed"]).to_csv(FRESH_CSV, index=False)
+    runs = trained_maps(tables, FRESH_CSV)
     one = {
         int(s): boundary_error(reference, runs[runs["seed"] == s])
         for s in sorted(set(runs["seed"]))
@@ -244,6 +242,15 @@ def floors(reference: pd.DataFrame, work: Path, seeds: list[int]) -> dict[str, A
     }
 
 
+def trained_maps(tables: list[pd.DataFrame], path: Path) -> pd.DataFrame:
+    """The sweeps' runs as one table, written to `path` (a CSV of the columns the emulation and
+    the floors read, one row a run)."""
+    runs = pd.concat(tables, ignore_index=True)
+    columns = [WD, FRAC, "seed", "phase", "t_fit", "t_gen", "final_test_acc"]
+    runs[columns].sort_values([WD, FRAC, "seed"]).to_csv(path, index=False)
+    return runs
+
+
 def own_maps(work: Path, seeds: list[int]) -> dict[int, pd.DataFrame]:
     """Per seed, the seed's own map on a FINE_N x FINE_N grid (trained here, its runs written to
     FINE_CSV): the boundaries of the very sweep a seed's grids and refinement sample, with no
@@ -253,9 +260,7 @@ def own_maps(work: Path, seeds: list[int]) -> dict[int, pd.DataFrame]:
         spec = grid_sweep(f"own-{FINE_N}-s{seed}", FINE_N)
         spec["train"]["seeds"] = [seed]
         tables.append(train(spec, work)[0])
-    runs = pd.concat(tables, ignore_index=True)
-    columns = [WD, FRAC, "seed", "phase", "t_fit", "t_gen", "final_test_acc"]
-    runs[columns].sort_values([WD, FRAC, "seed"]).to_csv(FINE_CSV, index=False)
+    runs = trained_maps(tables, FINE_CSV)
     return {s: reference_points(runs[runs["seed"] == s]) for s in seeds}
 
 
