@@ -42,9 +42,13 @@ at weight decay ~10^-1.8). The p = 31 run's data and results are kept (`*_p31`).
    24 x 24 grid of seeds 3, 4 and `EXTRA_SEEDS`), of one seed (and of three seeds' majority):
    what no set of trained points of one (three) seeds can go much below. The fresh runs go to
    `benchmarks/data/refine_fresh.csv`, which `refine_emulate.py` replays.
+6. Everything compared is scored a second time against each seed's own map (`own_maps`: a
+   FINE_N x FINE_N grid of that seed, its runs in FINE_CSV), the boundaries of the very sweep
+   being sampled, without seed-to-seed noise: the JSON's `own_seed` section.
 
-Writes `benchmarks/results-refine-cpu.json` and `docs/refine_boundary.png`. As the CLI, JAX gets
-one host device per core and the persistent compile cache.
+Writes `benchmarks/results-refine-cpu.json`, `docs/refine_boundary.png` and
+`docs/refine_boundary_own_seed.png`. As the CLI, JAX gets one host device per core and the
+persistent compile cache.
 """
 
 from __future__ import annotations
