@@ -44,8 +44,9 @@ FINAL_COLUMNS = ("restricted_loss", "excluded_loss", "full_loss")
 # Runs of one compiled measuring call at most: past a few hundred the accelerator is full, and
 # a power-of-two width caps the programs compiled per static spec at log2 of this.
 MAX_CHUNK = 256
-# Float32 arrays of the grid's size one run's progress measures hold at once, per class (the
-# logits, R, X, their exponentials and losses: measured peak ~6, with margin).
+# Float32 arrays of the grid's size (n^2 x classes) one run's progress measures are budgeted
+# for at once: the logits, R, X and the exponentials of their losses, with a margin (an
+# estimate; the readout side is budgeted as this many copies of a run's parameters).
 GRID_ARRAYS = 8
 CPU_CHUNK = 8
 
@@ -203,8 +204,8 @@ def progress_frame(batch: Batch, params: dict[int, Any], keys: np.ndarray) -> pd
         ],
         axis=1,
     ).astype(np.float64)  # (runs, steps, measures)
-    # An accuracy is a count over a known number of pairs, which float32 holds exactly: back
-    # to the count, so that it is the float64 quotient the NumPy reference gives.
+    # An accuracy is a count over a known number of pairs, k / N, which its float32 value
+    # still identifies (N < 2^23): back to k, so that it is the float64 k / N of the reference.
     for name, pairs_in in (("restricted_acc", len(pairs)), ("excluded_acc", train.sum(axis=1))):
         j = progress.MEASURES.index(name)
         total = np.reshape(pairs_in, (-1, 1))  # an empty training set's NaN stays
