@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import jax
@@ -258,6 +258,22 @@ def stack_hypers(hypers: list[Hyper]) -> Hyper:
     )
 
 
+@lru_cache(maxsize=MAX_PROGRAMS)
+def _key_program(static: StaticSpec) -> Callable:
+    return jax.jit(jax.vmap(lambda params: lens_metrics(static, params, jnp)[1]))
+
+
+def final_key_frequencies(static: StaticSpec, params: Any) -> jax.Array:
+    """Each run's key frequencies (`lens.metrics`), (runs, fourier_top_k), from params with a
+    leading run axis: one compiled call where they lie, not a host loop over the runs.
+
+    Full-precision matmuls (the token maps E @ W), as NumPy's, not the backend's TF32: a key
+    frequency is an argsort, which a rounding of 1e-3 could reorder.
+    """
+    with jax.default_matmul_precision("highest"):
+        return _key_program(static)(params)
+
+
 @dataclass
 class BatchResult:
     """What one batch produced, as NumPy arrays with a leading run axis (padding removed)."""
@@ -314,16 +330,7 @@ def execute_batch(
     trim = {step: jax.tree.map(lambda a: np.asarray(a[:n_real]), p) for step, p in saved.items()}
     keys = None
     if static.task_kind == "modular" and cyclic.n_frequencies(static.op, static.p):
-        final = trim[static.steps]
-        # A collapsed model's Fourier power is all zero: its shares are NaN by design (the lens
-        # is blank), which NumPy would otherwise warn about once per run.
-        with np.errstate(invalid="ignore", divide="ignore"):
-            keys = np.stack(
-                [
-                    lens_metrics(static, jax.tree.map(lambda a, i=i: a[i], final), np)[1]
-                    for i in range(n_real)
-                ]
-            )
+        keys = np.asarray(final_key_frequencies(static, state.params), dtype=np.int64)[:n_real]
     return BatchResult(
         run_ids=[r.run_id for r in runs],
         metric_names=metric_names(static),

@@ -27,7 +27,8 @@ counts the live units (total power at least LIVE_SHARE of the strongest unit's: 
 leaves dead units with a random argmax) per dominant frequency, most units first.
 
 Written against the array API (`xp`: NumPy or jax.numpy) where the engine calls it inside its
-compiled evaluation; the rest is NumPy.
+compiled evaluation and `phasegrok.measure` over a batch's runs on its device (`readout_power`,
+`unit_summary`); the counting and the columns from those arrays are NumPy.
 """
 
 from __future__ import annotations
@@ -86,6 +87,15 @@ def key_frequency_overlap(input_keys: Sequence[int], readout_keys: Sequence[int]
     return len(set(map(int, input_keys)) & set(map(int, readout_keys))) / len(input_keys)
 
 
+def unit_summary(facts: ModelFacts, params: Mapping[str, Any], xp: ModuleType = np) -> Any:
+    """(f_u, total power) of each first-layer unit, two (width,) arrays: the argmax and the sum
+    over f of P_u[f], summed over both operands' group maps (`lens.unit_power`). The caller
+    checks that the lens is not blank."""
+    maps = lens.group_maps(lens.model_token_maps(facts, params, xp), facts.op, facts.p)
+    power = sum(lens.unit_power(m, xp) for m in maps)
+    return xp.argmax(power, axis=0) + 1, xp.sum(power, axis=0)
+
+
 def unit_frequencies(facts: ModelFacts, params: Mapping[str, Any]) -> pd.DataFrame:
     """One row per first-layer unit: ``unit``, ``freq`` (f_u), ``purity``, ``power`` (total),
     ``live`` (power >= LIVE_SHARE x the strongest unit's). NumPy, float64."""
@@ -93,24 +103,65 @@ def unit_frequencies(facts: ModelFacts, params: Mapping[str, Any]) -> pd.DataFra
     total = power.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         purity = np.where(total > 0, power.max(axis=0) / total, np.nan)
-    strongest = float(total.max()) if total.size else 0.0
     return pd.DataFrame(
         {
             "unit": np.arange(power.shape[1]),
             "freq": power.argmax(axis=0) + 1,
             "purity": purity,
             "power": total,
-            "live": (total >= LIVE_SHARE * strongest) & (total > 0),
+            "live": live_units(total),
         }
     )
+
+
+def live_units(total: np.ndarray) -> np.ndarray:
+    """Whether each unit's total power is at least LIVE_SHARE x the strongest unit's (and > 0)."""
+    strongest = float(total.max()) if total.size else 0.0
+    return (total >= LIVE_SHARE * strongest) & (total > 0)
+
+
+def frequency_counts(freq: np.ndarray, power: np.ndarray) -> dict[int, int]:
+    """Units per frequency of the units given (their f_u and total power), most units first;
+    ties: the more power first, then the lower frequency."""
+    found, which = np.unique(np.asarray(freq), return_inverse=True)
+    units = np.bincount(which, minlength=len(found))
+    summed = np.bincount(which, weights=np.asarray(power, dtype=np.float64), minlength=len(found))
+    order = np.lexsort((-summed, -units))  # stable: equal keys keep the ascending frequency
+    return {int(found[i]): int(units[i]) for i in order}
 
 
 def units_per_frequency(units: pd.DataFrame) -> dict[int, int]:
     """Live units per dominant frequency, most units first (ties: the more power first)."""
     live = units.loc[units["live"]]
-    table = live.groupby("freq").agg(units=("unit", "size"), power=("power", "sum"))
-    table = table.sort_values(["units", "power"], ascending=False)
-    return {int(f): int(n) for f, n in table["units"].items()}
+    return frequency_counts(live["freq"].to_numpy(), live["power"].to_numpy())
+
+
+def summary_columns(
+    top_k: int,
+    input_keys: Sequence[int],
+    power: np.ndarray,
+    unit_freq: np.ndarray,
+    unit_power: np.ndarray,
+) -> dict[str, Any]:
+    """The runs.parquet columns of `run_columns` from one run's readout power per frequency and
+    its units' f_u and total power (`unit_summary`): NumPy, whatever computed them."""
+    keys = np.asarray(lens.key_frequencies(np.asarray(power), top_k)).tolist()
+    live = live_units(np.asarray(unit_power))
+    counts = frequency_counts(np.asarray(unit_freq)[live], np.asarray(unit_power)[live])
+    return {
+        "readout_key_frequencies": keys,
+        "key_frequency_overlap": key_frequency_overlap(input_keys, keys),
+        "units_per_frequency": json.dumps({str(f): n for f, n in counts.items()}),
+    }
+
+
+def blank_columns() -> dict[str, Any]:
+    """`run_columns` where the lens is blank or the parameters are not finite."""
+    return {
+        "readout_key_frequencies": None,
+        "key_frequency_overlap": float("nan"),
+        "units_per_frequency": None,
+    }
 
 
 def run_columns(
@@ -119,16 +170,9 @@ def run_columns(
     """The runs.parquet columns of one run's final parameters: ``readout_key_frequencies`` (a
     list, strongest first, as ``key_frequencies``), ``key_frequency_overlap`` and
     ``units_per_frequency`` (JSON text); None / NaN where the lens is blank or the parameters
-    are not finite."""
-    blank = {"readout_key_frequencies": None, "key_frequency_overlap": float("nan")}
-    blank["units_per_frequency"] = None
+    are not finite. NumPy, float64 (`phasegrok.measure` computes a batch's on its device)."""
     if facts.kind != "modular" or facts.blank or input_keys is None or not lens.finite(params):
-        return blank
+        return blank_columns()
     params = lens.as_float64(params)
-    keys = np.asarray(lens.key_frequencies(readout_power(facts, params), facts.top_k)).tolist()
-    counts = units_per_frequency(unit_frequencies(facts, params))
-    return {
-        "readout_key_frequencies": keys,
-        "key_frequency_overlap": key_frequency_overlap(input_keys, keys),
-        "units_per_frequency": json.dumps({str(f): n for f, n in counts.items()}),
-    }
+    power = readout_power(facts, params)
+    return summary_columns(facts.top_k, input_keys, power, *unit_summary(facts, params))

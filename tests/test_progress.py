@@ -68,3 +68,27 @@ def test_mse_loss_and_blank_groups():
     pairs, s = progress.group_grid("mul", 7)  # tokens 1 .. 6 only, 3 the primitive root
     assert len(pairs) == 36 and set(pairs.ravel().tolist()) == set(range(1, 7))
     assert s[1] == 1 and pairs[1].tolist() == [1, 3]
+
+
+@pytest.mark.parametrize(("op", "p", "loss"), [("mul", 13, "cross_entropy"), ("sub", 17, "mse")])
+def test_jax_numpy_measures_equal_numpy_float64(op, p, loss):
+    """The jitted float32 measures (the batched path's) against NumPy's float64; a repeated key
+    counts once, as does the Nyquist frequency 6 of mul mod 13."""
+    import jax
+    import jax.numpy as jnp
+
+    n_half = (p - 1) // 2  # n = p - 1 for mul, the Nyquist frequency; not for sub (n = p)
+    logits, s, n, labels = _circuit_logits(op, p, [2, n_half], scale=3.0)
+    logits = (logits + np.random.default_rng(3).normal(size=logits.shape)).astype(np.float32)
+    train = np.arange(len(labels)) % 3 == 0
+    keys = [n_half, 2, 2, 5]
+    expected = progress.measures(logits, labels, s, n, keys, train, loss)
+    distinct = progress.measures(logits, labels, s, n, [2, 5, n_half], train, loss)
+    assert distinct == pytest.approx(expected, rel=1e-12)
+
+    @jax.jit
+    def batched(logits, keys, train):
+        return progress.measure_values(logits, labels, s, n, keys, train, loss, jnp)
+
+    found = batched(jnp.asarray(logits), jnp.asarray(keys), jnp.asarray(train))
+    np.testing.assert_allclose(found, list(expected.values()), rtol=1e-5, atol=1e-6)
