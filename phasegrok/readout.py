@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from phasegrok import lens
+from phasegrok import lens, lens_data
 from phasegrok.lens import ModelFacts
 
 READOUT_METRICS = ("readout_top_k_share",)
@@ -99,7 +99,7 @@ def unit_summary(facts: ModelFacts, params: Mapping[str, Any], xp: ModuleType = 
 def unit_frequencies(facts: ModelFacts, params: Mapping[str, Any]) -> pd.DataFrame:
     """One row per first-layer unit: ``unit``, ``freq`` (f_u), ``purity``, ``power`` (total),
     ``live`` (power >= LIVE_SHARE x the strongest unit's). NumPy, float64."""
-    power = sum(lens.unit_power(np.asarray(m)) for m in lens.group_token_maps(facts, params))
+    power = sum(lens.unit_power(np.asarray(m)) for m in lens_data.group_token_maps(facts, params))
     total = power.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         purity = np.where(total > 0, power.max(axis=0) / total, np.nan)

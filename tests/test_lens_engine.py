@@ -118,7 +118,8 @@ def test_ops_without_a_cyclic_group_leave_the_lens_blank(tmp_path):
 def test_mul_lens_in_training_matches_the_figures_recomputation(tmp_path):
     """The engine (jax.numpy, in training) and the figures (NumPy, from stored params) read a
     mul run over the same discrete-log group."""
-    from phasegrok.lens import as_float64, facts_of, power_spectrum, values
+    from phasegrok.lens import as_float64, facts_of, values
+    from phasegrok.lens_data import power_spectrum
     from phasegrok.parts import load_params
     from phasegrok.readout import readout_metrics
 

@@ -14,7 +14,8 @@ from conftest import assert_png, run_cli
 
 from phasegrok import cyclic, lens
 from phasegrok.classify import ClassifySpec, classify_runs
-from phasegrok.lens import facts_of, star_points, token_circle
+from phasegrok.lens import facts_of
+from phasegrok.lens_data import star_points, token_circle
 from phasegrok.parts import load_params, param_steps
 from phasegrok.plot import main as plot_main
 from phasegrok.report import LensWarning, draw_all

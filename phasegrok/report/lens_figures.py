@@ -1,11 +1,11 @@
 """The per-run figures of the mechanistic lens, from a run's parameters (no JAX).
 
 - ``spectrum__<run_id>.png`` (modular): power per frequency 1 .. n // 2 of the token maps over
-  the op's cyclic group (`phasegrok.lens.power_spectrum`), the key frequencies highlighted.
+  the op's cyclic group (`phasegrok.lens_data.power_spectrum`), the key frequencies highlighted.
 - ``star__<run_id>.png`` (modular): each hidden unit's token map projected onto cos / sin of its
   own strongest frequency, one ray per unit coloured by that frequency (the "star",
-  `phasegrok.lens.star_points`); below, the tokens in the plane of the run's strongest
-  frequency (`phasegrok.lens.token_circle`), on a circle when it generalizes.
+  `phasegrok.lens_data.star_points`); below, the tokens in the plane of the run's strongest
+  frequency (`phasegrok.lens_data.token_circle`), on a circle when it generalizes.
 - ``lens_curve__<run_id>.png``: the lens metric against step, under train / test accuracy.
 - ``weights__<run_id>.png`` (parity): |first-layer kernel| at every saved step.
 
@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from phasegrok import cyclic, lens
+from phasegrok import cyclic, lens, lens_data
 from phasegrok.classify import PHASE_COLORS
 from phasegrok.lens import ModelFacts, cell
 from phasegrok.report.grid import fmt
@@ -67,7 +67,7 @@ def spectrum_figure(
 ) -> Figure:
     """Share of the token maps' power per frequency, the key frequencies highlighted."""
     top_k = facts.top_k
-    power = lens.power_spectrum(facts, params)
+    power = lens_data.power_spectrum(facts, params)
     share = power / power.sum()
     freqs = np.arange(1, len(power) + 1)
     keys = np.asarray(lens.key_frequencies(power, top_k)).tolist()
@@ -124,12 +124,12 @@ def star_figure(
     facts: ModelFacts, params: Mapping[str, Any], row: pd.Series, runs: pd.DataFrame, head: str
 ) -> Figure:
     """Per operand (rows): the star of rays per unit, and the tokens on the key circle."""
-    pts = lens.star_points(facts, params)
+    pts = lens_data.star_points(facts, params)
     ops = list(dict.fromkeys(pts["operand"]))
     first = pts.loc[pts["operand"] == ops[0]]
     colors, order = freq_colors(first["freq"].to_numpy())
-    strongest = int(np.asarray(lens.key_frequencies(lens.power_spectrum(facts, params), 1))[0])
-    circle = lens.token_circle(facts, params, strongest)
+    strongest = int(np.asarray(lens.key_frequencies(lens_data.power_spectrum(facts, params), 1))[0])
+    circle = lens_data.token_circle(facts, params, strongest)
     n_index = len(circle) // len(ops)
     w = index_words(facts)
     j, period = w["j"], w["n"]

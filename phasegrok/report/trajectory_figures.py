@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from phasegrok import lens
+from phasegrok import lens_data
 from phasegrok.classify import PHASE_COLORS, PHASES
 from phasegrok.lens import ModelFacts, cell
 from phasegrok.report.grid import fmt
@@ -53,7 +53,7 @@ def spectra_matrix(
     steps = sorted(params)
     columns = []
     for s in steps:
-        power = np.asarray(lens.power_spectrum(facts, params[s]), dtype=np.float64)
+        power = np.asarray(lens_data.power_spectrum(facts, params[s]), dtype=np.float64)
         columns.append(power / power.sum() if power.sum() > 0 else power)
     return np.stack(columns, axis=1), steps
 
