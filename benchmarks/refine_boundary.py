@@ -32,7 +32,8 @@ at weight decay ~10^-1.8). The p = 31 run's data and results are kept (`*_p31`).
    budget COARSE^2 + r * ROUND_POINTS.
 3. Boundary error of a set of trained points: the share of the reference's points whose phase
    differs from the phase of the nearest trained point, nearest in the axes' own scales (log10
-   of the weight decay), each axis mapped to [0, 1] (the issue's metric).
+   of the weight decay), each axis mapped to [0, 1] (the issue's metric; the scoring is in
+   `refine_scoring.py`).
 4. For each uniform size of N runs: the mean error of its grids (the n x n grid over the
    seeds; with the centred grid too), the mean adaptive curve's error at N runs, and the runs
    it needs to reach each mean (the first round at or below it, linearly interpolated from
@@ -73,20 +74,27 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 from refine_figure import draw  # noqa: E402  (benchmarks/, the script's own folder)
-from scipy.spatial import cKDTree  # noqa: E402
+from refine_scoring import (  # noqa: E402  (the scoring: pure pandas, numpy, scipy)
+    FRAC,
+    FRAC_RANGE,
+    LOG_WD,
+    WD,
+    adaptive_curve,
+    boundary_error,
+    comparisons,
+    error_sources,
+    mean_curve,
+    reference_points,
+)
 
-from phasegrok.classify import PHASES  # noqa: E402
-from phasegrok.refine import point_phases  # noqa: E402
 from phasegrok.sweep import run_sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_CSV = ROOT / "benchmarks" / "data" / "refine_reference.csv"
 REFERENCE_JSON = REFERENCE_CSV.with_suffix(".json")  # what produced the CSV
 FRESH_CSV = ROOT / "benchmarks" / "data" / "refine_fresh.csv"  # SEEDS on its points
-WD, FRAC = "optimizer.weight_decay", "data.train_fraction"
 P = 47  # the modulus (quickstart: 31; see the module docstring)
-LOG_WD = (-2.5, 1.5)  # log10 of the weight-decay range
-FRAC_RANGE = (0.3, 0.9)
+# The axes (WD, FRAC, LOG_WD, FRAC_RANGE) are `refine_scoring`'s: its [0, 1] units are theirs.
 REFERENCE_N = 24
 REFERENCE_SEEDS = 3  # the reference phase of a point: the majority of 3 seeds
 UNIFORM_SIDES = (6, 8, 10, 12, 14, 24)  # 36 .. 196 runs, and the reference's points
@@ -165,25 +173,6 @@ def train(spec: dict[str, Any], work: Path) -> tuple[pd.DataFrame, float]:
     return _TRAINED[key]
 
 
-def unit(wd: np.ndarray, frac: np.ndarray) -> np.ndarray:
-    """Points in the axes' own scales (log10 weight decay), each mapped to [0, 1]."""
-    x = (np.log10(wd) - LOG_WD[0]) / (LOG_WD[1] - LOG_WD[0])
-    y = (np.asarray(frac) - FRAC_RANGE[0]) / (FRAC_RANGE[1] - FRAC_RANGE[0])
-    return np.column_stack([x, y])
-
-
-def boundary_error(reference: pd.DataFrame, runs: pd.DataFrame) -> float:
-    """Share of reference points whose phase differs from that of the nearest trained point
-    (majority phase over seeds, ties to the phase listed first in `classify.PHASES`; in [0, 1]
-    units of both axes)."""
-    points = point_phases(runs[[WD, FRAC, "phase"]].to_dict("records"), [WD, FRAC], PHASES)
-    coords = np.array([p.coords for p in points])
-    tree = cKDTree(unit(coords[:, 0], coords[:, 1]))
-    _dist, nearest = tree.query(unit(reference[WD].to_numpy(), reference[FRAC].to_numpy()))
-    predicted = np.array([points[i].phase for i in nearest])
-    return float(np.mean(predicted != reference["phase"].to_numpy()))
-
-
 def reference_grid(work: Path, recompute: bool) -> pd.DataFrame:
     """The dense reference, one row per point with its majority phase over the seeds (`agree`
     of `seeds` runs in it); trained when the CSV is missing or `recompute`. The CSV keeps every
@@ -207,18 +196,6 @@ def reference_grid(work: Path, recompute: bool) -> pd.DataFrame:
         REFERENCE_JSON.write_text(json.dumps(made, indent=1) + "\n")
         print(f"reference: {len(runs)} runs, {wall:.0f} s -> {REFERENCE_CSV.relative_to(ROOT)}")
     return reference_points(pd.read_csv(REFERENCE_CSV))
-
-
-def reference_points(table: pd.DataFrame) -> pd.DataFrame:
-    """Per point of the reference: the majority phase of its runs (ties: the phase listed first
-    in `classify.PHASES`, as the phase diagram breaks them), `agree` and `seeds`."""
-    points = point_phases(table[[WD, FRAC, "phase"]].to_dict("records"), [WD, FRAC], PHASES)
-    return pd.DataFrame(
-        [
-            {WD: p.coords[0], FRAC: p.coords[1], "phase": p.phase, "agree": p.k, "seeds": p.n}
-            for p in points
-        ]
-    )
 
 
 def floors(reference: pd.DataFrame, work: Path, seeds: list[int]) -> dict[str, Any]:
@@ -266,39 +243,6 @@ def own_maps(work: Path, seeds: list[int]) -> dict[int, pd.DataFrame]:
         tables.append(train(spec, work)[0])
     runs = trained_maps(tables, FINE_CSV)
     return {s: reference_points(runs[runs["seed"] == s]) for s in seeds}
-
-
-def error_sources(reference: pd.DataFrame, runs: pd.DataFrame) -> dict[str, Any]:
-    """Where the error of trained points comes from: points whose phase is not the reference's
-    at their nearest reference point (`points_off`: a seed's noise, or a point on the far side
-    of a boundary the reference puts between grid lines) and the error on the reference points
-    nearest to those (`error_at_points_off`); the rest (`error_elsewhere`) is resolution."""
-    points = point_phases(runs[[WD, FRAC, "phase"]].to_dict("records"), [WD, FRAC], PHASES)
-    coords = np.array([p.coords for p in points])
-    trained = unit(coords[:, 0], coords[:, 1])
-    ref_xy = unit(reference[WD].to_numpy(), reference[FRAC].to_numpy())
-    truth = reference["phase"].to_numpy()
-    phase = np.array([p.phase for p in points])
-    off = phase != truth[cKDTree(ref_xy).query(trained)[1]]
-    nearest = cKDTree(trained).query(ref_xy)[1]
-    wrong = phase[nearest] != truth
-    return {
-        "runs": len(runs),
-        "points": len(points),
-        "points_off": int(off.sum()),
-        "error": float(wrong.mean()),
-        "error_at_points_off": float((wrong & off[nearest]).mean()),
-        "error_elsewhere": float((wrong & ~off[nearest]).mean()),
-    }
-
-
-def adaptive_curve(reference: pd.DataFrame, runs: pd.DataFrame) -> list[dict[str, float]]:
-    """Runs and boundary error after each round (rounds <= r)."""
-    curve = []
-    for r in sorted(set(runs["refine_round"])):
-        upto = runs[runs["refine_round"] <= r]
-        curve.append({"round": int(r), "runs": len(upto), "error": boundary_error(reference, upto)})
-    return curve
 
 
 def compare(
@@ -360,97 +304,8 @@ def compare(
             }
         )
         print(json.dumps(curve), f"{wall:.0f} s", flush=True)
-    return {"uniform": uniform, "adaptive": adaptive, "adaptive_mean": mean_curve(adaptive)}
-
-
-def mean_curve(adaptive: list[dict[str, Any]]) -> list[dict[str, float]]:
-    """The adaptive sweeps' mean error after each round, at the first sweep's runs (each round
-    spends its whole share, so the sweeps' rounds have equal runs; else interpolated)."""
-    first = adaptive[0]["curve"]
-    out = []
-    for c in first:
-        errors = [error_at(a["curve"], c["runs"]) for a in adaptive]
-        if any(e is None for e in errors):
-            break
-        out.append({"round": c["round"], "runs": c["runs"], "error": float(np.mean(errors))})
-    return out
-
-
-def error_at(curve: list[dict[str, float]], runs: int) -> float | None:
-    """The curve's error at `runs`, linearly interpolated between rounds; past the curve's end
-    by less than a round, its last error (a sweep of slightly fewer runs: no advantage to the
-    refinement); None further."""
-    xs = [c["runs"] for c in curve]
-    if runs < xs[0] or runs >= xs[-1] + ROUND_POINTS:
-        return None
-    return float(np.interp(runs, xs, [c["error"] for c in curve]))
-
-
-def runs_to_reach(curve: list[dict[str, float]], target: float) -> float | None:
-    """Runs at which the refinement first reaches `target`: the first round r >= 1 with
-    error <= target, interpolated linearly from round r - 1 (round 0 is the coarse grid, a
-    uniform grid itself: where it already reaches the target, round 1's runs are returned)."""
-    for before, c in zip(curve, curve[1:], strict=False):
-        if c["error"] <= target:
-            if before["error"] <= target:
-                return float(c["runs"])
-            share = (before["error"] - target) / (before["error"] - c["error"])
-            return before["runs"] + share * (c["runs"] - before["runs"])
-    return None
-
-
-def comparisons(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per uniform size larger than the coarse grid (N runs a seed): the mean error of its
-    grids (`grid_mean`: the n x n grid over the seeds; `uniform_mean`: with the centred grids
-    too, and their `uniform_range`), the mean adaptive curve's error at N runs and the runs it
-    needs to reach each mean (`share`: of N; the target is <= 0.5); per seed s, the adaptive
-    sweep of seed s against the n x n grid of seed s. Also against the best uniform mean of at
-    most N runs (`best_uniform_mean`): a uniform grid's error is not monotone in its runs
-    (whether its points fall on thin phases is luck), and the best smaller grid is the
-    stricter target."""
-    rows = []
-    uniform = results["uniform"]
-    mean = results["adaptive_mean"]
-
-    def reach(curve: list[dict[str, float]], target: float, n: int) -> dict[str, Any]:
-        need = runs_to_reach(curve, target)
-        return {
-            "runs": None if need is None else round(need, 1),
-            "share": None if need is None else round(need / n, 3),
-        }
-
-    for u in uniform:
-        n = u["runs"]
-        if n <= COARSE**2:
-            continue
-        best = min(v["mean"] for v in uniform if v["runs"] <= n)
-        per_seed = []
-        for a in results["adaptive"]:
-            target = u["errors"]["grid"][a["seed"]]
-            per_seed.append(
-                {
-                    "seed": a["seed"],
-                    "grid_error": target,
-                    "adaptive_error": error_at(a["curve"], n),
-                    "to_reach": reach(a["curve"], target, n),
-                }
-            )
-        rows.append(
-            {
-                "runs": n,
-                "grid": u["grid"],
-                "grid_mean": u["grid_mean"],
-                "uniform_mean": u["mean"],
-                "uniform_range": u["range"],
-                "best_uniform_mean": best,
-                "adaptive_mean_error": error_at(mean, n),
-                "to_reach_grid_mean": reach(mean, u["grid_mean"], n),
-                "to_reach_uniform_mean": reach(mean, u["mean"], n),
-                "to_reach_best_uniform_mean": reach(mean, best, n),
-                "per_seed": per_seed,
-            }
-        )
-    return rows
+    mean = mean_curve(adaptive, ROUND_POINTS)
+    return {"uniform": uniform, "adaptive": adaptive, "adaptive_mean": mean}
 
 
 def commit() -> str:
@@ -483,10 +338,10 @@ def main() -> None:
         parser.error(f"--seeds must avoid the reference's seeds 0 .. {REFERENCE_SEEDS - 1}")
     floor = floors(reference, work, args.seeds)  # first: refine_emulate.py replays its maps
     results = compare(lambda _seed: reference, work, args.seeds)
-    rows = comparisons(results)
+    rows = comparisons(results, COARSE, ROUND_POINTS)
     own = own_maps(work, args.seeds)
     own_results = compare(own.__getitem__, work, args.seeds)
-    own_rows = comparisons(own_results)
+    own_rows = comparisons(own_results, COARSE, ROUND_POINTS)
     draw(
         {**results, "round_points": ROUND_POINTS, "reference_grid": f"{REFERENCE_N}x{REFERENCE_N}"},
         reference,

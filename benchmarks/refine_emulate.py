@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from refine_scoring import reference_points  # benchmarks/, the script's own folder
 from scipy.spatial import cKDTree
 
 from phasegrok.classify import PHASES
@@ -62,17 +63,11 @@ def unit(points: np.ndarray) -> np.ndarray:
     return np.column_stack([x, y])
 
 
-def majority(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per point: its majority phase (ties: first in `classify.PHASES`)."""
-    pts = point_phases(table[[WD, FRAC, "phase"]].to_dict("records"), [WD, FRAC], PHASES)
-    return pd.DataFrame([{WD: p.coords[0], FRAC: p.coords[1], "phase": p.phase} for p in pts])
-
-
 class Maps:
     """The reference's points, their true phase and the fresh seeds' phases on them."""
 
     def __init__(self, reference: pd.DataFrame, fresh: pd.DataFrame) -> None:
-        self.truth = majority(reference)
+        self.truth = reference_points(reference)  # a point's majority phase (ties: PHASES order)
         xy = self.truth[[WD, FRAC]].to_numpy()
         self.tree = cKDTree(unit(xy))
         index = {tuple(p): i for i, p in enumerate(xy)}
