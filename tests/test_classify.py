@@ -1,19 +1,20 @@
-"""Phase classification on synthetic curves of every phase and its edge cases."""
+"""Phase classification by the accuracy rule, on synthetic curves of every phase and its edge
+cases. tests/test_classify_pair.py covers the pair rule, tests/test_classify_frames.py
+classify_runs on whole frames."""
 
 from __future__ import annotations
 
 import copy
-import time
 
 import numpy as np
 import pandas as pd
 import pytest
+from classify_curves import STEPS, P, classify_one, curve, frames, step_up
 from conftest import TINY
 from pydantic import ValidationError
 
 from phasegrok.classify import (
     CLASS_COLUMNS,
-    LOSS_FLOOR,
     PHASE_COLORS,
     PHASES,
     ClassifySpec,
@@ -21,54 +22,6 @@ from phasegrok.classify import (
     classify_runs,
 )
 from phasegrok.config import ConfigError, load_sweep
-
-P = 97
-STEPS = np.arange(0, 10_001, 100)
-
-
-def step_up(t_on: float, lo: float = 0.02, hi: float = 1.0, steps=STEPS) -> np.ndarray:
-    return np.where(steps >= t_on, hi, lo)
-
-
-def curve(run_id, train_acc, test_acc, train_loss=None, test_loss=None, wn=None, steps=STEPS):
-    train_acc = np.asarray(train_acc, dtype=float)
-    test_acc = np.asarray(test_acc, dtype=float)
-    # Losses consistent with the accuracies unless given: near chance when wrong, small when right.
-    if train_loss is None:
-        train_loss = np.log(P) * (1 - train_acc) + 1e-3
-    if test_loss is None:
-        test_loss = np.log(P) * (1 - test_acc) + 1e-3
-    if wn is None:
-        wn = np.linspace(30.0, 10.0, len(steps))
-    return pd.DataFrame(
-        {
-            "run_id": run_id,
-            "step": steps.astype(np.int64),
-            "train_loss": train_loss,
-            "test_loss": test_loss,
-            "train_acc": train_acc,
-            "test_acc": test_acc,
-            "weight_norm": wn,
-        }
-    )
-
-
-def frames(curves: dict[str, pd.DataFrame], loss: str = "cross_entropy", n_classes: int = P):
-    runs = pd.DataFrame(
-        {
-            "run_id": list(curves),
-            "optimizer.weight_decay": np.linspace(0.1, 1.0, len(curves)),
-            "loss": loss,
-            "n_classes": n_classes,
-            "seed": 0,
-        }
-    )
-    return runs, pd.concat(curves.values(), ignore_index=True)
-
-
-def classify_one(spec=None, **kwargs) -> pd.Series:
-    runs, curves = frames({"r": curve("r", **kwargs)})
-    return classify_runs(runs, curves, spec or ClassifySpec()).iloc[0]
 
 
 def test_phase_palette_is_fixed_and_complete():
@@ -277,157 +230,3 @@ def test_legacy_ungrokked_column_is_dropped():
     out = classify_runs(runs.assign(ungrokked=False), curves, ClassifySpec())
     assert "ungrokked" not in out.columns and "lost_generalization" in CLASS_COLUMNS
     assert out.iloc[0].lost_generalization
-
-
-def test_max_loss_ratio():
-    tr_loss = np.full(len(STEPS), 1e-3)
-    te_loss = np.full(len(STEPS), 1e-2)
-    te_loss[10] = 5.0
-    r = classify_one(
-        train_acc=step_up(0), test_acc=step_up(0), train_loss=tr_loss, test_loss=te_loss
-    )
-    assert r.max_loss_ratio == pytest.approx(5000.0)
-
-
-def pair_curves() -> dict[str, pd.DataFrame]:
-    n = len(STEPS)
-    decay = np.geomspace(1.0, 1e-7, n)
-    acc = np.ones(n)
-    return {
-        "high_train": curve("high_train", acc, acc, np.full(n, 1e-3), np.full(n, 1e-3)),
-        "memo": curve("memo", acc, acc, decay, np.full(n, 1e-2)),
-        "comp": curve("comp", acc, acc, decay, decay * 10),
-        # Train loss collapses long before test loss: a ratio far above 5e4.
-        "grok": curve("grok", acc, acc, np.full(n, 1e-8), np.geomspace(1.0, 1e-6, n)),
-        # Min train loss 5e-4: confuse as written, fitted once divided by p (PAIR's scale).
-        "scaled": curve("scaled", acc, acc, np.full(n, 5e-4), np.full(n, 5e-4)),
-    }
-
-
-def test_pair_rule():
-    runs, curves = frames(pair_curves())
-    out = classify_runs(runs, curves, ClassifySpec(rule="pair"))
-    assert out.phase.tolist() == ["confuse", "memorize", "comprehend", "grok", "confuse"]
-    out = classify_runs(runs, curves, ClassifySpec(rule="pair", pair_loss_scale="per_class"))
-    assert out.phase.tolist()[-1] == "comprehend"
-    out = classify_runs(runs, curves, ClassifySpec(rule="pair", pair_loss_scale=1 / P))
-    assert out.phase.tolist()[-1] == "comprehend"
-
-
-def float32_losses(loss: np.ndarray) -> np.ndarray:
-    """A float32 mean cross-entropy: exactly 0 once every label's logit leads by ~17."""
-    return np.where(loss < 1e-7, 0.0, loss)
-
-
-def test_pair_rule_float32_zero_losses():
-    n = len(STEPS)
-    decay = np.geomspace(1.0, 1e-10, n)
-    acc = np.ones(n)
-    zeros = {
-        # Test loss 10 x train loss throughout; train underflows to 0 a few evals before test.
-        "together": curve("together", acc, acc, float32_losses(decay), float32_losses(10 * decay)),
-        # Train loss 0 from the start while test loss falls slowly: still grokking.
-        "late": curve("late", acc, acc, np.zeros(n), float32_losses(np.geomspace(1.0, 1e-12, n))),
-    }
-    assert (zeros["together"].train_loss == 0).any() and (zeros["together"].test_loss > 0).any()
-    runs, curves = frames(zeros)
-    out = classify_runs(runs, curves, ClassifySpec(rule="pair"))
-    assert out.phase.tolist() == ["comprehend", "grok"]
-    ratio = out.max_loss_ratio.to_numpy()
-    assert np.isfinite(ratio).all()
-    assert ratio[1] == pytest.approx(1.0 / LOSS_FLOOR)  # test loss 1 over the floored 0
-    # The accuracy rule reports the same, floored, ratio.
-    assert classify_runs(runs, curves, ClassifySpec()).max_loss_ratio.tolist() == ratio.tolist()
-
-
-def test_pair_floor_applies_after_the_scale():
-    n = len(STEPS)
-    acc = np.ones(n)
-    # Per class (/P) the train loss is 2^-24, floored to 2^-23; test loss 2^-20: ratio 8.
-    # Floored before scaling the ratio would stay 16.
-    train, test = np.full(n, P * 2.0**-24), np.full(n, P * 2.0**-20)
-    runs, curves = frames({"r": curve("r", acc, acc, train, test)})
-    r = classify_runs(runs, curves, ClassifySpec(rule="pair", pair_loss_scale="per_class")).iloc[0]
-    assert r.max_loss_ratio == pytest.approx(8.0)
-    r = classify_runs(runs, curves, ClassifySpec(rule="pair")).iloc[0]
-    assert r.max_loss_ratio == pytest.approx(16.0)
-
-
-def test_idempotent_and_preserves_rows():
-    runs, curves = frames(
-        {
-            "a": curve("a", step_up(500), step_up(6000)),
-            "b": curve("b", step_up(500), np.full(len(STEPS), 0.6)),
-        }
-    )
-    runs.index = [10, 20]
-    curves = curves.sample(frac=1.0, random_state=0)  # row order must not matter
-    first = classify_runs(runs, curves, ClassifySpec())
-    assert first.phase.tolist() == ["grok", "memorize"]
-    again = classify_runs(first, curves, ClassifySpec(threshold=0.5))
-    assert again.phase.tolist() == ["grok", "comprehend"]
-    assert list(again.columns) == list(first.columns)
-    assert list(again.index) == [10, 20]
-    assert set(CLASS_COLUMNS) <= set(again.columns)
-    assert again["t_fit"].dtype == "Int64" and again["grok_delay"].dtype == "Int64"
-    assert again["still_learning"].dtype == bool and again["lost_generalization"].dtype == bool
-    pd.testing.assert_frame_equal(classify_runs(first, curves, ClassifySpec()), first)
-
-
-def test_runs_of_different_lengths():
-    short = np.arange(0, 2001, 100)
-    runs, curves = frames(
-        {
-            "long": curve("long", step_up(500), step_up(6000)),
-            "short": curve(
-                "short",
-                step_up(200, steps=short),
-                step_up(1900, steps=short),
-                wn=np.ones(len(short)),
-                steps=short,
-            ),
-        }
-    )
-    out = classify_runs(runs, curves, ClassifySpec())
-    assert out.phase.tolist() == ["grok", "grok"]
-    assert out.t_gen.tolist() == [6000, 1900]
-    assert out.still_learning.tolist() == [False, True]
-
-
-def test_bad_inputs():
-    runs, curves = frames({"a": curve("a", step_up(500), step_up(600))})
-    with pytest.raises(ValueError, match="no curve points"):
-        classify_runs(pd.concat([runs, runs.assign(run_id="zz")]), curves, ClassifySpec())
-    with pytest.raises(ValueError, match="duplicate"):
-        classify_runs(pd.concat([runs, runs]), curves, ClassifySpec())
-    empty = classify_runs(runs.iloc[:0], curves, ClassifySpec())
-    assert len(empty) == 0 and set(CLASS_COLUMNS) <= set(empty.columns)
-
-
-def test_vectorised_on_a_large_sweep():
-    rng = np.random.default_rng(0)
-    n_runs, n_evals = 5000, 200
-    steps = np.arange(n_evals) * 50
-    t_fit = rng.integers(0, n_evals, n_runs)[:, None]
-    t_gen = rng.integers(0, n_evals, n_runs)[:, None]
-    idx = np.arange(n_evals)[None, :]
-    tr = np.where(idx >= t_fit, 1.0, 0.1) - rng.uniform(0, 0.05, (n_runs, n_evals))
-    te = np.where(idx >= t_gen, 1.0, 0.1)
-    curves = pd.DataFrame(
-        {
-            "run_id": np.repeat([f"r{i}" for i in range(n_runs)], n_evals),
-            "step": np.tile(steps, n_runs),
-            "train_loss": (1.01 - tr).ravel(),
-            "test_loss": (1.01 - te).ravel(),
-            "train_acc": tr.ravel(),
-            "test_acc": te.ravel(),
-            "weight_norm": 1.0,
-        }
-    )
-    runs = pd.DataFrame({"run_id": [f"r{i}" for i in range(n_runs)], "n_classes": P})
-    start = time.perf_counter()
-    out = classify_runs(runs, curves, ClassifySpec())
-    assert time.perf_counter() - start < 5.0
-    assert set(out.phase) <= set(PHASES)
-    expected_fit = np.where(tr.max(axis=1) >= 0.9, steps[(tr >= 0.9).argmax(axis=1)], -1)
-    assert (out.t_fit.fillna(-1).to_numpy() == expected_fit).all()

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import TINY, page_data
-from test_plots import make_results
+from synthetic_results import make_results
 
 from phasegrok.classify import PHASE_COLORS
 from phasegrok.plot import main as plot_main

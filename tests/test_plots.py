@@ -1,39 +1,26 @@
-"""Figures, gallery and the `phasegrok.plot` CLI on small synthetic results folders.
+"""Figures and gallery of `phasegrok.report` on small synthetic results folders.
 
-The CLI runs in-process (`plot_main([...])`): a subprocess would only add Python's start-up.
+tests/test_plot_cli.py runs the `phasegrok.plot` CLI on the same kind of folders.
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import json
-import os
 import re
 from pathlib import Path
 
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import assert_png, run_cli
+from conftest import assert_png
 from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from synthetic_results import GRID3, ONE_AXIS, SMALL3, make_results
 
-from phasegrok.classify import (
-    CLASSIFY_META,
-    LOSS_FLOOR,
-    PHASE_COLORS,
-    PHASES,
-    ClassifySpec,
-    classify_runs,
-)
-from phasegrok.plot import build_spec, parse_overrides
-from phasegrok.plot import main as plot_main
+from phasegrok.classify import LOSS_FLOOR, PHASE_COLORS, PHASES
 from phasegrok.report import draw_all
 from phasegrok.report.curves import lu_figure
 from phasegrok.report.diagrams import (
@@ -47,116 +34,6 @@ from phasegrok.report.diagrams import (
 from phasegrok.report.gallery import phase_counts
 from phasegrok.report.grid import fmt, grid_keys, is_log_spaced, make_axis, plot_pairs
 from phasegrok.results import with_frames
-
-P = 31
-STEPS = np.arange(0, 5001, 100)
-
-GRID3 = {
-    "optimizer.weight_decay": [1e-4, 1e-3, 1e-2, 1e-1],  # log-spaced
-    "data.train_fraction": [0.3, 0.5, 0.7],  # linear
-    "model.hidden": [[32], [64]],  # list-valued: a facet
-}
-
-
-def sigmoid(t0: float, width: float = 150.0) -> np.ndarray:
-    return 1 / (1 + np.exp(np.clip((t0 - STEPS) / width, -50, 50)))
-
-
-def synth_run(wd: float, frac: float, hidden: str, seed: int) -> dict[str, np.ndarray]:
-    """Curves whose phase depends on the grid point, so every phase shows up."""
-    t_fit, t_gen, test_hi = 300.0, 600.0, 1.0
-    extra = {}
-    if wd <= 1e-4:
-        t_gen, test_hi = 1e9, 0.4  # memorize
-    elif wd <= 1e-3:
-        t_gen = 3000.0  # grok
-        if frac == 0.3 and seed == 1:
-            t_gen, test_hi = 4900.0, 0.6  # still rising at the end: memorize + still_learning
-    elif wd >= 1e-1 and frac == 0.3:
-        t_fit = 1e9  # confuse
-    train = 0.02 + 0.98 * sigmoid(t_fit)
-    test = 0.02 + (test_hi - 0.02) * sigmoid(t_gen)
-    if wd >= 1e-1 and frac == 0.5:  # oscillate: relapses through to the end
-        for t in (1500, 3000, 4500):
-            train[(STEPS >= t) & (STEPS < t + 200)] = 0.3
-    if wd >= 1e-1 and frac == 0.7 and hidden == "[32]":  # collapse: loses the fit for good
-        train[STEPS >= 3500] = 0.3
-    train_loss = np.log(P) * (1 - train) + 1e-4
-    test_loss = np.log(P) * (1 - test) + 1e-4
-    wn = 40 * np.exp(-STEPS * wd / 50) + 5 + seed
-    if wd >= 1e-1 and frac == 0.7 and hidden == "[64]":  # diverge
-        train_loss[STEPS >= 2500] = np.nan
-        extra["nan"] = True
-    return {
-        "train_acc": train,
-        "test_acc": test,
-        "train_loss": train_loss,
-        "test_loss": test_loss,
-        "weight_norm": wn,
-        **extra,
-    }
-
-
-def make_results(
-    d: Path, grid: dict | None = None, plots: list | None = None, seeds=(0, 1), classify=True
-) -> Path:
-    """A results folder shaped like the engine's output (sweep.yaml, runs/curves parquet)."""
-    grid = GRID3 if grid is None else grid
-    d.mkdir(parents=True, exist_ok=True)
-    base = {
-        "optimizer.lr": 1e-3,
-        "optimizer.weight_decay": 1e-2,
-        "data.train_fraction": 0.5,
-        "model.hidden": [32],
-    }
-    rows, curves = [], []
-    points = list(itertools.product(*grid.values())) if grid else [()]
-    for point in points:
-        cfg = {**base, **dict(zip(grid, point, strict=True))}
-        for seed in seeds:
-            run_id = f"r{len(rows):04d}"
-            hidden = json.dumps(cfg["model.hidden"])
-            c = synth_run(cfg["optimizer.weight_decay"], cfg["data.train_fraction"], hidden, seed)
-            c.pop("nan", None)
-            curves.append(pd.DataFrame({"run_id": run_id, "step": STEPS, **c}))
-            rows.append(
-                {
-                    "run_id": run_id,
-                    "task.kind": "modular",
-                    "task.op": "add",
-                    "task.p": P,
-                    "loss": "cross_entropy",
-                    **{k: json.dumps(v) if isinstance(v, list) else v for k, v in cfg.items()},
-                    "train.steps": int(STEPS[-1]),
-                    "train.eval_every": 100,
-                    "seed": seed,
-                    "n_classes": P,
-                    **{f"final_{k}": float(c[k][-1]) for k in c},
-                    "final_weight_norm": float(c["weight_norm"][-1]),
-                    "batch_wall_time": 1.0,
-                }
-            )
-    runs = pd.DataFrame(rows)
-    curves_df = pd.concat(curves, ignore_index=True)
-    sweep = {
-        "name": "synthetic",
-        "task": {"kind": "modular", "op": "add", "p": P},
-        "loss": "cross_entropy",
-        "train": {"steps": int(STEPS[-1]), "eval_every": 100, "seeds": list(seeds)},
-        "grid": grid,
-        "classify": {},
-        "plots": plots or [],
-    }
-    if classify:
-        runs = classify_runs(runs, curves_df, ClassifySpec())
-    (d / "sweep.yaml").write_text(yaml.safe_dump(sweep, sort_keys=False))
-    runs.to_parquet(d / "runs.parquet", index=False)
-    curves_df.to_parquet(d / "curves.parquet", index=False)
-    return d
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -304,14 +181,6 @@ def test_index_html_links_and_counts(folder, drawn):
     assert "grok_gap" in page  # classification settings shown
 
 
-SMALL3 = {
-    "optimizer.weight_decay": [1e-3, 1e-2],
-    "data.train_fraction": [0.3, 0.7],
-    "model.hidden": [[32], [64]],
-}
-ONE_AXIS = {"optimizer.weight_decay": [1e-4, 1e-3, 1e-2, 1e-1]}
-
-
 def test_plots_entries_choose_axes(tmp_path):
     d = make_results(
         tmp_path / "r",
@@ -346,122 +215,6 @@ def test_frames_given_directly_and_classified_in_memory(tmp_path):
     assert len(paths) == 7 and all(p.exists() for p in paths)
     assert not (d / "runs.parquet").exists()  # classified in memory only
     assert "name: synthetic" in (d / "index.html").read_text()
-
-
-# --------------------------------------------------------------------------------------------
-# CLI
-
-
-def test_cli_redraws(tmp_path):
-    d = make_results(tmp_path / "cli", grid=SMALL3, seeds=(0,))
-    draw_all(d)
-    pngs = sorted(d.glob("*.png"))
-    assert len(pngs) == 6
-    for p in [*pngs, d / "index.html"]:
-        os.utime(p, ns=(0, 0))
-    runs_hash, curves_hash = sha(d / "runs.parquet"), sha(d / "curves.parquet")
-    assert plot_main([str(d)]) == 0
-    assert sorted(d.glob("*.png")) == pngs
-    for p in [*pngs, d / "index.html"]:
-        assert p.stat().st_mtime_ns > 0, p  # redrawn
-    for p in pngs:
-        assert_png(p)
-    # Already classified and no new thresholds: the data files are left alone.
-    assert sha(d / "runs.parquet") == runs_hash and sha(d / "curves.parquet") == curves_hash
-
-
-def test_reclassify_changes_phase_not_curves(tmp_path):
-    d = make_results(tmp_path / "re", grid=ONE_AXIS, seeds=(0, 1))
-    curves_hash = sha(d / "curves.parquet")
-    before = pd.read_parquet(d / "runs.parquet")
-    meta_before = pq.read_schema(d / "runs.parquet").metadata
-    assert plot_main([str(d), "--classify", "threshold=0.5", "grok_gap=10000"]) == 0
-    after = pd.read_parquet(d / "runs.parquet")
-    assert sha(d / "curves.parquet") == curves_hash
-    assert (after["phase"] != before["phase"]).any()
-    assert list(after.columns) == list(before.columns)
-    untouched = [
-        c
-        for c in before.columns
-        if c
-        not in (
-            "phase",
-            "t_fit",
-            "t_gen",
-            "grok_delay",
-            "lost_generalization",
-            "still_learning",
-            "n_relapses",
-            "max_loss_ratio",
-        )
-    ]
-    pd.testing.assert_frame_equal(after[untouched], before[untouched])
-    meta = pq.read_schema(d / "runs.parquet").metadata
-    assert json.loads(meta[CLASSIFY_META])["threshold"] == 0.5
-    assert set(meta_before) - {b"pandas"} <= set(meta)
-    assert "threshold: 0.5" in (d / "index.html").read_text()
-    # --reclassify restores sweep.yaml's settings and drops the record.
-    assert plot_main([str(d), "--reclassify"]) == 0
-    restored = pd.read_parquet(d / "runs.parquet")
-    assert restored["phase"].tolist() == before["phase"].tolist()
-    assert CLASSIFY_META not in pq.read_schema(d / "runs.parquet").metadata
-
-
-def test_cli_generalized_ever(tmp_path):
-    assert build_spec({}, parse_overrides(["generalized=ever"])).generalized == "ever"
-    d = make_results(tmp_path / "ever", grid=ONE_AXIS, seeds=(0,))
-    assert plot_main([str(d), "--classify", "generalized=ever"]) == 0
-    meta = pq.read_schema(d / "runs.parquet").metadata
-    assert json.loads(meta[CLASSIFY_META])["generalized"] == "ever"
-    assert "lost generalization" in (d / "index.html").read_text()
-
-
-def test_cli_reclassify_pair_rule(tmp_path):
-    d = make_results(tmp_path / "pair", grid=SMALL3, seeds=(0,))
-    curves_hash = sha(d / "curves.parquet")
-    args = ["--classify", "rule=pair", "--classify", "pair_loss_scale=per_class"]
-    assert plot_main([str(d), *args]) == 0
-    runs = pd.read_parquet(d / "runs.parquet")
-    assert sha(d / "curves.parquet") == curves_hash
-    assert "oscillate" not in set(runs["phase"])  # the pair rule has no oscillate phase
-
-
-def listing(d: Path) -> dict[str, int]:
-    return {p.name: p.stat().st_mtime_ns for p in d.iterdir()}
-
-
-@pytest.mark.parametrize(
-    ("args", "needle"),
-    [
-        (["--classify", "treshold=0.5"], "treshold"),
-        (["--classify", "threshold"], "KEY=VALUE"),
-        (["--classify", "rule=loss"], "rule"),
-        (["--classify", "threshold=abc"], "threshold"),
-        (["--classify", "generalized=always"], "'final' or 'ever'"),
-    ],
-)
-def test_cli_bad_input(tmp_path, capsys, args, needle):
-    d = make_results(tmp_path / "bad", seeds=(0,), grid={"optimizer.weight_decay": [1e-3]})
-    before = listing(d)
-    assert plot_main([str(d), *args]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and needle in err
-    if "treshold" in args[1]:
-        assert "allowed:" in err and "threshold" in err.split("allowed:")[1]
-    assert listing(d) == before  # nothing written
-
-
-def test_cli_missing_folder_subprocess(tmp_path):
-    # One subprocess: `python -m phasegrok.plot` itself, its exit status and stderr.
-    result = run_cli(str(tmp_path / "nope"), "--classify", "threshold=0.5")
-    assert result.returncode == 2
-    assert len(result.stderr.strip().splitlines()) == 1 and "does not exist" in result.stderr
-
-
-def test_cli_unknown_flag(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        plot_main([str(tmp_path), "--bogus"])
-    assert exit_.value.code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
 # --------------------------------------------------------------------------------------------
