@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BASES = [TINY, TINY_PARITY, TINY_ARRAYS] + [
     yaml.safe_load(p.read_text()) for p in sorted((ROOT / "sweeps").glob("*.yaml"))
 ]
-SECONDS, BYTES = 2.0, 100 << 20
+BYTES = 100 << 20
 SETTINGS = settings(
     max_examples=1500,
     deadline=None,  # the bound is asserted per case below, with its measurement
@@ -158,9 +158,9 @@ def sweeps(draw):
 
 
 def _one_case(run):
-    """Run `run()` under tracemalloc; assert the time and memory bounds; return its result."""
-    result, seconds, peak = measured(run)
-    assert seconds < SECONDS, f"took {seconds:.2f} s"
+    """Run `run()` under tracemalloc; assert the memory bound; return its result. (No time
+    bound: a time asserted in a test fails on a busy machine; benchmarks/ measure speed.)"""
+    result, _, peak = measured(run)
     assert peak < BYTES, f"peak {peak / 2**20:.0f} MiB"
     return result
 

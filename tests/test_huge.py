@@ -24,7 +24,9 @@ from phasegrok.sweep import main
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = yaml.safe_load((ROOT / "sweeps" / "quickstart.yaml").read_text())
-SECONDS, BYTES = 2.0, 200 << 20
+# Laziness is shown by memory, which does not depend on the machine's load; times are left
+# to benchmarks/ (a time asserted here fails on a busy machine).
+BYTES = 200 << 20
 
 
 def _quickstart(**changes):
@@ -66,7 +68,7 @@ def test_the_four_inputs_are_answered_at_once(name, mode, tmp_path, capsys):
     args = [str(path), "--out", str(out), *([mode] if mode else [])]
     status, seconds, peak = measured(lambda: main(args))
     captured = capsys.readouterr()
-    assert seconds < SECONDS and peak < BYTES, (seconds, peak)
+    assert peak < BYTES, (seconds, peak)
     line = captured.out if mode == "--dry-run" else captured.err
     assert status == (0 if mode == "--dry-run" else 2), captured
     assert len(line.strip().splitlines()) == 1, line
@@ -83,7 +85,7 @@ def test_the_python_api_refuses_them_too(name, tmp_path):
         measured(call)
     assert len(str(caught.value).splitlines()) == 1
     _, seconds, peak = measured(lambda: pytest.raises(ConfigError, call))
-    assert seconds < SECONDS and peak < BYTES, (seconds, peak)
+    assert peak < BYTES, (seconds, peak)
     assert not (tmp_path / "out").exists()
 
 
@@ -103,7 +105,7 @@ def test_a_large_sweep_under_the_ceiling_streams():
     check_limits(the_plan)  # allowed with --yes
     assert the_plan.n_todo == 480_000 and len(the_plan.groups) == 5
     assert [len(b.runs) for b, _ in batches] == [256] * 3 and {w for _, w in batches} == {256}
-    assert seconds < SECONDS and peak < 50 << 20, (seconds, peak)
+    assert peak < 50 << 20, (seconds, peak)
 
 
 def test_the_other_limits_are_one_line(tmp_path, capsys):
@@ -171,7 +173,7 @@ def test_bad_ranges_are_refused_without_expanding(axis, fragment):
     sweep = {**TINY, "grid": {"data.train_fraction": axis}}
     (caught, seconds, peak) = measured(lambda: pytest.raises(ConfigError, load_sweep, sweep))
     assert fragment in str(caught.value), caught.value
-    assert seconds < SECONDS and peak < 20 << 20
+    assert peak < 20 << 20, (seconds, peak)
 
 
 # --------------------------------------------------------------------------------------------
