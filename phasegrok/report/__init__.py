@@ -77,7 +77,10 @@ def draw_all(
     runs = results.runs
     keys = grid_keys(results.sweep, runs)
     any_still = "still_learning" in runs.columns and bool(runs["still_learning"].any())
-    texts = captions(results.classify, any_still)
+    any_partial = "partial_generalization" in runs.columns and bool(
+        runs["partial_generalization"].fillna(False).astype(bool).any()
+    )
+    texts = captions(results.classify, any_still, any_partial)
     pairs = plot_pairs(results.sweep, keys) if len(runs) else []
     ids = lens_run_ids(runs, results.sweep, lens_runs) if lens_runs is not None or len(runs) else []
     results.param_steps  # noqa: B018 - read once here, not once per worker
