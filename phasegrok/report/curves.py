@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ from matplotlib.transforms import offset_copy
 
 from phasegrok.classify import LOSS_FLOOR, PHASE_COLORS, PHASES, floor_loss
 from phasegrok.report.captions import EXAMPLES_PER_PHASE
-from phasegrok.report.grid import canon, fmt, make_axis, short
+from phasegrok.report.grid import canon, fmt, make_axis, safe_name, short
 from phasegrok.report.style import fixed_layout, title, title_height
 
 
@@ -38,13 +39,19 @@ def examples(runs: pd.DataFrame, k: int = EXAMPLES_PER_PHASE) -> dict[str, list[
     return out
 
 
-def run_labeller(runs: pd.DataFrame, keys: Sequence[str]) -> Callable[[pd.Series], str]:
-    """Legend text of a run, 'wd=1e-3, frac=0.3, s0', with each axis's own notation."""
+def axis_value_labels(runs: pd.DataFrame, keys: Sequence[str]) -> dict[str, dict[Any, str]]:
+    """Per grid key present in `runs` (seed aside): its values' labels, in the axis's notation."""
     names = {}
     for k in keys:
-        if k in runs.columns:
+        if k in runs.columns and k != "seed":
             axis = make_axis(runs, k)
             names[k] = dict(zip(map(canon, axis.values), axis.labels(), strict=True))
+    return names
+
+
+def run_labeller(runs: pd.DataFrame, keys: Sequence[str]) -> Callable[[pd.Series], str]:
+    """Legend text of a run, 'wd=1e-3, frac=0.3, s0', with each axis's own notation."""
+    names = axis_value_labels(runs, keys)
 
     def run_label(row: pd.Series) -> str:
         parts = [f"{short(k)}={names[k].get(canon(row[k]), row[k])}" for k in names]
@@ -53,6 +60,38 @@ def run_labeller(runs: pd.DataFrame, keys: Sequence[str]) -> Callable[[pd.Series
         return ", ".join(parts) or str(row.name)
 
     return run_label
+
+
+MAX_STEM = 160  # characters of a per-run file name's coordinates part, at most
+
+
+def file_part(text: Any) -> str:
+    """`text` as a piece of a file name, of ASCII letters, digits, '.', '+' and '-': 'α' is
+    'alpha', a list's brackets and spaces go, its commas become 'x' ('[64, 64]': '64x64'),
+    anything else '-'."""
+    text = re.sub(r"[\[\]()\s'\"]", "", str(text).replace("α", "alpha")).replace(",", "x")
+    return re.sub(r"[^A-Za-z0-9.+-]+", "-", text) or "x"
+
+
+def run_namer(runs: pd.DataFrame, keys: Sequence[str]) -> Callable[[pd.Series], str]:
+    """File-name stem of a run's figures: phase, grid coordinates, seed and run id,
+    'grok__wd1e-3_frac0.3__s0__<run_id>' (the coordinates in the axes' notation, by their short
+    names; left out where there are none or they would make the name too long)."""
+    names = axis_value_labels(runs, keys)
+
+    def run_name(row: pd.Series) -> str:
+        coords = "_".join(
+            file_part(short(k).replace(" ", "-")) + file_part(names[k].get(canon(row[k]), row[k]))
+            for k in names
+        )
+        parts = [file_part(row.get("phase", "unclassified"))]
+        if coords and len(coords) <= MAX_STEM:
+            parts.append(coords)
+        if "seed" in row.index:
+            parts.append(f"s{file_part(row['seed'])}")
+        return "__".join([*parts, safe_name(str(row["run_id"]))])
+
+    return run_name
 
 
 def shades(color: str, n: int) -> list[tuple[float, ...]]:

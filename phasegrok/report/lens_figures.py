@@ -1,15 +1,17 @@
 """The per-run figures of the mechanistic lens, from a run's parameters (no JAX).
 
-- ``spectrum__<run_id>.png`` (modular): power per frequency 1 .. n // 2 of the token maps over
+- ``spectrum__<run>.png`` (modular): power per frequency 1 .. n // 2 of the token maps over
   the op's cyclic group (`phasegrok.lens_data.power_spectrum`), the key frequencies highlighted.
-- ``star__<run_id>.png`` (modular): each hidden unit's token map projected onto cos / sin of its
+- ``star__<run>.png`` (modular): each hidden unit's token map projected onto cos / sin of its
   own strongest frequency, one ray per unit coloured by that frequency (the "star",
   `phasegrok.lens_data.star_points`); below, the tokens in the plane of the run's strongest
   frequency (`phasegrok.lens_data.token_circle`), on a circle when it generalizes.
-- ``lens_curve__<run_id>.png``: the lens metric against step, under train / test accuracy.
-- ``weights__<run_id>.png`` (parity): |first-layer kernel| at every saved step.
+- ``lens_curve__<run>.png``: the lens metric against step, under train / test accuracy.
+- ``weights__<run>.png`` (parity): |first-layer kernel| at every saved step.
 
 Each takes the run's `lens.ModelFacts`, its data and row, and returns a Figure.
+
+<run>: the run's phase, grid point, seed and id (`curves.run_namer`).
 """
 
 from __future__ import annotations
