@@ -81,7 +81,8 @@ class Results:
             runs = runs.assign(seed=0)
         if runs is self.runs:
             return self
-        return Results(self.path, runs, self.curves, self.sweep, self.classify, False)
+        recorded = self.classify_recorded and "phase" in self.runs.columns  # phases kept
+        return Results(self.path, runs, self.curves, self.sweep, self.classify, recorded)
 
 
 def with_frames(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from classify_curves import STEPS, P, classify_one, curve, frames, step_up
 from matplotlib.figure import Figure
@@ -189,3 +190,17 @@ def test_index_counts_and_caption(tmp_path):
         assert counts.loc[phase, "partial_generalization"] == n
     page = (d / "index.html").read_text()
     assert "partial generalization" in page and "White diamond" in page
+
+
+def test_old_folder_reclassified_with_overrides_keeps_its_record(tmp_path):
+    d = make_results(tmp_path / "rec", grid=GRID3, seeds=(0,))
+    assert plot_main([str(d), "--classify", "threshold=0.5"]) == 0
+    runs = pd.read_parquet(d / "runs.parquet")
+    table = pq.read_table(d / "runs.parquet")  # its metadata records the --classify thresholds
+    pq.write_table(table.drop_columns(["partial_generalization"]), d / "runs.parquet")
+    res = phasegrok.load(d)
+    assert res.classify_recorded and res.classify.threshold == 0.5
+    done = res.classified()
+    assert done.classify_recorded  # index.html still says --classify set the thresholds
+    # The column under the recorded threshold 0.5, not the sweep's 0.9.
+    assert done.runs["partial_generalization"].tolist() == runs["partial_generalization"].tolist()
