@@ -41,8 +41,11 @@ Extra per-run columns: ``n_relapses``, ``lost_generalization`` (test accuracy re
 on a smaller set), ``max_loss_ratio`` (max over finite eval points of ratio_t above, the ratio
 the pair rule tests, under either rule; finite even where a loss is 0), ``still_learning`` (test
 accuracy rose by more than ``still_learning_delta`` over the last ``still_learning_window``
-fraction of training, so the budget rather than the run decided the phase) and ``grok_delay``
-(``t_gen - t_fit``).
+fraction of training, so the budget rather than the run decided the phase), ``grok_delay``
+(``t_gen - t_fit``) and ``partial_generalization`` (final test accuracy at least halfway from
+chance, 1 / ``n_classes``, to ``threshold``, and below ``threshold``: `partial_floor`; whatever
+the phase, so a ``memorize`` run at 0.86 is told apart from one at chance. Varma et al.
+(2023)'s semi-grokking is delayed generalization to such a partial accuracy).
 """
 
 from __future__ import annotations
@@ -88,6 +91,7 @@ CLASS_COLUMNS: tuple[str, ...] = (
     "max_loss_ratio",
     "still_learning",
     "grok_delay",
+    "partial_generalization",
 )
 
 # Columns of earlier versions, dropped on reclassification so no stale value survives.
@@ -158,6 +162,46 @@ def floor_loss(loss: np.ndarray) -> np.ndarray:
     NaN stays NaN (np.maximum propagates it), so a diverged point is not hidden.
     """
     return np.maximum(np.asarray(loss, dtype=float), LOSS_FLOOR)
+
+
+def partial_floor(n_classes: Any, threshold: float) -> np.ndarray:
+    """The least final test accuracy of `partial_generalization`: halfway from chance to
+    `threshold`, chance + (threshold - chance) / 2 with chance = 1 / n_classes (0 where the class
+    count is missing or not above 1: the stricter threshold / 2)."""
+    n = pd.to_numeric(pd.Series(np.atleast_1d(n_classes)), errors="coerce").to_numpy(dtype=float)
+    chance = np.where(n > 1, 1.0 / np.where(n > 1, n, 1.0), 0.0)
+    return chance + (threshold - chance) / 2
+
+
+def partial_generalization(final_test_acc: Any, n_classes: Any, threshold: float) -> np.ndarray:
+    """Whether each final test accuracy is at least `partial_floor` and below `threshold`
+    (False where it is NaN)."""
+    acc = np.asarray(final_test_acc, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return (acc >= partial_floor(n_classes, threshold)) & (acc < threshold)
+
+
+def with_partial_generalization(
+    runs: pd.DataFrame,
+    curves: pd.DataFrame,
+    spec: ClassifySpec | Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """`runs` with a `partial_generalization` column where it lacks one (a folder written before
+    the column existed), from each run's last curve point as `classify_runs` computes it; the
+    other columns untouched. Returned as is where the column is there or `phase` is not."""
+    if "partial_generalization" in runs.columns or "phase" not in runs.columns:
+        return runs
+    if "run_id" not in runs.columns or not {"run_id", "step", "test_acc"} <= set(curves.columns):
+        return runs
+    last = curves.sort_values("step", kind="stable").groupby("run_id").tail(1)
+    final = (
+        runs["run_id"]
+        .astype(str)
+        .map(dict(zip(last["run_id"].astype(str), last["test_acc"].astype(float), strict=True)))
+    )
+    n = runs["n_classes"] if "n_classes" in runs.columns else np.full(len(runs), np.nan)
+    flag = partial_generalization(final.to_numpy(dtype=float), n, _as_spec(spec).threshold)
+    return runs.assign(partial_generalization=flag.astype(bool))
 
 
 def _loss_scale(spec: ClassifySpec, runs: pd.DataFrame) -> np.ndarray:
@@ -320,6 +364,8 @@ def classify_runs(
     out["max_loss_ratio"] = max_ratio.astype(float)
     out["still_learning"] = still_learning
     out["grok_delay"] = _masked_int(delay, has_fit & has_gen)
+    n_classes = runs["n_classes"] if "n_classes" in runs.columns else np.full(n_runs, np.nan)
+    out["partial_generalization"] = partial_generalization(final_test, n_classes, thr)
     return out
 
 
@@ -331,4 +377,5 @@ def _empty_columns(out: pd.DataFrame) -> pd.DataFrame:
     out["lost_generalization"] = np.array([], dtype=bool)
     out["max_loss_ratio"] = np.array([], dtype=float)
     out["still_learning"] = np.array([], dtype=bool)
+    out["partial_generalization"] = np.array([], dtype=bool)
     return out

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import yaml
 
-from phasegrok.classify import ClassifySpec, classify_runs
+from phasegrok.classify import ClassifySpec, classify_runs, with_partial_generalization
 from phasegrok.parts import DAMAGED, check_parts, load_params, param_steps
 from phasegrok.store import (
     CURVES,
@@ -71,15 +71,18 @@ class Results:
         return yaml.safe_dump(json.loads(json.dumps(self.sweep, default=str)), sort_keys=False)
 
     def classified(self) -> Results:
-        """These results with phases: runs without a `phase` column classified in memory."""
+        """These results with phases: runs without a `phase` column classified in memory (and
+        a folder older than `partial_generalization` given that column, in memory only)."""
         runs = self.runs
         if "phase" not in runs.columns:
             runs = classify_runs(runs, self.curves, self.classify)
+        runs = with_partial_generalization(runs, self.curves, self.classify)
         if "seed" not in runs.columns:
             runs = runs.assign(seed=0)
         if runs is self.runs:
             return self
-        return Results(self.path, runs, self.curves, self.sweep, self.classify, False)
+        recorded = self.classify_recorded and "phase" in self.runs.columns  # phases kept
+        return Results(self.path, runs, self.curves, self.sweep, self.classify, recorded)
 
 
 def with_frames(

@@ -104,6 +104,16 @@ def assert_png(path: Path) -> None:
         assert im.info.get("dpi", (150, 150))[0] >= 149
 
 
+def run_figure(names: Any, kind: str, run_id: str) -> str | None:
+    """The file name among `names` (names, or a folder) of the run's per-run figure `kind`
+    ('star'), named '<kind>__<phase>__<coordinates>__s<seed>__<run_id>.png'; None if absent."""
+    if isinstance(names, Path):
+        names = [p.name for p in names.iterdir()]
+    found = [n for n in names if n.startswith(f"{kind}__") and n.endswith(f"__{run_id}.png")]
+    assert len(found) <= 1, found
+    return found[0] if found else None
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     return subprocess.run(

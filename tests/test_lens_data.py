@@ -105,3 +105,35 @@ def test_a_nyquist_frequency_token_circle():
     circle = token_circle(row, params, (P - 1) // 2)
     assert np.allclose(circle["x"], np.where(circle["index"] % 2, -1.0, 1.0), atol=1e-5)
     assert np.allclose(circle["y"], 0.0, atol=1e-5)
+
+
+def star_labels(op: str, combine: str = "concat") -> tuple[str, list[str]]:
+    """The star's colour bar label and its panels' y labels, for a model of `op`."""
+    rng = np.random.default_rng(5)
+    params = circle_params(rng.choice([2, 6], WIDTH), rng, op=op)
+    if combine == "sum":
+        params = {**params, "first_kernel": params["first_kernel"][:D]}
+    row = {
+        "run_id": "s0",
+        "phase": "grok",
+        "task.kind": "modular",
+        "task.op": op,
+        "task.p": P,
+        "model.embedding": "learned",
+        "model.combine": combine,
+    }
+    runs = pd.DataFrame([row])
+    fig = star_figure(facts_of(runs.iloc[0], top_k=2), params, runs.iloc[0], runs, "s0")
+    bar = next(ax for ax in fig.axes if hasattr(ax, "_colorbar"))
+    return bar.get_ylabel(), [ax.get_ylabel() for ax in fig.axes if ax is not bar]
+
+
+def test_star_labels_name_each_rows_operand():
+    bar, ylabels = star_labels("add")
+    assert bar == "token a (top row), token b (bottom row)"
+    assert "mᵤ(a)" in ylabels[0] and "·a/p" in ylabels[1]  # top row: a
+    assert "mᵤ(b)" in ylabels[2] and "·b/p" in ylabels[3]  # bottom row: b
+    bar, _ = star_labels("mul")
+    assert bar == f"j = log_3 a (top row), log_3 b (bottom row); token = 3^j mod {P}"
+    bar, ylabels = star_labels("add", combine="sum")  # one map, one row
+    assert bar == "token a or b (one map for both)" and len(ylabels) == 2

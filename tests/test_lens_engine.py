@@ -107,7 +107,7 @@ def test_ops_without_a_cyclic_group_leave_the_lens_blank(tmp_path):
     assert all(len(k) == 5 for k in runs.loc[~blank, "key_frequencies"])
     assert results.runs["final_train_acc"].notna().all()
     # No lens figure of a square_sum run; the add runs are the examples (one per phase).
-    stars = {p.name.removeprefix("star__").removesuffix(".png") for p in out.glob("star__*")}
+    stars = {p.name.removesuffix(".png").rsplit("__", 1)[-1] for p in out.glob("star__*")}
     assert stars and stars <= set(runs.loc[~blank, "run_id"])
     assert len(stars) == runs.loc[~blank, "phase"].nunique()
     for run_id in runs.loc[blank, "run_id"]:

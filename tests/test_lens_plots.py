@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import assert_png, run_cli
+from conftest import assert_png, run_cli, run_figure
 from synthetic_lens import K_BITS, make_folder
 
 from phasegrok import lens
@@ -76,8 +76,12 @@ def test_modular_folder_draws_every_lens_figure(modular):
     picked = pick_runs(runs)
     assert len(picked) == runs["phase"].nunique()
     for run_id in picked:
+        phase = runs.loc[runs["run_id"] == run_id, "phase"].iloc[0]
         for prefix in ("spectrum", "star", "lens_curve"):
-            assert f"{prefix}__{run_id}.png" in names
+            name = run_figure(names, prefix, run_id)
+            # Named by phase and grid point as well as the run id: findable in the folder.
+            assert name and name.startswith(f"{prefix}__{phase}__wd"), (prefix, run_id, names)
+            assert "_frac" in name and "__s" in name
     for p in paths:
         assert p.exists()
         if p.suffix == ".png":
@@ -99,7 +103,7 @@ def test_parity_folder_draws_weights_and_maps(parity):
     assert not any(n.startswith(("spectrum__", "star__")) for n in names)
     runs = pd.read_parquet(parity / "runs.parquet")
     for run_id in pick_runs(runs):
-        assert f"weights__{run_id}.png" in names and f"lens_curve__{run_id}.png" in names
+        assert run_figure(names, "weights", run_id) and run_figure(names, "lens_curve", run_id)
     for p in paths:
         if p.suffix == ".png":
             assert_png(p)
@@ -120,11 +124,11 @@ def test_cli_run_option_draws_that_run(modular):
     result = run_cli(str(modular), "--run", run_id)
     assert result.returncode == 0, result.stderr
     for prefix in ("spectrum", "star", "lens_curve"):
-        assert_png(modular / f"{prefix}__{run_id}.png")
+        assert_png(modular / run_figure(modular, prefix, run_id))
     others = set(runs["run_id"]) - {run_id}
-    assert not any((modular / f"star__{r}.png").exists() for r in others)
+    assert not any(run_figure(modular, "star", r) for r in others)
     page = (modular / "index.html").read_text()
-    assert f"star__{run_id}.png" in page
+    assert run_figure(modular, "star", run_id) in page
 
 
 def test_cli_unknown_run_is_one_line_exit_2(parity, capsys):
@@ -145,7 +149,8 @@ def test_a_run_without_parameters_keeps_its_lens_curve_and_warns(parity):
     with pytest.warns(LensWarning, match="ghost"):
         groups = run_jobs(parity, runs, curves, ["ghost"], str)
     [(head, names)] = groups
-    assert "ghost" in head and names == ["lens_curve__ghost.png"]
+    phase, seed = ghost["phase"].iloc[0], ghost["seed"].iloc[0]
+    assert "ghost" in head and names == [f"lens_curve__{phase}__s{seed}__ghost.png"]  # no keys
     with pytest.raises(ValueError, match="nope"):
         run_jobs(parity, runs, curves, ["nope"], str)
 
@@ -177,3 +182,30 @@ def test_drawing_in_forked_workers_writes_the_same_files(parity, tmp_path):
     )
     one = sorted(p.name for p in draw_all(parity, workers=1))
     assert proc.stdout.split() == one
+
+
+def test_replot_of_an_older_folder_writes_the_new_names(modular, tmp_path):
+    import shutil
+
+    d = shutil.copytree(modular, tmp_path / "older")
+    runs = pd.read_parquet(d / "runs.parquet")
+    picked = pick_runs(runs)
+    draw_all(d, workers=1)
+    # As an older version named them: '<kind>__<run_id>.png'.
+    for run_id in picked:
+        for kind in ("spectrum", "star", "lens_curve"):
+            (d / run_figure(d, kind, run_id)).rename(d / f"{kind}__{run_id}.png")
+    other = next(r for r in runs["run_id"] if r not in picked)
+    (d / f"star__{other}.png").write_bytes((d / f"star__{picked[0]}.png").read_bytes())
+    assert plot_main([str(d)]) == 0
+    names = {p.name for p in d.iterdir()}
+    page = (d / "index.html").read_text()
+    for run_id in picked:
+        row = runs.loc[runs["run_id"] == run_id].iloc[0]
+        for kind in ("spectrum", "star", "lens_curve"):
+            assert f"{kind}__{run_id}.png" not in names  # replaced, not left beside
+            name = run_figure(names, kind, run_id)
+            assert name.startswith(f"{kind}__{row['phase']}__") and f"__s{row['seed']}__" in name
+            assert f"href='{name}'" in page and f"#{name.removesuffix('.png')}" in page
+        assert f"<h3>{row['phase']} run, wd=" in page  # the run's heading: phase, coordinates
+    assert f"star__{other}.png" in names  # not a run drawn now: left alone

@@ -71,6 +71,7 @@ def test_reclassify_changes_phase_not_curves(tmp_path):
             "still_learning",
             "n_relapses",
             "max_loss_ratio",
+            "partial_generalization",
         )
     ]
     pd.testing.assert_frame_equal(after[untouched], before[untouched])

@@ -12,9 +12,11 @@
 - ``lu.png``: train and test loss against weight norm (Omnigrok's LU picture).
 - The mechanistic lens, where runs.parquet has lens columns and the folder stored parameters:
   ``map_final_fourier_top_k_share__<x>__<y>.png`` and friends, and per run (one per phase, or
-  `draw_all(..., lens_runs=[...])`) ``spectrum__<run_id>.png``, ``star__<run_id>.png``,
-  ``lens_curve__<run_id>.png``, ``trajectory__<run_id>.png`` (the spectrum over the saved
-  steps, the progress measures) or, for parity, ``weights__<run_id>.png``; and
+  `draw_all(..., lens_runs=[...])`) ``spectrum__<run>.png``, ``star__<run>.png``,
+  ``lens_curve__<run>.png``, ``trajectory__<run>.png`` (the spectrum over the saved
+  steps, the progress measures) or, for parity, ``weights__<run>.png``, with <run> the run's
+  phase, grid point, seed and id (``grok__wd0.316_frac0.45__s0__<run_id>``,
+  `curves.run_namer`); and
   ``units_per_frequency.png`` (hidden units per frequency, by phase).
 - ``index.html``: an interactive phase diagram per axis pair (`interactive`: Vega-Lite, with
   the vega scripts copied into ``vendor/``, works offline), every figure with a caption, phase
@@ -77,7 +79,10 @@ def draw_all(
     runs = results.runs
     keys = grid_keys(results.sweep, runs)
     any_still = "still_learning" in runs.columns and bool(runs["still_learning"].any())
-    texts = captions(results.classify, any_still)
+    any_partial = "partial_generalization" in runs.columns and bool(
+        runs["partial_generalization"].fillna(False).astype(bool).any()
+    )
+    texts = captions(results.classify, any_still, any_partial)
     pairs = plot_pairs(results.sweep, keys) if len(runs) else []
     ids = lens_run_ids(runs, results.sweep, lens_runs) if lens_runs is not None or len(runs) else []
     results.param_steps  # noqa: B018 - read once here, not once per worker

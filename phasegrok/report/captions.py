@@ -7,8 +7,9 @@ from phasegrok.classify import ClassifySpec
 EXAMPLES_PER_PHASE = 3  # runs per phase in the curves figure (`curves.examples`)
 
 
-def captions(cs: ClassifySpec, any_still: bool) -> dict[str, str]:
-    """Caption per figure kind (phase, the three maps, curves, lu) under thresholds `cs`."""
+def captions(cs: ClassifySpec, any_still: bool, any_partial: bool = False) -> dict[str, str]:
+    """Caption per figure kind (phase, the three maps, curves, lu) under thresholds `cs`;
+    `any_partial`: some run has `partial_generalization` (the phase diagram's diamond)."""
     thr = f"{cs.threshold:g}"
     rise = (
         f"test accuracy rose by more than {cs.still_learning_delta:g} over the last"
@@ -21,10 +22,17 @@ def captions(cs: ClassifySpec, any_still: bool) -> dict[str, str]:
         )
     else:
         still = f"No run was still learning when training stopped (none whose {rise})."
+    partial = (
+        " White diamond: most of the cell's seeds generalized partially (partial_generalization:"
+        f" final test accuracy at least halfway from chance, 1 / classes, to {thr}, and below"
+        f" {thr}), whatever their phase."
+        if any_partial
+        else ""
+    )
     return {
         "phase": "Phase of each grid point: majority over seeds; a lighter colour and the k/n"
         " count (seeds in the majority phase / seeds) mark split votes. Facets are the remaining"
-        " grid axes. " + still,
+        " grid axes. " + still + partial,
         "t_gen": f"Median over seeds of the first step with test accuracy ≥ {thr} (log colour"
         " scale). Grey ×: the median seed never generalized within the budget. " + still,
         "final_test_acc": "Median over seeds of the test accuracy at the last step. " + still,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,11 +13,12 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
+from matplotlib.transforms import offset_copy
 
 from phasegrok.classify import LOSS_FLOOR, PHASE_COLORS, PHASES, floor_loss
 from phasegrok.report.captions import EXAMPLES_PER_PHASE
-from phasegrok.report.grid import canon, fmt, make_axis, short
+from phasegrok.report.grid import canon, fmt, make_axis, safe_name, short
 from phasegrok.report.style import fixed_layout, title, title_height
 
 
@@ -36,13 +39,19 @@ def examples(runs: pd.DataFrame, k: int = EXAMPLES_PER_PHASE) -> dict[str, list[
     return out
 
 
-def run_labeller(runs: pd.DataFrame, keys: Sequence[str]) -> Callable[[pd.Series], str]:
-    """Legend text of a run, 'wd=1e-3, frac=0.3, s0', with each axis's own notation."""
+def axis_value_labels(runs: pd.DataFrame, keys: Sequence[str]) -> dict[str, dict[Any, str]]:
+    """Per grid key present in `runs` (seed aside): its values' labels, in the axis's notation."""
     names = {}
     for k in keys:
-        if k in runs.columns:
+        if k in runs.columns and k != "seed":
             axis = make_axis(runs, k)
             names[k] = dict(zip(map(canon, axis.values), axis.labels(), strict=True))
+    return names
+
+
+def run_labeller(runs: pd.DataFrame, keys: Sequence[str]) -> Callable[[pd.Series], str]:
+    """Legend text of a run, 'wd=1e-3, frac=0.3, s0', with each axis's own notation."""
+    names = axis_value_labels(runs, keys)
 
     def run_label(row: pd.Series) -> str:
         parts = [f"{short(k)}={names[k].get(canon(row[k]), row[k])}" for k in names]
@@ -51,6 +60,38 @@ def run_labeller(runs: pd.DataFrame, keys: Sequence[str]) -> Callable[[pd.Series
         return ", ".join(parts) or str(row.name)
 
     return run_label
+
+
+MAX_STEM = 160  # characters of a per-run file name's coordinates part, at most
+
+
+def file_part(text: Any) -> str:
+    """`text` as a piece of a file name, of ASCII letters, digits, '.', '+' and '-': 'α' is
+    'alpha', a list's brackets and spaces go, its commas become 'x' ('[64, 64]': '64x64'),
+    anything else '-'."""
+    text = re.sub(r"[\[\]()\s'\"]", "", str(text).replace("α", "alpha")).replace(",", "x")
+    return re.sub(r"[^A-Za-z0-9.+-]+", "-", text) or "x"
+
+
+def run_namer(runs: pd.DataFrame, keys: Sequence[str]) -> Callable[[pd.Series], str]:
+    """File-name stem of a run's figures: phase, grid coordinates, seed and run id,
+    'grok__wd1e-3_frac0.3__s0__<run_id>' (the coordinates in the axes' notation, by their short
+    names; left out where there are none or they would make the name too long)."""
+    names = axis_value_labels(runs, keys)
+
+    def run_name(row: pd.Series) -> str:
+        coords = "_".join(
+            file_part(short(k).replace(" ", "-")) + file_part(names[k].get(canon(row[k]), row[k]))
+            for k in names
+        )
+        parts = [file_part(row.get("phase", "unclassified"))]
+        if coords and len(coords) <= MAX_STEM:
+            parts.append(coords)
+        if "seed" in row.index:
+            parts.append(f"s{file_part(row['seed'])}")
+        return "__".join([*parts, safe_name(str(row["run_id"]))])
+
+    return run_name
 
 
 def shades(color: str, n: int) -> list[tuple[float, ...]]:
@@ -70,8 +111,40 @@ def curve_groups(curves: pd.DataFrame, ids: set[str]) -> dict[str, pd.DataFrame]
     return {str(k): g.sort_values("step") for k, g in sub.groupby("run_id", sort=False)}
 
 
+LINSCALE = 0.5  # decades of width a step axis gives its linear part, 0 .. the first eval step
+
+
+def step_axis(ax: Any, steps: pd.Series | np.ndarray) -> None:
+    """A symlog step axis: linear below the first eval step, so step 0 shows, logarithmic above.
+
+    Major ticks at 0 and at the powers of ten from the first eval step on: a decade below it
+    sits in the linear part, so close to 0 that their labels ran together ("010^1"). The linear
+    part is `LINSCALE` decades wide, so 0 and the first decade are at least that far apart.
+    """
+    steps = np.asarray(steps, dtype=float)
+    steps = steps[np.isfinite(steps)]
+    positive = steps[steps > 0]
+    linthresh = float(positive.min()) if len(positive) else 1.0
+    ax.set_xscale("symlog", linthresh=linthresh, linscale=LINSCALE)
+    top = float(positive.max()) if len(positive) else 10 * linthresh
+    first = math.ceil(math.log10(linthresh) - 1e-9)
+    last = math.floor(math.log10(top) + 1e-9)
+    ax.xaxis.set_major_locator(FixedLocator([0.0] + [10.0**k for k in range(first, last + 1)]))
+
+
+# Inches of a curves panel and of what is around it.
+PANEL_W, PANEL_H = 2.3, 1.55
+TICKS_H = 0.5  # below a panel: its x tick labels and x label, then its legend
+LEGEND_ROW = 0.115  # one legend line at 5.5 pt
+TITLE_H = 0.3  # a panel's title above it
+
+
 def curves_figure(runs: pd.DataFrame, curves: pd.DataFrame, keys: Sequence[str]) -> Figure:
-    """Train (dashed) and test (solid) accuracy against step, a few runs per phase."""
+    """Train (dashed) and test (solid) accuracy against step, a few runs per phase.
+
+    Every panel has its own tick labels and x label, and its runs' legend under them, outside
+    the plot, so that no legend hides a curve.
+    """
     picks = examples(runs)
     groups = curve_groups(curves, {r for ids in picks.values() for r in ids})
     by_id = runs.assign(run_id=runs["run_id"].astype(str)).set_index("run_id")
@@ -79,10 +152,13 @@ def curves_figure(runs: pd.DataFrame, curves: pd.DataFrame, keys: Sequence[str])
     n = len(picks)
     ncols = min(n, 3)
     nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(2.6 * ncols + 0.2, 2.3 * nrows + 0.8))
+    legend_h = LEGEND_ROW * max((len(ids) for ids in picks.values()), default=1) + 0.08
+    below = TICKS_H + legend_h  # under each panel
+    left, right, wspace = 0.55, 0.12, 0.45
+    top_extra, style_h = 0.25, 0.3
+    width = left + right + ncols * PANEL_W + (ncols - 1) * wspace
+    fig = Figure(figsize=(width, 1.0))  # the height once the title's lines are known
     axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True).ravel()
-    positive = curves["step"][curves["step"] > 0]
-    linthresh = float(positive.min()) if len(positive) else 1.0
     counts = runs["phase"].value_counts()
     for ax, (phase, ids) in zip(axes, picks.items(), strict=False):
         for color, rid in zip(shades(PHASE_COLORS[phase], len(ids)), ids, strict=True):
@@ -97,17 +173,25 @@ def curves_figure(runs: pd.DataFrame, curves: pd.DataFrame, keys: Sequence[str])
                 label=run_label(by_id.loc[rid]),
             )
             ax.plot(g["step"], g["train_acc"], color=color, lw=1.0, ls="--")
-        # symlog: linear below the first eval step, so step 0 stays on a log axis.
-        ax.set_xscale("symlog", linthresh=linthresh, linscale=0.3)
+        step_axis(ax, curves["step"])
         ax.set_ylim(-0.02, 1.04)
         ax.set_title(f"{phase} ({counts.get(phase, 0)} runs)", color=PHASE_COLORS[phase])
-        ax.legend(fontsize=5.5, loc="lower right", frameon=False, handlelength=1.2)
+        ax.tick_params(labelbottom=True, labelleft=True)  # shared axes: labels on every panel
+        ax.set_xlabel("optimization step", fontsize="small", labelpad=2.5)
         ax.grid(True, lw=0.4, alpha=0.5)
+        if ax.get_lines():
+            ax.legend(
+                fontsize=5.5,
+                loc="upper center",
+                bbox_to_anchor=(0.5, 0),
+                bbox_transform=offset_copy(ax.transAxes, fig, y=-TICKS_H, units="inches"),
+                frameon=False,
+                handlelength=1.2,
+                borderaxespad=0,
+                borderpad=0.1,
+            )
     for ax in axes[n:]:
         ax.set_visible(False)
-    for k, ax in enumerate(axes[:n]):
-        if k + ncols >= n:  # bottom visible panel of its column
-            ax.set_xlabel("optimization step")
     for ax in axes[::ncols]:
         ax.set_ylabel("accuracy")
     style = [
@@ -115,15 +199,17 @@ def curves_figure(runs: pd.DataFrame, curves: pd.DataFrame, keys: Sequence[str])
         Line2D([], [], color="0.3", lw=1.3, label="test"),
     ]
     fig.legend(handles=style, loc="lower center", ncol=2, frameon=False)
-    lines = title(fig, "Training curves by phase", runs, fixed=True)
+    top = title_height(title(fig, "Training curves by phase", runs, fixed=True)) + top_extra
+    fig.set_size_inches(width, top + nrows * (PANEL_H + below + TITLE_H) - TITLE_H + style_h)
+    title(fig, "Training curves by phase", runs, fixed=True)  # again: placed for the height
     fixed_layout(
         fig,
-        left=0.55,
-        right=0.1,
-        top=title_height(lines) + 0.25,
-        bottom=0.72,
-        wspace=0.12,
-        hspace=0.55 if n % ncols else 0.3,  # a panel above an empty slot has an x label
+        left=left,
+        right=right,
+        top=top,
+        bottom=below + style_h,
+        wspace=wspace,
+        hspace=below + TITLE_H,
     )
     return fig
 

@@ -19,20 +19,24 @@ INDEX = "index.html"
 Drawn = list[tuple[Path, str]]  # (written file, caption)
 
 
+FLAGS = ("still_learning", "lost_generalization", "partial_generalization")
+
+
 def phase_counts(runs: pd.DataFrame) -> pd.DataFrame:
-    """Runs, share, still learning and lost generalization per phase (PHASES order), and total."""
-    flags = [c for c in ("still_learning", "lost_generalization") if c in runs.columns]
-    table = runs.assign(runs=1, **{c: runs[c].astype(bool) for c in flags}).pivot_table(
-        index="phase", values=["runs", *flags], aggfunc="sum", observed=True
-    )
+    """Runs, share and the runs with each flag (`FLAGS`: still learning, lost generalization,
+    partial generalization) per phase (PHASES order), and total."""
+    flags = [c for c in FLAGS if c in runs.columns]
+    table = runs.assign(
+        runs=1, **{c: runs[c].fillna(False).astype(bool) for c in flags}
+    ).pivot_table(index="phase", values=["runs", *flags], aggfunc="sum", observed=True)
     table = table.reindex(list(PHASES), fill_value=0)
-    for c in ("still_learning", "lost_generalization"):
+    for c in FLAGS:
         if c not in table.columns:
             table[c] = 0
-    table = table[["runs", "still_learning", "lost_generalization"]].astype(int)
+    table = table[["runs", *FLAGS]].astype(int)
     table.insert(1, "share", [f"{100 * n / max(len(runs), 1):.1f}%" for n in table["runs"]])
     table = table.astype(object)  # the total row leaves the share columns blank
-    table.loc["total"] = [len(runs), "", "", ""]
+    table.loc["total"] = [len(runs), "", *[""] * len(FLAGS)]
     return table
 
 

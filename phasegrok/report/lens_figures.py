@@ -1,15 +1,17 @@
 """The per-run figures of the mechanistic lens, from a run's parameters (no JAX).
 
-- ``spectrum__<run_id>.png`` (modular): power per frequency 1 .. n // 2 of the token maps over
+- ``spectrum__<run>.png`` (modular): power per frequency 1 .. n // 2 of the token maps over
   the op's cyclic group (`phasegrok.lens_data.power_spectrum`), the key frequencies highlighted.
-- ``star__<run_id>.png`` (modular): each hidden unit's token map projected onto cos / sin of its
+- ``star__<run>.png`` (modular): each hidden unit's token map projected onto cos / sin of its
   own strongest frequency, one ray per unit coloured by that frequency (the "star",
   `phasegrok.lens_data.star_points`); below, the tokens in the plane of the run's strongest
   frequency (`phasegrok.lens_data.token_circle`), on a circle when it generalizes.
-- ``lens_curve__<run_id>.png``: the lens metric against step, under train / test accuracy.
-- ``weights__<run_id>.png`` (parity): |first-layer kernel| at every saved step.
+- ``lens_curve__<run>.png``: the lens metric against step, under train / test accuracy.
+- ``weights__<run>.png`` (parity): |first-layer kernel| at every saved step.
 
 Each takes the run's `lens.ModelFacts`, its data and row, and returns a Figure.
+
+<run>: the run's phase, grid point, seed and id (`curves.run_namer`).
 """
 
 from __future__ import annotations
@@ -48,18 +50,39 @@ def freq_colors(freqs: np.ndarray) -> tuple[dict[int, Any], list[tuple[int, int]
     return colors, order
 
 
-def index_words(facts: ModelFacts) -> dict[str, str]:
-    """How a figure names the group index: token a over Z_p, or j = log_g a over Z_(p-1)."""
+def index_words(facts: ModelFacts, token: str = "a") -> dict[str, str]:
+    """How a figure names the group index of operand `token` (a or b): the token over Z_p, or
+    j = log_g of it over Z_(p-1)."""
     op, p = facts.op, facts.p
     if op in ("add", "sub"):
-        return {"j": "a", "n": "p", "over": f"the p = {p} tokens a", "index": "token a"}
+        return {"j": token, "n": "p", "over": f"the p = {p} tokens a", "index": f"token {token}"}
     g = cyclic.primitive_root(p)
     return {
         "j": "j",
         "n": "(p−1)",
         "over": f"the p − 1 = {p - 1} non-zero tokens a, ordered by j = log_{g} a",
-        "index": f"j = log_{g} a (token a = {g}^j mod {p})",
+        "index": f"j = log_{g} {token} (token {token} = {g}^j mod {p})",
     }
+
+
+OPERAND_TOKEN = {"left": "a", "right": "b", "both": "a"}  # the star's rows: whose tokens
+
+
+def token_colorbar_label(facts: ModelFacts, ops: list[str]) -> str:
+    """The star's colour bar: the tokens of each row's operand, a above b."""
+    if ops == ["both"]:  # combine: sum, one map for both operands
+        if facts.op in ("add", "sub"):
+            return "token a or b (one map for both)"
+        g = cyclic.primitive_root(facts.p)
+        return f"j = log_{g} a or log_{g} b (token = {g}^j mod {facts.p})"
+    rows = ("top row", "bottom row") if len(ops) == 2 else ("",) * len(ops)
+    if facts.op in ("add", "sub"):
+        parts = [f"token {OPERAND_TOKEN[op]}" for op in ops]
+        return ", ".join(f"{w} ({r})" if r else w for w, r in zip(parts, rows, strict=True))
+    g = cyclic.primitive_root(facts.p)
+    parts = [f"log_{g} {OPERAND_TOKEN[op]}" for op in ops]
+    where = ", ".join(f"{w} ({r})" if r else w for w, r in zip(parts, rows, strict=True))
+    return f"j = {where}; token = {g}^j mod {facts.p}"
 
 
 def spectrum_figure(
@@ -131,14 +154,14 @@ def star_figure(
     strongest = int(np.asarray(lens.key_frequencies(lens_data.power_spectrum(facts, params), 1))[0])
     circle = lens_data.token_circle(facts, params, strongest)
     n_index = len(circle) // len(ops)
-    w = index_words(facts)
-    j, period = w["j"], w["n"]
     fig = Figure(figsize=(8.0, 3.5 * len(ops) + 1.4))
     axes = fig.subplots(len(ops), 2, squeeze=False)
     names = {"left": "left operand a", "right": "right operand b", "both": "both operands (sum)"}
     sc = None
     for i, op in enumerate(ops):
         last = i == len(ops) - 1
+        words = index_words(facts, OPERAND_TOKEN[op])  # this row's operand, a or b
+        j, period = words["j"], words["n"]
         ax = axes[i, 0]
         sub = pts.loc[(pts["operand"] == op) & np.isfinite(pts["purity"])]
         sub = sub.loc[sub["norm"] > 1e-9 * max(float(sub["norm"].max()), 1e-30)]
@@ -232,7 +255,8 @@ def star_figure(
         hspace=0.62,
     )
     if sc is not None:  # after the layout: the colour bar takes its room from placed axes
-        fig.colorbar(sc, ax=list(axes[:, 1]), label=w["index"], shrink=0.8, fraction=0.06)
+        label = token_colorbar_label(facts, ops)
+        fig.colorbar(sc, ax=list(axes[:, 1]), label=label, shrink=0.8, fraction=0.06)
     return fig
 
 

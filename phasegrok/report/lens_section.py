@@ -9,6 +9,7 @@ A new lens (a new task kind or op) adds its map specs here and its figures to `d
 
 from __future__ import annotations
 
+import glob
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ import pandas as pd
 from phasegrok import cyclic, lens, progress_store
 from phasegrok.lens import ModelFacts, facts_of
 from phasegrok.report.captions import lens_captions
-from phasegrok.report.curves import examples, run_labeller
+from phasegrok.report.curves import examples, run_labeller, run_namer
 from phasegrok.report.diagrams import MapSpec
 from phasegrok.report.grid import safe_name
 from phasegrok.report.lens_figures import (
@@ -217,7 +218,7 @@ def draw_run(results: Results, run_id: str, asked: bool, keys: Sequence[str]) ->
     top_k, threshold = analysis_settings(results.sweep)
     row = runs.loc[runs["run_id"].astype(str) == run_id].iloc[0]
     facts = facts_of(row, top_k, threshold)
-    head = f"run {run_id} ({row.get('phase', '?')}; {run_labeller(runs, keys)(row)})"
+    head = f"{row.get('phase', '?')} run, {run_labeller(runs, keys)(row)} (run {run_id})"
     if facts.blank:  # no spectrum, star, weights or lens curve to show
         if asked:
             why = (
@@ -230,7 +231,7 @@ def draw_run(results: Results, run_id: str, asked: bool, keys: Sequence[str]) ->
             )
         return head, []
     captions = lens_captions(facts.kind, facts.top_k, facts.threshold)
-    stem = safe_name(run_id)
+    stem = run_namer(runs, keys)(row)
     params = saved_params(results, run_id, warn=asked)
     drawn: Drawn = []
     with theme():
@@ -256,7 +257,32 @@ def draw_run(results: Results, run_id: str, asked: bool, keys: Sequence[str]) ->
         if len(curve) and (lens_cols or points):
             fig = lens_curve_figure(facts, row, curve, runs, pd.DataFrame(points), head)
             drawn.append((save(fig, d / f"lens_curve__{stem}.png"), captions["lens_curve"]))
+    remove_stale(d, run_id, {path for path, _ in drawn})
     return head, drawn
+
+
+PER_RUN = ("spectrum", "star", "trajectory", "weights", "lens_curve")  # per-run figure kinds
+
+
+def per_run_files(d: Path, run_id: str) -> list[Path]:
+    """The per-run figures of `run_id` in `d`, under any name this or an earlier version gave
+    them: `<kind>__<run_id>.png` (before the phase and coordinates were in the name) and
+    `<kind>__<phase>__...__<run_id>.png`."""
+    rid = glob.escape(safe_name(run_id))
+    found = []
+    for kind in PER_RUN:
+        found += d.glob(f"{kind}__{rid}.png")
+        found += d.glob(f"{kind}__*__{rid}.png")
+    return found
+
+
+def remove_stale(d: Path, run_id: str, written: set[Path]) -> None:
+    """Delete the run's per-run figures not written now: its files of an earlier name (a folder
+    drawn by an older version, or before a reclassification changed its phase) or of a figure
+    it no longer gets. Other runs' figures are left alone."""
+    for path in per_run_files(d, run_id):
+        if path not in written:
+            path.unlink(missing_ok=True)
 
 
 def run_progress(results: Results, run_id: str) -> pd.DataFrame:

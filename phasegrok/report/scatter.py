@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from phasegrok.classify import PHASE_COLORS, PHASES
-from phasegrok.report.diagrams import majority, shade
+from phasegrok.report.diagrams import majority, shade, split_handle
 from phasegrok.report.grid import canon, fmt, is_log_spaced, label, short
 from phasegrok.report.style import title
 from phasegrok.sampling import is_sampled
@@ -58,9 +58,10 @@ def scatter_panel(
     grid: Mapping[str, Any] | None = None,
     marker: str = "o",
     size: float = 28,
-) -> None:
+) -> pd.DataFrame:
     """One marker per distinct (x, y) point of `runs`, coloured by its majority phase; an axis
-    is logarithmic where `grid` draws or spaces it so, or where its values span decades."""
+    is logarithmic where `grid` draws or spaces it so, or where its values span decades.
+    Returns the points (`point_phases`)."""
     points = point_phases(runs, x, y)
     colors = [shade(PHASE_COLORS[p], k / n) for p, k, n in points[["phase", "k", "n"]].values]
     ax.scatter(
@@ -90,6 +91,7 @@ def scatter_panel(
             )
     ax.set_xlabel(label(x))
     ax.set_ylabel(label(y))
+    return points
 
 
 def _spans_decades(values: np.ndarray) -> bool:
@@ -108,6 +110,7 @@ def phase_scatter(
     axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
     for ax in axes[len(combos) :]:
         ax.set_visible(False)
+    drawn = []  # the points of every panel, for the legend
     for ax, combo in zip(axes, combos, strict=False):
         mask = np.ones(len(runs), dtype=bool)
         for key, value in zip(facets, combo, strict=True):
@@ -115,14 +118,24 @@ def phase_scatter(
         panel = runs.loc[mask]
         if refined(runs):  # the initial grid as squares, the refinement rounds' points as dots
             first = (panel[REFINE_ROUND] == 0).to_numpy()
-            scatter_panel(ax, panel.loc[first], x, y, grid, marker="s", size=36)
-            scatter_panel(ax, panel.loc[~first], x, y, grid, size=14)
+            drawn.append(scatter_panel(ax, panel.loc[first], x, y, grid, marker="s", size=36))
+            drawn.append(scatter_panel(ax, panel.loc[~first], x, y, grid, size=14))
         else:
-            scatter_panel(ax, panel, x, y, grid)
+            drawn.append(scatter_panel(ax, panel, x, y, grid))
         if facets:
             text = ", ".join(f"{short(k)} = {v}" for k, v in zip(facets, combo, strict=True))
             ax.set_title(text, fontsize="small", fontweight="normal")
-    handles = [Line2D([], [], ls="", marker="o", color=PHASE_COLORS[ph], label=ph) for ph in PHASES]
+    points = pd.concat([d for d in drawn if len(d)]) if any(len(d) for d in drawn) else None
+    if points is None:
+        points = pd.DataFrame({"phase": [], "k": [], "n": []})
+    shown = set(points["phase"])
+    handles = [
+        Line2D([], [], ls="", marker="o", color=PHASE_COLORS[ph], label=ph)
+        for ph in PHASES
+        if ph in shown
+    ]
+    if (points["k"] < points["n"]).any():
+        handles.append(split_handle("paler: seeds split"))
     if refined(runs):
         handles += [
             Line2D([], [], ls="", marker="s", color="0.6", label="initial grid"),

@@ -1,11 +1,13 @@
 """The lens over time and the units per frequency (no JAX).
 
-- ``trajectory__<run_id>.png`` (modular): Nanda et al.'s figure for one run: its token maps'
+- ``trajectory__<run>.png`` (modular): Nanda et al.'s figure for one run: its token maps'
   spectrum at every saved step (frequency x step, each column's share of power), its train /
   test accuracy, and its train, test, restricted and excluded losses against step
   (`phasegrok.progress`; losses from curves.parquet and progress.parquet).
 - ``units_per_frequency.png``: per phase, how many live hidden units each run's frequencies
   hold, its frequencies ranked by unit count (runs.parquet's ``units_per_frequency``).
+
+<run>: the run's phase, grid point, seed and id (`curves.run_namer`).
 """
 
 from __future__ import annotations
