@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import reduce
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -23,7 +23,7 @@ from phasegrok.arrays import ARRAYS, ArraysFile, inspect_file
 from phasegrok.classify import ClassifySpec
 from phasegrok.grid import Axis, iter_product, parse_axis, parse_seeds, written_seeds
 from phasegrok.inputs import ConfigError, check_size, read_sweep_file, short_repr
-from phasegrok.overrides import apply_overrides
+from phasegrok.overrides import apply_overrides, parse_override
 from phasegrok.reference import REFERENCE_FILE, check_reference
 from phasegrok.refine import refine_axes
 from phasegrok.rules import (
@@ -208,7 +208,10 @@ def load_sweep(source: str | Path | Mapping[str, Any], overrides: Sequence[str] 
     if overrides:
         raw = apply_overrides(raw, overrides)
         check_size(raw)
-    sweep_file = _validate_model(SweepFile, raw)
+    try:
+        sweep_file = _validate_model(SweepFile, raw)
+    except ConfigError as err:
+        raise _with_grid_hint(err, raw, overrides) from None
     grid = _make_grid(sweep_file)
     seeds = parse_seeds(sweep_file.train.seeds)
     _check_plots(sweep_file, grid)
@@ -252,12 +255,68 @@ def _is_union_tag(part: Any) -> bool:
     )
 
 
+def _with_grid_hint(
+    err: ConfigError, raw: Mapping[str, Any], overrides: Sequence[str]
+) -> ConfigError:
+    """`err`, with a hint where a list was given to a sweepable key that takes one value: a list
+    sweeps a key only under `grid` (as an override, `grid.KEY=[...]`)."""
+    key = err.key
+    while key.rpartition(".")[2].isdigit():  # `model.hidden.0`: the error is inside the list
+        key = key.rpartition(".")[0]
+    if key not in SWEEPABLE_KEYS:
+        return err
+    value = reduce(
+        lambda node, name: node.get(name) if isinstance(node, Mapping) else None,
+        key.split("."),
+        raw,
+    )
+    takes_list = get_origin(key_annotation(key)) is tuple
+    if not isinstance(value, list) or (takes_list and not all(isinstance(v, list) for v in value)):
+        return err
+    values = short_repr(value).replace(" ", "")
+    if "..." in values:  # a long list, cut short: not a value to copy
+        values = "[...]"
+    if any(parse_override(text)[1] == key.split(".") for text in overrides):
+        hint = f"to sweep it, write grid.{key}={values}"
+    else:
+        hint = f"to sweep it, list it under grid: as '{key}: {values}'"
+    return ConfigError(err.key, f"{err.message}; {hint}")
+
+
+def did_you_mean(word: str, choices: Sequence[str], n: int = 3) -> list[str]:
+    """The (at most `n`) choices closest to `word`, best first; dotted keys also by their last
+    part (`lr` finds `optimizer.lr`)."""
+
+    def similarity(a: str, b: str) -> float:
+        return difflib.SequenceMatcher(None, a, b).ratio()
+
+    leaf = word.rpartition(".")[2]
+    scored = []
+    for choice in choices:
+        whole = similarity(word, choice)
+        best = max(whole, similarity(leaf, choice.rpartition(".")[2]))
+        if best >= 0.6:  # difflib.get_close_matches' cutoff
+            scored.append((-best, -whole, choice))
+    return [choice for *_, choice in sorted(scored)[:n]]
+
+
+def _suggest(hints: Sequence[str]) -> str:
+    """` (did you mean 'a', 'b' or 'c'?)`, or nothing."""
+    quoted = [f"'{h}'" for h in hints]
+    if not quoted:
+        return ""
+    listed = ", ".join(quoted[:-1]) + " or " + quoted[-1] if len(quoted) > 1 else quoted[0]
+    return f" (did you mean {listed}?)"
+
+
 def _unknown_key_message(key: str) -> str:
     parent, _, leaf = key.rpartition(".")
     siblings = _children(parent)
-    hint = difflib.get_close_matches(leaf, siblings, n=1)
-    suggestion = f" (did you mean '{parent + '.' if parent else ''}{hint[0]}'?)" if hint else ""
-    return f"unknown key{suggestion}; allowed here: {', '.join(siblings)}"
+    prefix = parent + "." if parent else ""
+    hints = [prefix + name for name in did_you_mean(leaf, siblings)]
+    if hints:  # the closest few; the whole list only when none is close
+        return f"unknown key{_suggest(hints)}"
+    return f"unknown key; allowed here: {', '.join(siblings)}"
 
 
 def _children(parent: str) -> list[str]:
@@ -298,10 +357,12 @@ def _check_key(key: str) -> None:
         if key in NOT_SWEEPABLE:
             section = key.split(".")[0]
             raise ConfigError(where, f"cannot be swept (set it under {section}: instead)")
-        hint = difflib.get_close_matches(key, SWEEPABLE_KEYS, n=1)
-        suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+        hints = did_you_mean(key, SWEEPABLE_KEYS)
+        if hints:
+            raise ConfigError(where, f"not a known dotted path{_suggest(hints)}")
+        sections = ", ".join(f"{s}.*" if s != "loss" else s for s in RUN_SECTIONS)
         raise ConfigError(
-            where, f"not a known dotted path{suggestion}; sweepable keys: {', '.join(RUN_KEYS)}"
+            where, f"not a known dotted path; a grid key is a dotted path into {sections}"
         )
 
 

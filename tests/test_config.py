@@ -27,6 +27,12 @@ BAD = [
     (_with("trian", {}), "trian", "did you mean 'train'"),
     (_with("classify.treshold", 0.8), "classify.treshold", "did you mean"),
     (_with("optimizer.lr", "fast"), "optimizer.lr", "valid number"),
+    (
+        _with("optimizer.weight_decay", [0.1, 1.0]),
+        "optimizer.weight_decay",
+        "valid number; to sweep it, list it under grid: as 'optimizer.weight_decay: [0.1,1.0]'",
+    ),
+    (_with("model.xyzzy", 1), "model.xyzzy", "unknown key; allowed here: activation, bias,"),
     (_with("optimizer.lr", -1.0), "optimizer.lr", "must be > 0"),
     (_with("optimizer.lr", 0.0), "optimizer.lr", "must be > 0"),
     (_with("optimizer.weight_decay", -0.1), "optimizer.weight_decay", ">= 0"),

@@ -95,6 +95,50 @@ def test_cli_bad_override_is_one_line_exit_2_nothing_written(tiny_file, tmp_path
     assert not out.exists()
 
 
+def test_a_list_for_a_one_value_key_suggests_the_grid(tiny_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    cases = {
+        "optimizer.weight_decay=[0.1,1]": "optimizer.weight_decay: Input should be a valid "
+        "number; to sweep it, write grid.optimizer.weight_decay=[0.1,1]",
+        "task.kind=[modular,parity]": "write grid.task.kind=['modular','parity']",
+        "train.steps=[1,2]": "write grid.train.steps=[1,2]",
+        # a key that takes a list, given a list of lists
+        "model.hidden=[[8],[16]]": "model.hidden.0: Input should be a valid integer; to sweep "
+        "it, write grid.model.hidden=[[8],[16]]",
+        "optimizer.lr=[0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9]": "write grid.optimizer.lr=[...]",
+    }
+    for override, message in cases.items():
+        assert main([str(tiny_file), override, "--dry-run", "--out", str(out)]) == 2, override
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, (override, err)
+        assert not out.exists()
+    # No hint where a list cannot sweep: a key that is not sweepable, a list key given a list.
+    for override in ("classify.threshold=[0.9]", "model.hidden=[[8],3]"):
+        with pytest.raises(ConfigError) as err:
+            load_sweep(tiny_file, [override])
+        assert "grid" not in err.value.message, override
+
+
+def test_a_typo_suggests_the_closest_three_keys_at_most(tiny_file):
+    cases = {
+        "grid.optimizer.weight_dcay=[1,2]": "not a known dotted path (did you mean "
+        "'optimizer.weight_decay', 'optimizer.embedding.weight_decay' or 'optimizer.eps'?)",
+        "grid.lr=[1,2]": "(did you mean 'optimizer.lr' or 'optimizer.embedding.lr'?)",
+        "optimizer.weight_dcay=1": "unknown key (did you mean 'optimizer.weight_decay'?)",
+    }
+    for override, message in cases.items():
+        with pytest.raises(ConfigError) as err:
+            load_sweep(tiny_file, [override])
+        assert str(err.value).endswith(message), (override, str(err.value))
+    # Nothing close: where the keys are, not all ~50 of them.
+    with pytest.raises(ConfigError) as err:
+        load_sweep(tiny_file, ["grid.zzz=[1]"])
+    assert err.value.message == (
+        "not a known dotted path; a grid key is a dotted path into task.*, data.*, model.*, "
+        "optimizer.*, loss, train.*, analysis.*"
+    )
+
+
 def test_help_shows_the_grammar_with_an_example():
     text = _parser().format_help()
     assert "~KEY" in text and "grid.optimizer.lr='{logspace" in text and "example:" in text
