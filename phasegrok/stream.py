@@ -243,6 +243,11 @@ def iter_batches(
 # Runs already on disk
 
 
+def grid_columns(spec: SweepSpec) -> list[str]:
+    """The runs.parquet columns that place a stored run on the grid (`locate`)."""
+    return ["run_id", "seed", *spec.grid]
+
+
 def locate(spec: SweepSpec, rows: Iterable[Mapping[str, Any]]) -> dict[str, tuple[int, StaticSpec]]:
     """run_id -> (position in grid order, static spec) for the rows that are runs of this
     grid: each row's swept values are looked up on the axes, and the run there must have its
