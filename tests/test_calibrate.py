@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from phasegrok import calibrate
+from phasegrok import calibrate, limits
 from phasegrok.calibrate import ASSUMED_FLOPS, Recorder, estimate_seconds, read_cache, shape_class
 from phasegrok.config import load_sweep
 from phasegrok.store import read_metadata
@@ -142,3 +142,13 @@ def test_the_dry_run_names_the_devices_the_run_trains_on(tiny, tmp_path):
     run = cli("--out", str(tmp_path / "other"), "--no-plots", "--quiet").stderr
     assert f"calibrated on {device})" in dry and f"calibrated on {device})" in run
     assert read_metadata(tmp_path / "other" / "runs.parquet")["device"] == device
+
+
+def test_the_size_estimate_counts_the_figures_and_scripts():
+    """The quickstart wrote 7.2 MB (6.9 MiB; 2026-12-08): 2.7 MB of tables and parameters,
+    3.55 MB of figures, 0.85 MB of vendored scripts; the estimate once said 2.2 MiB."""
+    the_plan = plan(load_sweep(ROOT / "sweeps" / "quickstart.yaml"))
+    line = describe(the_plan)
+    size = float(line.split("~")[-1].split(" MiB")[0])
+    assert 6.0 <= size <= 8.0 and "MiB of results (figures included)" in line
+    assert limits.report_bytes(the_plan) > 0.85e6 + 21 * limits.FIGURE_BYTES
