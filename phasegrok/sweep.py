@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from phasegrok import progress_store, ray_executor, store, workers
+from phasegrok.bar import leave_out, progress_bar
 from phasegrok.batching import flops_per_step
 from phasegrok.calibrate import Recorder
 from phasegrok.claims import live_claims
@@ -137,8 +138,6 @@ def train_missing(
     width) pairs to train instead (a worker's claimed batches, `phasegrok.workers`). `columns`:
     constant columns of every run written (a refinement round's `refine_round`).
     """
-    from tqdm.auto import tqdm
-
     from phasegrok import engine, measure, progress_store
 
     the_plan = folder_plan(spec, out_dir)
@@ -158,26 +157,25 @@ def train_missing(
         "identity": spec.identity(),
     }
     # Counted in FLOPs, not steps: a step's cost differs between shape groups by orders of
-    # magnitude, and the ETA is the work left over the recent rate.
+    # magnitude, and the ETA is the work left over the recent rate (compilation left out).
     work = [flops_per_step(g.static) for g in the_plan.groups]
-    bar = tqdm(
-        total=sum(
-            n * g.static.steps * w
-            for g, n, w in zip(the_plan.groups, the_plan.todo, work, strict=True)
-        ),
-        unit="FLOP",
-        unit_scale=True,
-        desc=f"{spec.name}",
-        disable=not progress,
-        dynamic_ncols=True,
+    total = sum(
+        n * g.static.steps * w for g, n, w in zip(the_plan.groups, the_plan.todo, work, strict=True)
     )
+    bar = progress_bar(total, spec.name, enabled=progress)
     n_done, finished = the_plan.n_runs - the_plan.n_todo, 0
     recorder = Recorder(provenance["device"])
     try:
         for batch, width in batches:
             strategy = engine.choose_strategy(batch.static)
             on_steps = partial(advance, bar, flops_per_step(batch.static))
-            result = engine.execute_batch(batch, on_steps=on_steps, width=width, strategy=strategy)
+            result = engine.execute_batch(
+                batch,
+                on_steps=on_steps,
+                width=width,
+                strategy=strategy,
+                on_compiled=partial(leave_out, bar),
+            )
             recorder.add(batch.static, len(batch.runs), result.wall_seconds, result.compile_seconds)
             configs = [r.config for r in batch.runs]
             extra = {
