@@ -263,7 +263,11 @@ def finish(
     if aside:
         print(kept_aside(len(aside), out_dir), file=sys.stderr)
         drop_run_figures(out_dir, aside)
-    metadata = store.read_metadata(parts[0]) if parts else {}
+    # The provenance of a part of the sweep's (one kept aside may be of an older session).
+    batch = runs_df["batch_id"].iloc[0] if "batch_id" in runs_df else None
+    own = out_dir / PARTS / f"{batch}.runs.parquet"
+    own = own if batch is not None and own.is_file() else (parts or [None])[0]
+    metadata = store.read_metadata(own) if own is not None else {}
     metadata["sweep"] = spec.resolved_dict()
     try:
         store.write_table(out_dir / store.CURVES, curves_df, metadata)
@@ -282,6 +286,15 @@ def finish(
 def set_aside(out_dir: Path, members: Mapping[str, int]) -> set[str]:
     """run_ids of the runs the folder keeps in parts/ that are not among the sweep's."""
     return store.done_run_ids(out_dir) - members.keys()
+
+
+def dry_aside(spec: SweepSpec, out_dir: Path) -> int:
+    """How many runs --dry-run says are kept aside (`set_aside`); 0 where a part cannot be
+    read (a damage said above it, which the sweep would first move away)."""
+    try:
+        return len(set_aside(out_dir, sweep_rounds(spec, out_dir)))
+    except store.OutputError:
+        return 0
 
 
 def kept_aside(n: int, out_dir: Path) -> str:
@@ -362,9 +375,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.overrides:  # what the overrides made of the file
                 print(yaml.safe_dump(spec.resolved_dict(), sort_keys=False).rstrip())
             print(summary + (f"; refused: {problem}" if problem else ""))
-            aside = set_aside(out_dir, sweep_rounds(spec, out_dir)) if scan else set()
+            aside = dry_aside(spec, out_dir) if scan else 0
             if aside:
-                print(kept_aside(len(aside), out_dir))
+                print(kept_aside(aside, out_dir))
             return 0
         check_limits(the_plan)
         est = the_plan.estimate()
