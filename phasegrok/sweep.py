@@ -259,7 +259,7 @@ def finish(
     runs_df = classify_runs(runs_df, curves_df, spec.file.classify)
     if spec.file.refine is not None or ROUND in runs_df:
         runs_df = runs_df.assign(**{ROUND: runs_df["run_id"].map(members).astype(int)})
-    aside = set_aside(out_dir, members)
+    aside = set_aside(out_dir, members, parts)
     if aside:
         print(kept_aside(len(aside), out_dir), file=sys.stderr)
         drop_run_figures(out_dir, aside)
@@ -283,9 +283,13 @@ def finish(
     return results
 
 
-def set_aside(out_dir: Path, members: Mapping[str, int]) -> set[str]:
-    """run_ids of the runs the folder keeps in parts/ that are not among the sweep's."""
-    return store.done_run_ids(out_dir) - members.keys()
+def set_aside(
+    out_dir: Path, members: Mapping[str, int], parts: Iterable[Path] | None = None
+) -> set[str]:
+    """run_ids of the runs the folder keeps in parts/ (its whole runs `parts`, default: found
+    again) that are not among the sweep's."""
+    parts = check_parts(out_dir).whole if parts is None else parts
+    return {row["run_id"] for row in part_rows(parts, ["run_id"])} - members.keys()
 
 
 def dry_aside(spec: SweepSpec, out_dir: Path) -> int:
