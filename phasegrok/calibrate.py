@@ -5,9 +5,11 @@ training (`batching.flops_per_step` x runs x steps over the batch's wall time le
 time) and the compile time per batch, in `throughput.json` in phasegrok's cache folder
 (`$PHASEGROK_CACHE`, else `$XDG_CACHE_HOME/phasegrok`, else `~/.cache/phasegrok`). The
 estimate of a sweep (`estimate_seconds`) prices each shape group at the throughput measured for
-its class on the backend the last sweep trained on (the dry run imports no JAX, so it cannot
-ask which backend it would get), or the nearest class measured; before any sweep it says
-"uncalibrated" and assumes `ASSUMED_FLOPS`.
+its class, or the nearest class measured, on the backend the sweep will train on: on the CPU,
+as many devices as this process gets (`host.host_device_count`: the CLI's one per core, not
+the one device of an earlier run of the Python API or a test); an accelerator: the one the last
+sweep trained on (the dry run imports no JAX, so it cannot ask which it would get). Before any
+sweep it says "uncalibrated" and assumes `ASSUMED_FLOPS`.
 
 A shape class is the task kind and the half decade of one run's FLOPs per step: small runs are
 bound by per-step overheads, large ones by arithmetic, so a FLOP costs different time in each.
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from phasegrok.batching import flops_per_step
+from phasegrok.host import host_device_count
 from phasegrok.plan import StaticSpec
 
 CACHE_FILE = "throughput.json"
@@ -105,7 +108,7 @@ def estimate_seconds(
     """(seconds, how): the training time of `groups` ((static, runs to train) each) and what it
     is based on: 'calibrated on <backend>' or 'uncalibrated'."""
     cache = read_cache() if cache is None else cache
-    backend = cache.get("last_backend")
+    backend, how = expected_backend(cache)
     classes = (cache.get("backends") or {}).get(backend) or {}
     total = 0.0
     for static, n_runs in groups:
@@ -118,7 +121,33 @@ def estimate_seconds(
         else:
             total += flops / entry["flops_per_second"]
             total += entry["compile_seconds_per_group"]
-    return total, f"calibrated on {backend}" if classes else "uncalibrated"
+    return total, how if classes else "uncalibrated"
+
+
+def expected_backend(cache: Mapping[str, Any]) -> tuple[str | None, str]:
+    """(backend, how): the recorded backend whose throughput prices a sweep of this process,
+    and what to say of it.
+
+    An accelerator: the one the last sweep trained on (without JAX, which devices a run would
+    get cannot be asked). The CPU: as many devices as this process gets (`host.host_device_count`:
+    the CLI makes one per core, the Python API leaves JAX's one), not the last sweep's count, which
+    may have been another process's (a run of the API, a test); another count's measurement
+    only where this one has none, said so.
+    """
+    last = cache.get("last_backend")
+    backends = cache.get("backends") or {}
+    if not isinstance(last, str) or platform(last) != "cpu":
+        return last, f"calibrated on {last}"
+    count = host_device_count()
+    mine = f"{count} x cpu: cpu"
+    if mine in backends:
+        return mine, f"calibrated on {mine}"
+    return last, f"calibrated on {last}, not this run's {count} x cpu"
+
+
+def platform(backend: str) -> str:
+    """The platform of a backend (`engine.device_description`): "2 x cpu: cpu" -> "cpu"."""
+    return backend.split(":")[0].split(" x ")[-1].strip()
 
 
 def _nearest(classes: Mapping[str, Any], name: str) -> Mapping[str, float] | None:

@@ -293,13 +293,15 @@ def execute_batch(
     on_steps: Callable[[int], None] | None = None,
     width: int | None = None,
     strategy: Strategy | None = None,
+    on_compiled: Callable[[float], None] | None = None,
 ) -> BatchResult:
     """Train every run of `batch` and return its curves and parameters.
 
     The batch is padded with copies of its last run (results discarded) to `width` runs (a
     multiple of `strategy.multiple`), so that the batches of a group share one compiled program;
     `on_steps(n)` is called after each segment with the number of model-steps just done (runs x
-    steps, padding excluded).
+    steps, padding excluded); `on_compiled(seconds)` once the batch's programs are compiled,
+    with the seconds that took (0 when they were compiled for an earlier batch).
     """
     static = batch.static
     start = time.perf_counter()
@@ -314,6 +316,8 @@ def execute_batch(
     compiled_before = compile_count()
     programs = _programs(static, n_evals, strategy, batch.adds_l1, hypers, data)
     compile_seconds = programs.compile_seconds if compile_count() > compiled_before else 0.0
+    if on_compiled is not None:
+        on_compiled(compile_seconds)
 
     state, metrics0 = programs.init(hypers, data)
     saves = set(static.save_params_at) | {static.steps}

@@ -6,8 +6,18 @@ Both must be set before JAX starts (or before its first compile); `phasegrok.swe
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
+
+FLAG = "xla_force_host_platform_device_count"
+
+
+def host_device_count() -> int:
+    """The CPU devices JAX gives this process: the count XLA_FLAGS asks for (`use_host_devices`
+    sets it before JAX starts), else 1. Read from the environment alone, without JAX."""
+    found = re.findall(rf"--{FLAG}=(\d+)", os.environ.get("XLA_FLAGS", ""))
+    return max(1, int(found[-1])) if found else 1
 
 
 def use_host_devices() -> None:
@@ -16,10 +26,10 @@ def use_host_devices() -> None:
     Must happen before JAX starts; a process that already imported JAX keeps its devices.
     """
     flags = os.environ.get("XLA_FLAGS", "")
-    if "jax" in sys.modules or "xla_force_host_platform_device_count" in flags:
+    if "jax" in sys.modules or FLAG in flags:
         return
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    flag = f"--xla_force_host_platform_device_count={max(1, cores or 1)}"
+    flag = f"--{FLAG}={max(1, cores or 1)}"
     os.environ["XLA_FLAGS"] = f"{flags} {flag}".strip()
 
 

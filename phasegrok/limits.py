@@ -3,6 +3,8 @@ describes it (runs, shape groups, work, the estimated time, the results' size)."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from phasegrok.calibrate import estimate_seconds
 from phasegrok.config import ConfigError
 from phasegrok.stream import Plan
@@ -16,6 +18,16 @@ MAX_BYTES_WITHOUT_YES = 5 << 30
 # run, so at most ~4 GB at these limits.
 MAX_RUNS = 500_000
 MAX_CURVE_POINTS = 10_000_000
+# What the results hold besides the runs' tables and parameters (`Plan.estimate`), measured on
+# the quickstart (2026-12-08; 60 runs, 7.2 MB in all, 2.7 MB of them tables and parameters):
+# 21 figures of 169 kB on average (3.55 MB): per plot pair the phase diagram and 5 maps, then
+# curves, lu and units per frequency, and 3 lens figures of each of 4 example runs (one per
+# phase present); index.html, ~1.2 kB a run; the vendored Vega scripts as they are (0.85 MB).
+FIGURE_BYTES = 170_000
+FIGURES_PER_PAIR = 6
+FIGURES_PER_SWEEP = 3 + 4 * 3
+PAGE_BYTES_PER_RUN = 1200
+VENDOR = Path(__file__).parent / "report" / "vendor"
 
 
 def describe(the_plan: Plan) -> str:
@@ -32,11 +44,24 @@ def describe(the_plan: Plan) -> str:
         if refine is not None and refine.rounds and refine.max_runs
         else ""
     )
+    size = est["bytes"] + report_bytes(the_plan)
     return (
         f"{the_plan.spec.name}: {n} runs ({n - todo} already done), {len(the_plan.groups)} shape "
         f"group(s); to train ~{est['flops'] / 1e12:.2f} TFLOP (~{duration(seconds)}, {how}), "
-        f"~{est['bytes'] / 2**20:.1f} MiB of results{after}"
+        f"~{size / 2**20:.1f} MiB of results (figures included){after}"
     )
+
+
+def report_bytes(the_plan: Plan) -> float:
+    """Bytes of the figures, index.html and the vendored scripts a sweep writes (estimated per
+    figure file: `FIGURE_BYTES`)."""
+    pairs = max(1, len(the_plan.spec.file.plots))
+    figures = FIGURE_BYTES * (FIGURES_PER_PAIR * pairs + FIGURES_PER_SWEEP)
+    try:
+        scripts = sum(p.stat().st_size for p in VENDOR.iterdir() if p.is_file())
+    except OSError:  # an installation without them: the page then has no charts either
+        scripts = 0
+    return figures + scripts + PAGE_BYTES_PER_RUN * the_plan.n_runs
 
 
 def duration(seconds: float) -> str:

@@ -38,20 +38,23 @@ def committed_parts(out_dir: Path) -> list[Path]:
 
 
 def assemble(out_dir: Path, run_ids: Iterable[str], metadata: dict[str, Any]) -> Path | None:
-    """Write progress.parquet from the committed parts, runs in `run_ids` order, by step.
+    """Write progress.parquet from the committed parts: the rows of the runs `run_ids` (those
+    of runs.parquet; the parts' other runs are left out), in that order, by step.
 
-    Removes a stale progress.parquet where no batch has progress rows; returns the path written.
+    Removes a stale progress.parquet where no such run has progress rows; returns the path
+    written.
     """
     path = out_dir / PROGRESS
+    position = {run_id: i for i, run_id in enumerate(run_ids)}
     parts = [pd.read_parquet(p) for p in committed_parts(out_dir)]
+    parts = [part[part["run_id"].isin(position)] for part in parts]
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if not len(frame):
         path.unlink(missing_ok=True)
         return None
     frame = frame.drop_duplicates(["run_id", "step"])  # a run trained twice: identical rows
-    position = {run_id: i for i, run_id in enumerate(run_ids)}
-    frame = frame.assign(_pos=frame["run_id"].map(position).fillna(len(position)))
-    frame = frame.sort_values(["_pos", "run_id", "step"], kind="stable").drop(columns="_pos")
+    frame = frame.assign(_pos=frame["run_id"].map(position))
+    frame = frame.sort_values(["_pos", "step"], kind="stable").drop(columns="_pos")
     write_table(path, frame.reset_index(drop=True), metadata)
     return path
 

@@ -175,7 +175,7 @@ def run(
     """Train every uncommitted batch of the plan as Ray tasks; returns how many were trained.
     `train` is `sweep.train_missing` (it runs in the tasks). Raises TaskFailed (one line)
     when a task fails after its retries."""
-    from tqdm.auto import tqdm
+    from phasegrok.bar import progress_bar
 
     ray = import_ray()
     record = workers.record_plan(out_dir, spec, args.batch_runs)
@@ -201,14 +201,8 @@ def run(
             remote.remote(train, spec_ref, str(out_dir.resolve()), batch, width, gpus): batch
             for batch, width in todo
         }
-        bar = tqdm(
-            total=sum(batch_flops(b) for b, _w in todo),
-            unit="FLOP",
-            unit_scale=True,
-            desc=f"{spec.name} (ray)",
-            disable=args.quiet,
-            dynamic_ncols=True,
-        )
+        total = sum(batch_flops(b) for b, _w in todo)
+        bar = progress_bar(total, f"{spec.name} (ray)", enabled=not args.quiet)
         with bar:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)

@@ -99,7 +99,7 @@ def with_frames(
 
 
 def load(out_dir: str | Path) -> Results:
-    """Open a results folder; assembles the parts if the sweep was interrupted.
+    """Open a results folder; assembles the sweep's runs from the parts if it was interrupted.
 
     Raises DamagedError (one line: the file, and the command that repairs the folder) where a
     file cannot be read, ValueError where sweep.yaml is not YAML.
@@ -126,5 +126,24 @@ def load(out_dir: str | Path) -> Results:
             f"{damaged[0]}; {rerun_hint(out_dir)} to move its batch to {out_dir / DAMAGED} and "
             "train its runs again"
         )
-    runs, curves = assemble(out_dir)
+    members = sweep_members(out_dir, sweep)
+    runs, curves = assemble(out_dir, keep=members)
+    if members is not None and "refine_round" in runs:
+        runs = runs.assign(refine_round=runs["run_id"].map(members).astype(int))
     return Results(out_dir, runs, curves, sweep, classify_settings(sweep))
+
+
+def sweep_members(out_dir: Path, sweep: Mapping[str, Any]) -> dict[str, int] | None:
+    """run_id -> refine_round of the runs of the folder's sweep (sweep.yaml) among its parts
+    (`rounds.sweep_rounds`: not the runs of an earlier grid); None where sweep.yaml is absent
+    or no longer loads (an arrays task's file moved): then every run is read."""
+    from phasegrok.config import ConfigError, load_sweep
+    from phasegrok.rounds import sweep_rounds
+
+    if not sweep:
+        return None
+    try:  # the folder's copy of a reference table is named relative to no sweep file
+        spec = load_sweep({k: v for k, v in sweep.items() if k != "reference"})
+    except ConfigError:
+        return None
+    return sweep_rounds(spec, out_dir)

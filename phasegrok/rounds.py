@@ -12,12 +12,16 @@ Resuming: round r's points depend only on the runs of rounds < r and the seed, s
 interrupted during round r chooses the same points again and trains those still missing.
 Raising `rounds` or `max_runs` in the file continues with further rounds.
 
+Which runs are the sweep's: the same replay without training (`sweep_rounds`) finds the runs
+of each round in the folder, so that runs.parquet holds the grid and its rounds and nothing
+else the folder keeps in parts/ (runs of an earlier grid, and the rounds chosen from it).
+
 No JAX here: training is the `train` callable that `sweep` passes in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,24 +31,35 @@ import pandas as pd
 from phasegrok import store
 from phasegrok.classify import PHASES, classify_runs
 from phasegrok.config import SweepSpec
+from phasegrok.parts import check_parts, part_rows
 from phasegrok.refine import axis_scale, choose_points, point_phases, refine_axes, round_budget
 from phasegrok.rules import n_examples
 from phasegrok.sampling import SampledAxis
 from phasegrok.schema import SAMPLEABLE_KEYS, key_annotation
+from phasegrok.stream import grid_columns, locate, plan
 
 COLUMN = "refine_round"  # of runs.parquet: 0 for the initial grid, r for round r
 
 
-def with_round_column(runs: pd.DataFrame) -> pd.DataFrame:
-    """`runs` with `refine_round` set: a part written before refinement (the grid) holds 0."""
-    rounds = runs[COLUMN] if COLUMN in runs else pd.Series(0, index=runs.index)
-    return runs.assign(**{COLUMN: rounds.fillna(0).astype(int)})
+def finished_runs(
+    spec: SweepSpec, out_dir: Path, members: Mapping[str, int] | None = None
+) -> pd.DataFrame:
+    """The sweep's finished runs in the folder, classified, with their `refine_round`.
+
+    `members`: run_id -> refine_round of the runs to read (default: the sweep's,
+    `sweep_rounds`); the round is the sweep's, not what the run's part recorded (a run of an
+    earlier grid that a round chose again belongs to that round)."""
+    if members is None:
+        members = sweep_rounds(spec, out_dir)
+    runs, curves = store.assemble(out_dir, keep=members)
+    runs = classify_runs(runs, curves, spec.file.classify)
+    return runs.assign(**{COLUMN: runs["run_id"].map(members).astype(int)})
 
 
-def finished_runs(spec: SweepSpec, out_dir: Path) -> pd.DataFrame:
-    """Every finished run of the folder, classified, with its `refine_round`."""
-    runs, curves = store.assemble(out_dir)
-    return with_round_column(classify_runs(runs, curves, spec.file.classify))
+def located(spec: SweepSpec, out_dir: Path) -> set[str]:
+    """run_ids of the runs of `spec`'s grid that the folder holds (`stream.locate`)."""
+    rows = part_rows(check_parts(out_dir).whole, grid_columns(spec))
+    return set(locate(spec, rows))
 
 
 def round_seed(spec: SweepSpec, round_index: int) -> int:
@@ -103,18 +118,42 @@ def round_spec(
     return replace(spec, grid=grid)
 
 
-def run_rounds(spec: SweepSpec, out_dir: Path, train: Callable[[SweepSpec, int], None]) -> None:
+def run_rounds(
+    spec: SweepSpec, out_dir: Path, train: Callable[[SweepSpec, int], None] | None = None
+) -> dict[str, int]:
     """Every refinement round of `spec` after its grid; `train(round_spec, r)` trains a round's
     missing runs (`sweep.train_missing` with `refine_round = r`). A round with no point to add
-    ends the refinement: nothing is uncertain, or the budget is spent."""
+    ends the refinement: nothing is uncertain, or the budget is spent.
+
+    Returns run_id -> refine_round of the sweep's runs in the folder: its grid's (0) and its
+    rounds'. `train` None replays the rounds without training (`sweep_rounds`): a stage the
+    folder does not hold whole (an interrupted grid or round) ends the replay, as the rounds
+    after it are not chosen yet."""
+    members = dict.fromkeys(located(spec, out_dir), 0)
     refine = spec.file.refine
-    if refine is None or refine.rounds < 1:
-        return
+    if refine is None or refine.rounds < 1 or not members:
+        return members
+    if train is None and len(members) < plan(spec).n_runs:
+        return members
     axes = refine_axes(refine, spec.grid, SAMPLEABLE_KEYS)
-    runs = finished_runs(spec, out_dir)
+    runs = finished_runs(spec, out_dir, members)
     for round_index in range(1, refine.rounds + 1):
         points = plan_round(spec, runs, round_index)
         if not points:
-            return
-        train(round_spec(spec, axes, points), round_index)
-        runs = finished_runs(spec, out_dir)
+            break
+        this_round = round_spec(spec, axes, points)
+        if train is not None:
+            train(this_round, round_index)
+        found = located(this_round, out_dir)
+        for run_id in found:
+            members.setdefault(run_id, round_index)
+        if train is None and len(found) < plan(this_round).n_runs:
+            break
+        runs = finished_runs(spec, out_dir, members)
+    return members
+
+
+def sweep_rounds(spec: SweepSpec, out_dir: Path) -> dict[str, int]:
+    """run_id -> refine_round of the sweep's runs the folder holds: `run_rounds` replayed
+    without training (its grid's runs alone where it has no refinement)."""
+    return run_rounds(spec, out_dir, None)

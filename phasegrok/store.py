@@ -21,7 +21,7 @@ import io
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,8 @@ from phasegrok.parts import (
 PACKAGES = ("phasegrok", "jax", "jaxlib", "flax", "optax", "numpy", "pandas", "pyarrow")
 MANIFEST, SWEEP_YAML = "manifest.json", "sweep.yaml"
 RUNS, CURVES = "runs.parquet", "curves.parquet"
+# The tables assembled from the parts for the sweep of sweep.yaml (progress_store.PROGRESS too).
+ASSEMBLED = (RUNS, CURVES, "progress.parquet")
 
 
 class OutputError(Exception):
@@ -189,7 +191,12 @@ def prepare(out_dir: Path, identity: str, resolved: dict[str, Any], force: bool)
             for damage in quarantine(out_dir, check_parts(out_dir, full=True).damaged)
         ]
         write_text(manifest, json.dumps({"identity": identity, "name": resolved["name"]}, indent=1))
-        write_text(out_dir / SWEEP_YAML, yaml.safe_dump(resolved, sort_keys=False))
+        text = yaml.safe_dump(resolved, sort_keys=False)
+        before = out_dir / SWEEP_YAML
+        if before.exists() and before.read_text() != text:  # another grid, seeds, classify...
+            for name in ASSEMBLED:  # ... of which the tables say nothing until `finish`
+                (out_dir / name).unlink(missing_ok=True)
+        write_text(before, text)
     except OSError as err:
         raise OutputError(f"cannot write to {out_dir}: {err.strerror or err}") from None
     return warnings
@@ -209,7 +216,7 @@ def foreign_entries(out_dir: Path) -> list[Path]:
 def clear(out_dir: Path) -> None:
     """Remove phasegrok's own files from `out_dir` (for --force)."""
     shutil.rmtree(out_dir / PARTS, ignore_errors=True)
-    for name in (MANIFEST, SWEEP_YAML, RUNS, CURVES):
+    for name in (MANIFEST, SWEEP_YAML, *ASSEMBLED):
         (out_dir / name).unlink(missing_ok=True)
 
 
@@ -314,17 +321,31 @@ def write_batch(
 
 
 def assemble(
-    out_dir: Path, rank: Mapping[str, int] | None = None
+    out_dir: Path, rank: Mapping[str, int] | None = None, keep: Collection[str] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All whole committed batches as (runs, curves): the runs in `rank` first, by rank (a
-    run's position in its grid), then the rest by run_id. Raises DamagedError naming a part
-    that cannot be read."""
+    """The whole committed batches as (runs, curves): the runs in `rank` first, by rank (a
+    run's position in its grid), then the rest by run_id. `keep`: the run_ids to take (the
+    sweep's, `rounds.sweep_rounds`); the folder's other runs stay in parts/, unread; None:
+    every run. Raises DamagedError naming a part that cannot be read, OutputError where no
+    run is taken."""
     runs_parts = check_parts(out_dir).whole
-    if not runs_parts:
-        raise OutputError(f"{out_dir} holds no finished runs")
-    curves_parts = [p.with_name(p.name.replace(".runs.", ".curves.")) for p in runs_parts]
-    runs = pd.concat([_read_part(out_dir, p) for p in runs_parts], ignore_index=True)
-    curves = pd.concat([_read_part(out_dir, p) for p in curves_parts], ignore_index=True)
+    runs_list, curves_list = [], []
+    for part in runs_parts:
+        runs_part = _read_part(out_dir, part)
+        if keep is not None:
+            runs_part = runs_part[runs_part["run_id"].isin(keep)]
+            if not len(runs_part):
+                continue
+        curves_part = _read_part(out_dir, part.with_name(part.name.replace(".runs.", ".curves.")))
+        if keep is not None:
+            curves_part = curves_part[curves_part["run_id"].isin(runs_part["run_id"])]
+        runs_list.append(runs_part)
+        curves_list.append(curves_part)
+    if not runs_list:
+        of = "" if keep is None else " of this sweep"
+        raise OutputError(f"{out_dir} holds no finished runs{of}")
+    runs = pd.concat(runs_list, ignore_index=True)
+    curves = pd.concat(curves_list, ignore_index=True)
     rank = rank or {}
     runs["_rank"] = runs["run_id"].map(rank).fillna(len(rank))
     runs = runs.sort_values(["_rank", "run_id"], kind="stable").drop(columns="_rank")

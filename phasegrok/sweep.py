@@ -19,8 +19,10 @@ from typing import Any
 import yaml
 
 from phasegrok import progress_store, ray_executor, store, workers
+from phasegrok.bar import leave_out, progress_bar
 from phasegrok.batching import flops_per_step
 from phasegrok.calibrate import Recorder
+from phasegrok.claims import live_claims
 from phasegrok.config import ConfigError, SweepSpec, load_sweep
 from phasegrok.host import use_compile_cache, use_host_devices
 from phasegrok.limits import (
@@ -32,24 +34,19 @@ from phasegrok.limits import (
     limit_problem,
 )
 from phasegrok.overrides import GRAMMAR
-from phasegrok.parts import DAMAGED, check_parts, part_rows
+from phasegrok.parts import DAMAGED, PARTS, check_parts, part_rows
 from phasegrok.plan import Batch
 from phasegrok.reference import copy_reference
 from phasegrok.results import Results, with_frames
 from phasegrok.rounds import COLUMN as ROUND
-from phasegrok.rounds import run_rounds, with_round_column
-from phasegrok.stream import Plan, iter_batches, locate, plan
+from phasegrok.rounds import run_rounds, sweep_rounds
+from phasegrok.stream import Plan, grid_columns, iter_batches, locate, plan
 
 DEFAULT_RESULTS = Path("results")
 
 
 def default_out(spec: SweepSpec) -> Path:
     return DEFAULT_RESULTS / spec.name
-
-
-def grid_columns(spec: SweepSpec) -> list[str]:
-    """The runs.parquet columns that place a stored run on the grid (`stream.locate`)."""
-    return ["run_id", "seed", *spec.grid]
 
 
 def run_sweep(
@@ -87,17 +84,25 @@ def run_sweep(
     with page or nullcontext():  # a sweep that stops early leaves a page without refresh
         train = partial(train_missing, out_dir=out_dir, progress=progress, page=page)
         train(spec, memory_budget=memory_budget, max_runs_per_batch=max_runs_per_batch)
-        run_rounds(spec, out_dir, partial(train_round, train, memory_budget, max_runs_per_batch))
-    return finish(spec, out_dir, plots=plots)
+        round_of = partial(train_round, train, memory_budget, max_runs_per_batch)
+        members = run_rounds(spec, out_dir, round_of)
+    return finish(spec, out_dir, plots=plots, members=members)
 
 
 def live_page(spec: SweepSpec, out_dir: Path) -> Any:
-    """The live index.html of `out_dir` (`report.live.LivePage`), written at once."""
-    from phasegrok.report.live import LivePage
+    """The live index.html of `out_dir` (`report.live.LivePage`), written at once with the
+    sweep's runs an earlier, interrupted sweep left (not the runs of an earlier grid)."""
+    from phasegrok.report.live import REFRESH_S, LivePage
 
     refine = spec.file.refine
     budget = refine.max_runs if refine is not None and refine.rounds else 0
-    return LivePage(out_dir, spec.resolved_dict(), plan(spec).n_runs, budget).resume()
+    page = LivePage(out_dir, spec.resolved_dict(), plan(spec).n_runs, budget)
+    members = sweep_rounds(spec, out_dir) if (out_dir / store.MANIFEST).exists() else {}
+    if members:
+        page.add(*store.assemble(out_dir, keep=members))
+    else:
+        page.write(REFRESH_S)
+    return page
 
 
 def _warn(message: str) -> None:
@@ -133,8 +138,6 @@ def train_missing(
     width) pairs to train instead (a worker's claimed batches, `phasegrok.workers`). `columns`:
     constant columns of every run written (a refinement round's `refine_round`).
     """
-    from tqdm.auto import tqdm
-
     from phasegrok import engine, measure, progress_store
 
     the_plan = folder_plan(spec, out_dir)
@@ -154,26 +157,25 @@ def train_missing(
         "identity": spec.identity(),
     }
     # Counted in FLOPs, not steps: a step's cost differs between shape groups by orders of
-    # magnitude, and the ETA is the work left over the recent rate.
+    # magnitude, and the ETA is the work left over the recent rate (compilation left out).
     work = [flops_per_step(g.static) for g in the_plan.groups]
-    bar = tqdm(
-        total=sum(
-            n * g.static.steps * w
-            for g, n, w in zip(the_plan.groups, the_plan.todo, work, strict=True)
-        ),
-        unit="FLOP",
-        unit_scale=True,
-        desc=f"{spec.name}",
-        disable=not progress,
-        dynamic_ncols=True,
+    total = sum(
+        n * g.static.steps * w for g, n, w in zip(the_plan.groups, the_plan.todo, work, strict=True)
     )
+    bar = progress_bar(total, spec.name, enabled=progress)
     n_done, finished = the_plan.n_runs - the_plan.n_todo, 0
     recorder = Recorder(provenance["device"])
     try:
         for batch, width in batches:
             strategy = engine.choose_strategy(batch.static)
             on_steps = partial(advance, bar, flops_per_step(batch.static))
-            result = engine.execute_batch(batch, on_steps=on_steps, width=width, strategy=strategy)
+            result = engine.execute_batch(
+                batch,
+                on_steps=on_steps,
+                width=width,
+                strategy=strategy,
+                on_compiled=partial(leave_out, bar),
+            )
             recorder.add(batch.static, len(batch.runs), result.wall_seconds, result.compile_seconds)
             configs = [r.config for r in batch.runs]
             extra = {
@@ -231,22 +233,41 @@ class Interrupted(Exception):
         self.finished, self.total = finished, total
 
 
-def finish(spec: SweepSpec, out_dir: Path, plots: bool = True) -> Results:
-    """Assemble the parts, classify every run, write runs/curves parquet, draw the figures.
+def finish(
+    spec: SweepSpec, out_dir: Path, plots: bool = True, members: dict[str, int] | None = None
+) -> Results:
+    """Assemble the sweep's runs, classify them, write runs/curves/progress parquet, draw the
+    figures.
 
-    Runs of the grid come first, in grid order (found from their rows, `stream.locate`), then
-    any others the folder holds. Holds the whole sweep in memory: see MAX_RUNS.
+    The sweep's runs are `members` (run_id -> refine_round; default: found in the folder,
+    `rounds.sweep_rounds`): the grid's first, in grid order (found from their rows,
+    `stream.locate`), then its refinement rounds', round by round. Runs of an earlier grid that
+    parts/ keeps are left out (and their per-run figures removed), said in one line on stderr.
+    Holds the whole sweep in memory: see MAX_RUNS.
     """
     from phasegrok.classify import classify_runs
 
+    members = sweep_rounds(spec, out_dir) if members is None else members
     parts = check_parts(out_dir).whole
     located = locate(spec, part_rows(parts, grid_columns(spec)))
-    rank = {run_id: position for run_id, (position, _static) in located.items()}
-    runs_df, curves_df = store.assemble(out_dir, rank)
+    after = plan(spec).n_runs  # the rounds' runs sort after every grid position
+    rank = {
+        run_id: located[run_id][0] if r == 0 and run_id in located else after + r
+        for run_id, r in members.items()
+    }
+    runs_df, curves_df = store.assemble(out_dir, rank, keep=members)
     runs_df = classify_runs(runs_df, curves_df, spec.file.classify)
     if spec.file.refine is not None or ROUND in runs_df:
-        runs_df = with_round_column(runs_df)
-    metadata = store.read_metadata(parts[0]) if parts else {}
+        runs_df = runs_df.assign(**{ROUND: runs_df["run_id"].map(members).astype(int)})
+    aside = set_aside(out_dir, members, parts)
+    if aside:
+        print(kept_aside(len(aside), out_dir), file=sys.stderr)
+        drop_run_figures(out_dir, aside)
+    # The provenance of a part of the sweep's (one kept aside may be of an older session).
+    batch = runs_df["batch_id"].iloc[0] if "batch_id" in runs_df else None
+    own = out_dir / PARTS / f"{batch}.runs.parquet"
+    own = own if batch is not None and own.is_file() else (parts or [None])[0]
+    metadata = store.read_metadata(own) if own is not None else {}
     metadata["sweep"] = spec.resolved_dict()
     try:
         store.write_table(out_dir / store.CURVES, curves_df, metadata)
@@ -260,6 +281,40 @@ def finish(spec: SweepSpec, out_dir: Path, plots: bool = True) -> Results:
 
         draw_all(results)
     return results
+
+
+def set_aside(
+    out_dir: Path, members: Mapping[str, int], parts: Iterable[Path] | None = None
+) -> set[str]:
+    """run_ids of the runs the folder keeps in parts/ (its whole runs `parts`, default: found
+    again) that are not among the sweep's."""
+    parts = check_parts(out_dir).whole if parts is None else parts
+    return {row["run_id"] for row in part_rows(parts, ["run_id"])} - members.keys()
+
+
+def dry_aside(spec: SweepSpec, out_dir: Path) -> int:
+    """How many runs --dry-run says are kept aside (`set_aside`); 0 where a part cannot be
+    read (a damage said above it, which the sweep would first move away)."""
+    try:
+        return len(set_aside(out_dir, sweep_rounds(spec, out_dir)))
+    except store.OutputError:
+        return 0
+
+
+def kept_aside(n: int, out_dir: Path) -> str:
+    """The line that says the folder keeps `n` runs that are not the sweep's."""
+    return (
+        f"note: {n} runs of an earlier grid kept aside in {out_dir / PARTS}, not shown "
+        "(reused if their points return)"
+    )
+
+
+def drop_run_figures(out_dir: Path, run_ids: set[str]) -> None:
+    """Remove the per-run figures of `run_ids` (``<figure>__<run_id>.png``, drawn by an
+    earlier sweep): the folder's figures are the sweep's."""
+    for path in out_dir.glob("*.png"):
+        if path.stem.rsplit("__", 1)[-1] in run_ids:
+            path.unlink(missing_ok=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -324,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.overrides:  # what the overrides made of the file
                 print(yaml.safe_dump(spec.resolved_dict(), sort_keys=False).rstrip())
             print(summary + (f"; refused: {problem}" if problem else ""))
+            aside = dry_aside(spec, out_dir) if scan else 0
+            if aside:
+                print(kept_aside(aside, out_dir))
             return 0
         check_limits(the_plan)
         est = the_plan.estimate()
@@ -334,7 +392,8 @@ def main(argv: list[str] | None = None) -> int:
                 "grid", f"{summary}; this is very large: check the grid, or pass --yes"
             )
         if args.worker:  # before anything is written: another plan is refused
-            workers.worker_plan(spec, args.batch_runs, workers.read_plan(out_dir))
+            busy = bool(live_claims(out_dir))
+            workers.worker_plan(spec, args.batch_runs, workers.read_plan(out_dir), busy)
         if args.executor == "ray":  # ray installed, no --worker, no refinement
             ray_executor.check_args(args, spec)
     except ConfigError as err:
@@ -367,8 +426,9 @@ def main(argv: list[str] | None = None) -> int:
         with page or nullcontext():
             train = partial(train_missing, out_dir=out_dir, progress=not args.quiet, page=page)
             train(spec, max_runs_per_batch=max(1, args.batch_runs))
-            run_rounds(spec, out_dir, partial(train_round, train, None, max(1, args.batch_runs)))
-        results = finish(spec, out_dir, plots=not args.no_plots)
+            round_of = partial(train_round, train, None, max(1, args.batch_runs))
+            members = run_rounds(spec, out_dir, round_of)
+        results = finish(spec, out_dir, plots=not args.no_plots, members=members)
     except Interrupted as stop:
         print(
             f"\ninterrupted: {stop.finished} of {stop.total} runs are saved in {out_dir}; "

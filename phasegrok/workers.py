@@ -1,6 +1,7 @@
 """`--worker` and `--merge`: many processes (a Slurm job array) training one results folder.
 
-    plan.json    what every worker cuts into batches: the identity, --batch-runs, the sweeps
+    plan.json    what every worker cuts into batches: the identity, --batch-runs, the sweeps,
+                 and the runs of the first sweep the folder held when the plan was made
 
 A worker cuts the batches from the whole sweep and `--batch-runs` alone (`worker_batches`: not
 from the host's memory, nor from what is done), so every worker on every host has the same
@@ -17,13 +18,13 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from phasegrok import store
-from phasegrok.claims import DEFAULT_TIMEOUT, heartbeat, try_claim, unique_suffix
+from phasegrok.claims import DEFAULT_TIMEOUT, heartbeat, live_claims, try_claim, unique_suffix
 from phasegrok.config import ConfigError, SweepSpec, load_sweep
 from phasegrok.parts import PARTS
 from phasegrok.plan import Batch
@@ -70,10 +71,11 @@ def recorded_sweep(resolved: dict[str, Any]) -> SweepSpec:
 
 
 def worker_batches(record: dict[str, Any]) -> Iterator[tuple[Batch, int]]:
-    """(batch, width) of a plan.json record: each recorded sweep's runs not in an earlier one,
-    cut by `batch_runs` alone (no memory cap), so every host names the same batches and an
-    extension appends batches without renaming the old ones."""
-    earlier: set[str] = set()
+    """(batch, width) of a plan.json record: each recorded sweep's runs not in an earlier one
+    nor `done` when the plan was made (the runs of an earlier grid that return), cut by
+    `batch_runs` alone (no memory cap), so every host names the same batches and an extension
+    appends batches without renaming the old ones."""
+    earlier: set[str] = set(record.get("done", ()))
     for resolved in record["sweeps"]:
         spec = recorded_sweep(resolved)
         yield from iter_batches(plan(spec), earlier, UNBOUNDED, record["batch_runs"], None)
@@ -88,15 +90,29 @@ def read_plan(out_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and isinstance(data.get("sweeps"), list) else None
 
 
-def worker_plan(spec: SweepSpec, batch_runs: int, theirs: dict[str, Any] | None) -> dict[str, Any]:
+def worker_plan(
+    spec: SweepSpec,
+    batch_runs: int,
+    theirs: dict[str, Any] | None,
+    busy: bool = False,
+    done: Collection[str] = (),
+) -> dict[str, Any]:
     """The plan this worker follows: the folder's (`theirs`), extended by `spec` when it adds
-    runs; a new one when there is none, or it is of another sweep (a folder replaced with
-    --force). Raises ConfigError (one line) for another --batch-runs, or a sweep that drops
-    runs of the plan."""
+    runs; a new one when there is none, it is of another sweep (a folder replaced with
+    --force), or `spec` drops runs of it (another grid: the runs of the old one stay in
+    parts/, kept aside as without workers) while no worker is `busy` in the folder (holds a
+    live claim). A new plan records which of its runs are `done` (in the folder's parts),
+    which no worker trains again. Raises ConfigError (one line) for another --batch-runs, or a
+    sweep that drops runs of the plan of busy workers."""
     batch_runs = max(1, batch_runs)
     fresh = {"identity": spec.identity(), "batch_runs": batch_runs}
+
+    def new_plan() -> dict[str, Any]:
+        reused = sorted(run_ids(spec) & set(done)) if done else []
+        return {**fresh, "sweeps": [spec.resolved_dict()], **({"done": reused} if reused else {})}
+
     if theirs is None or theirs.get("identity") != spec.identity():
-        return {**fresh, "sweeps": [spec.resolved_dict()]}
+        return new_plan()
     if theirs.get("batch_runs") != batch_runs:
         raise ConfigError(
             "--batch-runs",
@@ -109,12 +125,15 @@ def worker_plan(spec: SweepSpec, batch_runs: int, theirs: dict[str, Any] | None)
     mine = run_ids(spec)
     if mine <= planned:
         return theirs
-    if not planned <= mine:
+    if not planned <= mine and busy:
         raise ConfigError(
             "grid",
-            f"plan.json holds {len(planned - mine)} runs this sweep does not: workers of one "
-            "folder run the same sweep (or one that extends it); choose another --out",
+            f"plan.json holds {len(planned - mine)} runs this sweep does not, and workers are "
+            "training them: workers of one folder run the same sweep at a time (or one that "
+            "extends it); wait for them to finish, or choose another --out",
         )
+    if not planned <= mine:  # another grid: a plan of its own
+        return new_plan()
     return {**fresh, "sweeps": [*theirs["sweeps"], spec.resolved_dict()]}
 
 
@@ -123,7 +142,8 @@ def record_plan(out_dir: Path, spec: SweepSpec, batch_runs: int) -> dict[str, An
     whole or not at all). Returns the plan to follow; raises ConfigError if it differs."""
     path = out_dir / PLAN_JSON
     theirs = read_plan(out_dir)
-    record = worker_plan(spec, batch_runs, theirs)
+    busy, done = bool(live_claims(out_dir)), store.done_run_ids(out_dir)
+    record = worker_plan(spec, batch_runs, theirs, busy, done)
     if theirs is not None:
         if record is not theirs:  # an extension, or a stale plan of another sweep
             store.write_text(path, json.dumps(record, indent=1))

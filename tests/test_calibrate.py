@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
-from phasegrok import calibrate
+from phasegrok import calibrate, limits
 from phasegrok.calibrate import ASSUMED_FLOPS, Recorder, estimate_seconds, read_cache, shape_class
 from phasegrok.config import load_sweep
+from phasegrok.store import read_metadata
 from phasegrok.stream import plan
 from phasegrok.sweep import describe, run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -84,3 +92,63 @@ def test_an_unreadable_cache_is_uncalibrated(cache):
     cache.mkdir()
     (cache / calibrate.CACHE_FILE).write_text("{not json")
     assert read_cache() == {}
+
+
+def test_the_cpu_estimate_is_of_the_devices_this_process_gets(monkeypatch):
+    entry = {"modular:5": {"flops_per_second": 1e9, "compile_seconds_per_group": 1.0}}
+    # The last sweep was a run of the Python API (one device); the CLI makes one per core.
+    cache = {
+        "version": calibrate.VERSION,
+        "last_backend": "1 x cpu: cpu",
+        "backends": {"1 x cpu: cpu": entry, "2 x cpu: cpu": entry},
+    }
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    assert calibrate.expected_backend(cache) == ("2 x cpu: cpu", "calibrated on 2 x cpu: cpu")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=3")
+    assert calibrate.expected_backend(cache)[1] == (
+        "calibrated on 1 x cpu: cpu, not this run's 3 x cpu"
+    )
+    monkeypatch.delenv("XLA_FLAGS")
+    assert calibrate.expected_backend(cache)[0] == "1 x cpu: cpu"
+    gpu = {**cache, "last_backend": "1 x gpu: H100", "backends": {"1 x gpu: H100": entry}}
+    assert calibrate.expected_backend(gpu)[0] == "1 x gpu: H100"
+
+
+@pytest.mark.training
+def test_the_dry_run_names_the_devices_the_run_trains_on(tiny, tmp_path):
+    """`--dry-run` and the run say the device count the run records (one per core)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PHASEGROK_CACHE": str(tmp_path / "cache")}
+    env.pop("XLA_FLAGS", None)
+    sweep_file = tmp_path / "tiny.yaml"
+    sweep_file.write_text(yaml.safe_dump(tiny))
+
+    def cli(*args):
+        command = [sys.executable, "-m", "phasegrok.sweep", str(sweep_file), *args]
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        return proc
+
+    out = tmp_path / "out"
+    cli("--out", str(out), "--no-plots", "--quiet")
+    device = read_metadata(out / "runs.parquet")["device"]
+    cores = len(os.sched_getaffinity(0))
+    assert device == f"{cores} x cpu: cpu"
+    # An API run (one device) trained last: its measurement must not stand for the CLI's.
+    data = json.loads((tmp_path / "cache" / calibrate.CACHE_FILE).read_text())
+    data["backends"]["1 x cpu: cpu" if cores > 1 else "9 x cpu: cpu"] = {}
+    data["last_backend"] = "1 x cpu: cpu" if cores > 1 else "9 x cpu: cpu"
+    (tmp_path / "cache" / calibrate.CACHE_FILE).write_text(json.dumps(data))
+    dry = cli("--out", str(tmp_path / "other"), "--dry-run").stdout
+    run = cli("--out", str(tmp_path / "other"), "--no-plots", "--quiet").stderr
+    assert f"calibrated on {device})" in dry and f"calibrated on {device})" in run
+    assert read_metadata(tmp_path / "other" / "runs.parquet")["device"] == device
+
+
+def test_the_size_estimate_counts_the_figures_and_scripts():
+    """The quickstart wrote 7.2 MB (6.9 MiB; 2026-12-08): 2.7 MB of tables and parameters,
+    3.55 MB of figures, 0.85 MB of vendored scripts; the estimate once said 2.2 MiB."""
+    the_plan = plan(load_sweep(ROOT / "sweeps" / "quickstart.yaml"))
+    line = describe(the_plan)
+    size = float(line.split("~")[-1].split(" MiB")[0])
+    assert 6.0 <= size <= 8.0 and "MiB of results (figures included)" in line
+    assert limits.report_bytes(the_plan) > 0.85e6 + 21 * limits.FIGURE_BYTES

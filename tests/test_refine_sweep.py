@@ -104,6 +104,29 @@ def test_resume_picks_the_same_points(refined, tmp_path):
 
 
 @pytest.mark.training
+def test_the_rounds_belong_to_their_grid(refined, tmp_path, capsys):
+    out, runs = refined
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    parts = sorted((copy / "parts").iterdir())
+    # Without refinement the sweep is its grid: the rounds' runs are kept aside, not shown.
+    bare = run_sweep({**SWEEP, "refine": None}, copy, progress=False, plots=False, live=False)
+    assert sorted(bare.runs["run_id"]) == sorted(runs.loc[runs["refine_round"] == 0, "run_id"])
+    assert (
+        "refine_round" not in pd.read_parquet(copy / "runs.parquet")
+        or (bare.runs["refine_round"] == 0).all()
+    )
+    aside = int((runs["refine_round"] > 0).sum())
+    assert f"{aside} runs of an earlier grid kept aside" in capsys.readouterr().err
+    # With it again: the same rounds, replayed from the grid's runs, nothing trained.
+    again = run_sweep(SWEEP, copy, progress=False, plots=False, live=False).runs
+    assert sorted((copy / "parts").iterdir()) == parts
+    key = ["run_id", "refine_round"]
+    pd.testing.assert_frame_equal(again[key], runs[key])
+    assert set(finished_runs(load_sweep(SWEEP), copy)["run_id"]) == set(runs["run_id"])
+
+
+@pytest.mark.training
 def test_min_step_from_the_sweep_file_stops_the_cuts(refined):
     out, _runs = refined
     grid = finished_runs(load_sweep(SWEEP), out).query("refine_round == 0")

@@ -119,8 +119,11 @@ def test_the_plan_depends_on_the_sweep_and_batch_runs_alone(tmp_path):
     assert [n for _id, n in _ids(first)] == [4, 4, 4]  # 12 runs in equal batches of <= 5
     with pytest.raises(ConfigError, match="--batch-runs 5 .* with 4"):
         workers.worker_plan(_spec(), 4, first)
-    with pytest.raises(ConfigError, match="holds 4 runs this sweep does not"):
-        workers.worker_plan(_spec(**{"optimizer.weight_decay": [0.01, 0.1, 5.0]}), 5, first)
+    other = _spec(**{"optimizer.weight_decay": [0.01, 0.1, 5.0]})
+    with pytest.raises(ConfigError, match="holds 4 runs this sweep does not, and workers"):
+        workers.worker_plan(other, 5, first, busy=True)
+    # Another grid once no worker is busy: a plan of its own, as a sweep without workers.
+    assert workers.worker_plan(other, 5, first)["sweeps"] == [other.resolved_dict()]
 
 
 def test_extending_a_sweep_appends_batches_and_keeps_the_old_ones(tmp_path):
@@ -261,3 +264,23 @@ def test_a_start_in_progress_is_not_a_foreign_folder(tmp_path):
     with pytest.raises(store.OutputError, match="not empty and holds no phasegrok results"):
         store.prepare(strange, spec.identity(), spec.resolved_dict(), force=False)
     assert sorted(p.name for p in strange.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.training
+def test_workers_of_another_grid_merge_that_grid_alone(tmp_path):
+    first, other = tmp_path / "first.yaml", tmp_path / "other.yaml"
+    first.write_text(yaml.safe_dump(SWEEP))
+    grid = {**SWEEP["grid"], "optimizer.weight_decay": [0.3, 1.0]}
+    other.write_text(yaml.safe_dump({**SWEEP, "grid": grid}))
+    out = tmp_path / "out"
+    for sweep_file, trained in ((first, 12), (other, 4)):
+        status, err = _finish(_start(sweep_file, out, ["--worker"], CORES[0]))
+        assert status == 0 and f"({trained} runs)" in err, err
+        status, err = _finish(_start(sweep_file, out, ["--merge"], CORES[0]))
+        assert status == 0, err
+    assert "8 runs of an earlier grid kept aside" in err
+    runs, curves = _frames(out)
+    assert len(runs) == 8 and sorted(runs["optimizer.weight_decay"].unique()) == [0.3, 1.0]
+    assert set(curves["run_id"]) == set(runs["run_id"])
+    status, err = _finish(_start(first, out, ["--worker"], CORES[0]))  # back: nothing to train
+    assert status == 0 and "(0 runs)" in err, err
