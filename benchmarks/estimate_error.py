@@ -22,13 +22,13 @@ from pathlib import Path
 os.environ["PHASEGROK_CACHE"] = tempfile.mkdtemp(prefix="phasegrok-estimate-")
 os.environ["PHASEGROK_COMPILE_CACHE"] = "off"
 
-from phasegrok.host import use_host_devices  # noqa: E402
+from phasegrok.run.host import use_host_devices  # noqa: E402
 
 use_host_devices()
 
-from phasegrok.calibrate import estimate_seconds  # noqa: E402
-from phasegrok.config import load_sweep  # noqa: E402
-from phasegrok.stream import plan  # noqa: E402
+from phasegrok.config.load import load_sweep  # noqa: E402
+from phasegrok.plan.calibrate import estimate_seconds  # noqa: E402
+from phasegrok.plan.groups import plan  # noqa: E402
 from phasegrok.sweep import run_sweep  # noqa: E402
 
 SWEEPS = [

@@ -21,9 +21,10 @@ import jax
 import numpy as np
 import yaml
 
-from phasegrok import engine, training
-from phasegrok.config import load_sweep
-from phasegrok.plan import Batch, expand
+from phasegrok.config.load import load_sweep
+from phasegrok.engine import batch as engine
+from phasegrok.engine import training
+from phasegrok.plan.runs import Batch, expand
 
 CONFIG = Path(__file__).resolve().parent / "modadd-large.yaml"
 

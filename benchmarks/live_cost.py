@@ -47,9 +47,9 @@ def replay_seconds(folder: Path) -> tuple[float, int, int]:
     """(seconds in LivePage.add over the folder's batches, batches, final page bytes)."""
     import pandas as pd
 
-    from phasegrok.parts import check_parts
     from phasegrok.report.live import LivePage
-    from phasegrok.store import read_sweep
+    from phasegrok.store.folder import read_sweep
+    from phasegrok.store.parts import check_parts
 
     parts = check_parts(folder).whole
     with tempfile.TemporaryDirectory() as tmp:

@@ -33,11 +33,15 @@ import jax
 import numpy as np
 import pandas as pd
 
-from phasegrok import engine, lens, measure, progress, readout
-from phasegrok.config import load_sweep
-from phasegrok.plan import Batch, expand
-from phasegrok.tasks import modular_label
-from phasegrok.training import lens_metrics, model_facts
+from phasegrok.config.load import load_sweep
+from phasegrok.engine import batch as engine
+from phasegrok.engine import measure
+from phasegrok.engine.data import modular_label
+from phasegrok.engine.training import lens_metrics, model_facts
+from phasegrok.lens import fourier as lens
+from phasegrok.lens import progress_measures as progress
+from phasegrok.lens import readout
+from phasegrok.plan.runs import Batch, expand
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,7 +119,7 @@ def old_measures(logits, labels, s, n, keys, train, loss):
 
 
 def old_train_mask(static, run, pairs):
-    from phasegrok.tasks import example_order, modular_pairs
+    from phasegrok.engine.data import example_order, modular_pairs
 
     every, _ = modular_pairs(static.op, static.p, static.symmetric)
     chosen = every[example_order(run.seed, len(every))[: int(run.hyper.n_train)]]

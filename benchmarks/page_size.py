@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from phasegrok.classify import classify_runs
+from phasegrok.analysis.classify import classify_runs
 from phasegrok.report.gallery import write_index
 from phasegrok.report.interactive import interactive_html
 

@@ -65,7 +65,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from phasegrok.host import use_compile_cache, use_host_devices
+from phasegrok.run.host import use_compile_cache, use_host_devices
 
 use_host_devices()
 use_compile_cache()

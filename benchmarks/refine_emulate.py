@@ -38,8 +38,8 @@ import pandas as pd
 from refine_scoring import reference_points  # benchmarks/, the script's own folder
 from scipy.spatial import cKDTree
 
-from phasegrok.classify import PHASES
-from phasegrok.refine import choose_points, point_phases
+from phasegrok.analysis.refine import choose_points, point_phases
+from phasegrok.config.schema import PHASES
 
 ROOT = Path(__file__).resolve().parent.parent
 WD, FRAC = "optimizer.weight_decay", "data.train_fraction"

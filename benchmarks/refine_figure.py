@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from phasegrok.classify import PHASE_COLORS
+from phasegrok.analysis.classify import PHASE_COLORS
 
 WD, FRAC = "optimizer.weight_decay", "data.train_fraction"
 

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from phasegrok.refine import PointPhase, choose_points
+from phasegrok.analysis.refine import PointPhase, choose_points
 
 ROOT = Path(__file__).resolve().parent.parent
 TRUTH_N = 400  # fine grid of cell centres on which errors are scored

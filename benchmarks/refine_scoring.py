@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from phasegrok.classify import PHASES
-from phasegrok.refine import point_phases
+from phasegrok.analysis.refine import point_phases
+from phasegrok.config.schema import PHASES
 
 WD, FRAC = "optimizer.weight_decay", "data.train_fraction"
 LOG_WD = (-2.5, 1.5)  # log10 of the weight-decay range

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from phasegrok.results import Results
+    from phasegrok.analysis.results import Results
 
 __all__ = ["load", "run_sweep"]
 __version__ = "0.1.0"
@@ -32,6 +32,6 @@ def run_sweep(
 
 def load(results_dir: str | Path) -> Results:
     """Open a results folder: `.runs` and `.curves` DataFrames, `.params(run_id)`."""
-    from phasegrok.results import load as _load
+    from phasegrok.analysis.results import load as _load
 
     return _load(results_dir)

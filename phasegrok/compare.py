@@ -2,7 +2,7 @@
 
 Compares a results folder, cell by cell, with the published outcome in its `reference.csv`
 (copied there by the sweep from its `reference:` key; `--ref` names another table; the format
-is in `phasegrok.reference`). Prints:
+is in `phasegrok.config.reference`). Prints:
 
 - the agreement table, one row per compared cell: the published majority phase with its seed
   count (k/n), phasegrok's, and whether they agree. Seeds are aggregated to the majority phase
@@ -33,9 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from phasegrok import store
-from phasegrok.classify import ClassifySpec, classify_runs
-from phasegrok.comparison import (
+from phasegrok.analysis.classify import classify_runs
+from phasegrok.analysis.comparison import (
     CompareError,
     Matched,
     frequency_summary,
@@ -44,8 +43,10 @@ from phasegrok.comparison import (
     numeric_summary,
     phase_agreement,
 )
-from phasegrok.reference import REFERENCE_FILE, Reference, ReferenceError, read_reference
-from phasegrok.results import Results, load
+from phasegrok.analysis.results import Results, load
+from phasegrok.config.reference import REFERENCE_FILE, Reference, ReferenceError, read_reference
+from phasegrok.config.schema import ClassifySpec
+from phasegrok.store import folder as store
 
 
 def _parser() -> argparse.ArgumentParser:

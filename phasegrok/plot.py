@@ -16,7 +16,7 @@ Reads DIR/runs.parquet, DIR/curves.parquet and DIR/sweep.yaml; never needs JAX o
 
 Reclassifying rewrites runs.parquet (temp file, then ``os.replace``) with new classification
 columns; other columns and the schema metadata are kept, the thresholds used are recorded under
-the schema key ``phasegrok.classify`` (shown in index.html), and curves.parquet is never
+the schema key ``phasegrok.analysis.classify`` (shown in index.html), and curves.parquet is never
 written. Every figure and index.html are then redrawn.
 
 Bad input (missing folder or parquet file, unknown key, invalid value, unknown run id): one
@@ -36,10 +36,11 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
-from phasegrok import store
-from phasegrok.classify import ClassifySpec, classify_runs
-from phasegrok.results import load
-from phasegrok.store import CURVES, PARTS, RUNS, rerun_hint, table_damage, write_runs
+from phasegrok.analysis.classify import classify_runs
+from phasegrok.analysis.results import load
+from phasegrok.config.schema import ClassifySpec
+from phasegrok.store import folder as store
+from phasegrok.store.folder import CURVES, PARTS, RUNS, rerun_hint, table_damage, write_runs
 
 
 class UsageError(ValueError):

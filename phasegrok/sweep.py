@@ -18,14 +18,16 @@ from typing import Any
 
 import yaml
 
-from phasegrok import progress_store, ray_executor, store, workers
-from phasegrok.bar import leave_out, progress_bar
-from phasegrok.batching import flops_per_step
-from phasegrok.calibrate import Recorder
-from phasegrok.claims import live_claims
-from phasegrok.config import ConfigError, SweepSpec, load_sweep
-from phasegrok.host import use_compile_cache, use_host_devices
-from phasegrok.limits import (
+from phasegrok.analysis.results import Results, with_frames
+from phasegrok.analysis.rounds import COLUMN as ROUND
+from phasegrok.analysis.rounds import run_rounds, sweep_rounds
+from phasegrok.config.load import ConfigError, SweepSpec, load_sweep
+from phasegrok.config.overrides import GRAMMAR
+from phasegrok.config.reference import copy_reference
+from phasegrok.plan.batching import flops_per_step
+from phasegrok.plan.calibrate import Recorder
+from phasegrok.plan.groups import Plan, grid_columns, iter_batches, locate, plan
+from phasegrok.plan.limits import (
     MAX_BYTES_WITHOUT_YES,
     MAX_RUNS_WITHOUT_YES,
     check_limits,
@@ -33,14 +35,14 @@ from phasegrok.limits import (
     duration,
     limit_problem,
 )
-from phasegrok.overrides import GRAMMAR
-from phasegrok.parts import DAMAGED, PARTS, check_parts, part_rows
-from phasegrok.plan import Batch
-from phasegrok.reference import copy_reference
-from phasegrok.results import Results, with_frames
-from phasegrok.rounds import COLUMN as ROUND
-from phasegrok.rounds import run_rounds, sweep_rounds
-from phasegrok.stream import Plan, grid_columns, iter_batches, locate, plan
+from phasegrok.plan.runs import Batch
+from phasegrok.run import ray_executor, workers
+from phasegrok.run.host import use_compile_cache, use_host_devices
+from phasegrok.run.progress_bar import leave_out, progress_bar
+from phasegrok.store import folder as store
+from phasegrok.store import progress as progress_store
+from phasegrok.store.claims import live_claims
+from phasegrok.store.parts import DAMAGED, PARTS, check_parts, part_rows
 
 DEFAULT_RESULTS = Path("results")
 
@@ -65,7 +67,7 @@ def run_sweep(
 
     `live` (with `plots`): index.html shows the phase diagram of the runs so far while training
     (`phasegrok.report.live`). `overrides`: `KEY=VALUE` / `~KEY` strings, as on the command
-    line (`phasegrok.overrides`).
+    line (`phasegrok.config.overrides`).
 
     Returns the folder's `Results` (`.runs`, `.curves`, `.params(run_id)`). Finished batches
     are skipped, so calling it again after an interruption resumes. Raises ConfigError for bad
@@ -135,10 +137,12 @@ def train_missing(
     Batches are planned as training reaches them (`stream.iter_batches`): memory holds one
     batch, and the run_ids of the runs already done. `page.add(runs, curves)` (a
     `report.live.LivePage`) is called with each batch once it is saved. `batches`: (batch,
-    width) pairs to train instead (a worker's claimed batches, `phasegrok.workers`). `columns`:
+    width) pairs to train instead (a worker's claimed batches, `phasegrok.run.workers`). `columns`:
     constant columns of every run written (a refinement round's `refine_round`).
     """
-    from phasegrok import engine, measure, progress_store
+    from phasegrok.engine import batch as engine
+    from phasegrok.engine import measure
+    from phasegrok.store import progress as progress_store
 
     the_plan = folder_plan(spec, out_dir)
     if not the_plan.n_todo:
@@ -245,7 +249,7 @@ def finish(
     parts/ keeps are left out (and their per-run figures removed), said in one line on stderr.
     Holds the whole sweep in memory: see MAX_RUNS.
     """
-    from phasegrok.classify import classify_runs
+    from phasegrok.analysis.classify import classify_runs
 
     members = sweep_rounds(spec, out_dir) if members is None else members
     parts = check_parts(out_dir).whole

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from phasegrok.classify import ClassifySpec, classify_runs
+from phasegrok.analysis.classify import classify_runs
+from phasegrok.config.schema import ClassifySpec
 
 P = 97
 STEPS = np.arange(0, 10_001, 100)

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The CLI keeps compiled programs in a user cache folder; tests (and the CLIs they start)
 # use a throwaway one instead of the home folder.
 os.environ["PHASEGROK_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="phasegrok-test-xla-")
-# ... and the measured throughputs of the time estimate (phasegrok.calibrate) likewise.
+# ... and the measured throughputs of the time estimate (phasegrok.plan.calibrate) likewise.
 os.environ["PHASEGROK_CACHE"] = tempfile.mkdtemp(prefix="phasegrok-test-cache-")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

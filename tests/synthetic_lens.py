@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from phasegrok import cyclic, lens
-from phasegrok.classify import ClassifySpec, classify_runs
-from phasegrok.store import write_batch
+from phasegrok.analysis.classify import classify_runs
+from phasegrok.config import cyclic
+from phasegrok.config.schema import ClassifySpec
+from phasegrok.lens import fourier as lens
+from phasegrok.store.folder import write_batch
 
 STEPS = np.arange(0, 5001, 250)
 P, D, WIDTH = 31, 12, 24

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from phasegrok.classify import ClassifySpec, classify_runs
+from phasegrok.analysis.classify import classify_runs
+from phasegrok.config.schema import ClassifySpec
 
 P = 31
 STEPS = np.arange(0, 5001, 100)

@@ -14,16 +14,16 @@ import yaml
 from conftest import TINY, write_arrays
 
 import phasegrok
-from phasegrok import lens
-from phasegrok.batching import n_params, run_bytes, step_flops
-from phasegrok.config import ConfigError, load_sweep
-from phasegrok.plan import expand
+from phasegrok.config.load import ConfigError, load_sweep
+from phasegrok.engine.data import batch_data, example_order
+from phasegrok.engine.training import METRICS
+from phasegrok.lens import fourier as lens
+from phasegrok.plan.batching import n_params, run_bytes, step_flops
+from phasegrok.plan.runs import expand
 from phasegrok.report import LensWarning
 from phasegrok.report.lens_section import draw_run
-from phasegrok.store import OutputError, prepare
+from phasegrok.store.folder import OutputError, prepare
 from phasegrok.sweep import main
-from phasegrok.tasks import batch_data, example_order
-from phasegrok.training import METRICS
 
 LENS_COLUMNS = [f"final_{m}" for m in lens.MODULAR_METRICS + lens.PARITY_METRICS]
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from tqdm.std import tqdm
 
-from phasegrok.bar import LogLines, leave_out, progress_bar
+from phasegrok.run.progress_bar import LogLines, leave_out, progress_bar
 
 ROOT = Path(__file__).resolve().parents[1]
 

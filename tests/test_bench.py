@@ -2,11 +2,11 @@
 
 import pytest
 
-from phasegrok.batching import step_flops
-from phasegrok.bench import main, shrink
-from phasegrok.bench_workers import worker_cores
-from phasegrok.config import load_sweep
-from phasegrok.plan import expand
+from phasegrok.bench.cli import main, shrink
+from phasegrok.bench.workers import worker_cores
+from phasegrok.config.load import load_sweep
+from phasegrok.plan.batching import step_flops
+from phasegrok.plan.runs import expand
 
 
 def _static(sweep):

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import TINY, page_data
 
-from phasegrok.classify import PHASE_COLORS
+from phasegrok.analysis.classify import PHASE_COLORS
 from phasegrok.report.vega_spec import first_cell
 from phasegrok.sweep import run_sweep
 

@@ -11,11 +11,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from phasegrok import calibrate, limits
-from phasegrok.calibrate import ASSUMED_FLOPS, Recorder, estimate_seconds, read_cache, shape_class
-from phasegrok.config import load_sweep
-from phasegrok.store import read_metadata
-from phasegrok.stream import plan
+from phasegrok.config.load import load_sweep
+from phasegrok.plan import calibrate, limits
+from phasegrok.plan.calibrate import (
+    ASSUMED_FLOPS,
+    Recorder,
+    estimate_seconds,
+    read_cache,
+    shape_class,
+)
+from phasegrok.plan.groups import plan
+from phasegrok.store.folder import read_metadata
 from phasegrok.sweep import describe, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]

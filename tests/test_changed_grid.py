@@ -7,9 +7,9 @@ import pytest
 import yaml
 
 import phasegrok
-from phasegrok import store
-from phasegrok.config import load_sweep
-from phasegrok.progress_store import PROGRESS
+from phasegrok.config.load import load_sweep
+from phasegrok.store import folder as store
+from phasegrok.store.progress import PROGRESS
 from phasegrok.sweep import main, run_sweep
 
 WD = "optimizer.weight_decay"

@@ -13,15 +13,9 @@ from classify_curves import STEPS, P, classify_one, curve, frames, step_up
 from conftest import TINY
 from pydantic import ValidationError
 
-from phasegrok.classify import (
-    CLASS_COLUMNS,
-    PHASE_COLORS,
-    PHASES,
-    ClassifySpec,
-    chance_loss,
-    classify_runs,
-)
-from phasegrok.config import ConfigError, load_sweep
+from phasegrok.analysis.classify import CLASS_COLUMNS, PHASE_COLORS, chance_loss, classify_runs
+from phasegrok.config.load import ConfigError, load_sweep
+from phasegrok.config.schema import PHASES, ClassifySpec
 
 
 def test_phase_palette_is_fixed_and_complete():

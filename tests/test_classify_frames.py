@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from classify_curves import STEPS, P, curve, frames, step_up
 
-from phasegrok.classify import CLASS_COLUMNS, PHASES, ClassifySpec, classify_runs
+from phasegrok.analysis.classify import CLASS_COLUMNS, classify_runs
+from phasegrok.config.schema import PHASES, ClassifySpec
 
 
 def test_idempotent_and_preserves_rows():

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from classify_curves import STEPS, P, classify_one, curve, frames, step_up
 
-from phasegrok.classify import LOSS_FLOOR, ClassifySpec, classify_runs
+from phasegrok.analysis.classify import LOSS_FLOOR, classify_runs
+from phasegrok.config.schema import ClassifySpec
 
 
 def test_max_loss_ratio():

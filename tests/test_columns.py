@@ -1,4 +1,4 @@
-"""The column dictionary (phasegrok.columns) against docs/columns.md, the code's column names,
+"""The column dictionary (phasegrok.store.columns) against docs/columns.md, the code's column names,
 and the tables that tiny sweeps of each task kind write."""
 
 import copy
@@ -10,12 +10,13 @@ import pytest
 from conftest import ROOT, TINY, TINY_ARRAYS, TINY_PARITY
 
 import phasegrok
-from phasegrok import columns
-from phasegrok.classify import CLASS_COLUMNS, CURVE_COLUMNS
-from phasegrok.lens import MODULAR_METRICS, PARITY_METRICS
-from phasegrok.progress import MEASURES
-from phasegrok.readout import READOUT_METRICS
-from phasegrok.schema import RUN_KEYS
+from phasegrok.analysis.classify import CLASS_COLUMNS
+from phasegrok.config.schema import RUN_KEYS
+from phasegrok.lens.fourier import MODULAR_METRICS, PARITY_METRICS
+from phasegrok.lens.progress_measures import MEASURES
+from phasegrok.lens.readout import READOUT_METRICS
+from phasegrok.store import columns
+from phasegrok.store.columns import CURVE_COLUMNS
 
 
 def _names(table: str) -> set[str]:
@@ -25,7 +26,7 @@ def _names(table: str) -> set[str]:
 def test_docs_columns_md_is_the_generated_text():
     committed = (ROOT / "docs" / "columns.md").read_text()
     assert committed == columns.markdown(), (
-        "docs/columns.md is stale: run `python -m phasegrok.columns > docs/columns.md`"
+        "docs/columns.md is stale: run `python -m phasegrok.store.columns > docs/columns.md`"
     )
 
 
@@ -48,7 +49,7 @@ def test_the_codes_column_names_are_described():
 
 
 def test_the_module_imports_neither_jax_nor_numpy():
-    code = "import sys, phasegrok.columns; print(sorted({'jax', 'numpy'} & set(sys.modules)))"
+    code = "import sys, phasegrok.store.columns; print(sorted({'jax', 'numpy'} & set(sys.modules)))"
     found = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
@@ -89,7 +90,9 @@ def test_every_written_column_is_described_and_every_entry_written(written, kind
     for table, frame in tables.items():
         described = {c.name: c for c in columns.of_table(table)}
         undescribed = set(frame.columns) - set(described)
-        assert not undescribed, f"{table}.parquet: {sorted(undescribed)} not in phasegrok.columns"
+        assert not undescribed, (
+            f"{table}.parquet: {sorted(undescribed)} not in phasegrok.store.columns"
+        )
         required = {c.name for c in described.values() if kind in c.tasks and not c.when}
         missing = required - set(frame.columns)
         assert not missing, f"{kind} {table}.parquet lacks {sorted(missing)}"

@@ -13,10 +13,10 @@ import yaml
 from conftest import ROOT, TINY_PARITY
 
 import phasegrok
+from phasegrok.analysis.comparison import majority_phase, spearman
 from phasegrok.compare import main as compare_main
-from phasegrok.comparison import majority_phase, spearman
-from phasegrok.config import ConfigError, load_sweep
-from phasegrok.reference import REFERENCE_FILE
+from phasegrok.config.load import ConfigError, load_sweep
+from phasegrok.config.reference import REFERENCE_FILE
 from phasegrok.sweep import main as sweep_main
 
 WD = "optimizer.weight_decay"

@@ -6,7 +6,7 @@ import pytest
 import yaml
 from conftest import TINY
 
-from phasegrok.config import ConfigError, load_sweep
+from phasegrok.config.load import ConfigError, load_sweep
 from phasegrok.sweep import main
 
 
@@ -185,7 +185,7 @@ def test_sweeping_a_key_without_effect_is_refused():
     sweep = _with("task", {"kind": "parity", "n_bits": 12, "k": 2})
     sweep["data"] = {"train_size": 20}
     sweep["grid"] = {"data.train_fraction": [0.3, 0.5]}
-    from phasegrok.plan import expand
+    from phasegrok.plan.runs import expand
 
     with pytest.raises(ConfigError, match="no effect"):
         expand(load_sweep(sweep))
@@ -201,7 +201,7 @@ def test_sweeping_a_key_without_effect_is_refused():
     ids=["one_hot", "circular", "parity"],
 )
 def test_sweeping_embedding_std_without_a_learned_embedding_is_refused(task):
-    from phasegrok.plan import expand
+    from phasegrok.plan.runs import expand
 
     sweep = {**copy.deepcopy(TINY), **task, "grid": {"model.embedding_std": [0.2, 1.0]}}
     with pytest.raises(ConfigError, match="grid.model.embedding_std.*no effect"):
@@ -266,8 +266,8 @@ def test_unwritable_output_folder(tmp_path, capsys):
 def test_dynamic_keys_are_the_traced_hyperparameters():
     """config's list of traced keys (validated as intervals) matches plan.Hyper's fields, a
     parameter group's keys included (`optimizer.embedding.lr` -> `embedding_lr`)."""
-    from phasegrok.config import DYNAMIC_KEYS
-    from phasegrok.plan import Hyper, traced_name
+    from phasegrok.config.load import DYNAMIC_KEYS
+    from phasegrok.plan.runs import Hyper, traced_name
 
     names = [traced_name(k) for k in DYNAMIC_KEYS]
     assert len(set(names)) == len(names)

@@ -15,7 +15,7 @@ import yaml
 from conftest import TINY, run_cli
 
 import phasegrok
-from phasegrok.store import DamagedError
+from phasegrok.store.folder import DamagedError
 from phasegrok.sweep import main
 
 pytestmark = pytest.mark.training  # trains real sweeps: the long tests

@@ -3,11 +3,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from phasegrok import engine, training
-from phasegrok.batching import plan_batches
-from phasegrok.config import load_sweep
-from phasegrok.models import make_model
-from phasegrok.plan import Batch, expand
+from phasegrok.config.load import load_sweep
+from phasegrok.engine import batch as engine
+from phasegrok.engine import training
+from phasegrok.engine.models import make_model
+from phasegrok.plan.batching import plan_batches
+from phasegrok.plan.runs import Batch, expand
 
 
 def _batch(runs):
@@ -143,7 +144,7 @@ def test_parity_batch_trains(tiny_parity):
 
 
 def test_batches_are_equal_and_bounded_by_work_between_evals(tiny):
-    from phasegrok.batching import flops_per_step
+    from phasegrok.plan.batching import flops_per_step
 
     tiny["grid"] = {"optimizer.weight_decay": {"logspace": [-2, 0, 10]}}
     runs = expand(load_sweep(tiny))  # 20 runs of one shape
@@ -166,7 +167,7 @@ def test_correct_is_argmax_except_that_a_tie_is_wrong():
 
 
 def test_modular_train_metrics_from_the_pairs_equal_those_of_the_train_set(tiny):
-    from phasegrok.tasks import batch_data
+    from phasegrok.engine.data import batch_data
 
     tiny["grid"] = {}
     run = expand(load_sweep(tiny))[0]
@@ -201,7 +202,7 @@ def test_parity_run_in_vmapped_batch_equals_run_alone(tiny_parity):
 )
 @pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
 def test_gradient_in_slices_equals_the_whole_batch_gradient(tiny, model, loss):
-    from phasegrok.tasks import batch_data
+    from phasegrok.engine.data import batch_data
 
     tiny["model"].update(model)
     tiny["loss"] = loss

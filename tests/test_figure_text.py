@@ -12,10 +12,12 @@ from figure_text import bare_panels, legends_over_panels, overlaps
 from synthetic_results import GRID3, make_results
 
 import phasegrok
-from phasegrok.classify import PHASES, classify_runs
+from phasegrok.analysis.classify import classify_runs
+from phasegrok.config.schema import PHASES
 from phasegrok.report.curves import curves_figure, lu_figure
-from phasegrok.report.diagrams import MAPS, metric_map, phase_diagram
+from phasegrok.report.diagrams import phase_diagram
 from phasegrok.report.grid import grid_keys
+from phasegrok.report.maps import MAPS, metric_map
 from phasegrok.report.style import theme
 
 XY = ("optimizer.weight_decay", "data.train_fraction")

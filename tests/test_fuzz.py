@@ -23,8 +23,8 @@ from conftest import TINY, TINY_ARRAYS, TINY_PARITY, measured
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from phasegrok.config import SWEEPABLE_KEYS, ConfigError, key_annotation, load_sweep
-from phasegrok.stream import plan
+from phasegrok.config.load import SWEEPABLE_KEYS, ConfigError, key_annotation, load_sweep
+from phasegrok.plan.groups import plan
 from phasegrok.sweep import check_limits, main
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,12 +14,12 @@ import yaml
 from conftest import TINY, measured
 
 import phasegrok
-from phasegrok.batching import flops_per_step, plan_batches
-from phasegrok.config import ConfigError, load_sweep
-from phasegrok.grid import RangeAxis, iter_product, range_value
-from phasegrok.limits import MAX_RUNS, check_limits
-from phasegrok.plan import expand, make_run
-from phasegrok.stream import iter_batches, locate, plan
+from phasegrok.config.axes import RangeAxis, iter_product, range_value
+from phasegrok.config.load import ConfigError, load_sweep
+from phasegrok.plan.batching import flops_per_step, plan_batches
+from phasegrok.plan.groups import iter_batches, locate, plan
+from phasegrok.plan.limits import MAX_RUNS, check_limits
+from phasegrok.plan.runs import expand, make_run
 from phasegrok.sweep import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -262,8 +262,8 @@ def _stored(key, value):
 def test_shape_groups_follow_the_parity_padding_cap():
     """A parity run's padding is capped by what the test set leaves of 2^n_bits inputs, so the
     size buckets of one n_bits are not another's: the streamed groups match expand()'s."""
-    from phasegrok import stream
-    from phasegrok.plan import expand
+    from phasegrok.plan import groups as stream
+    from phasegrok.plan.runs import expand
 
     sweep = {
         "name": "cap",

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 from conftest import TINY, TINY_PARITY
 
-from phasegrok import engine, training
-from phasegrok.config import load_sweep
-from phasegrok.plan import Batch, expand
+from phasegrok.config.load import load_sweep
+from phasegrok.engine import batch as engine
+from phasegrok.engine import training
+from phasegrok.plan.runs import Batch, expand
 
 # Layers wide enough that a sample standard deviation is within ~1% of the formula.
 MODULAR = {"task": {"kind": "modular", "op": "add", "p": 97}, "data": {"train_fraction": 0.3}}

@@ -15,7 +15,8 @@ import yaml
 from conftest import TINY, page_data
 from synthetic_results import make_results
 
-from phasegrok.classify import PHASE_COLORS
+from phasegrok.analysis.classify import PHASE_COLORS
+from phasegrok.analysis.results import load
 from phasegrok.plot import main as plot_main
 from phasegrok.report import draw_all
 from phasegrok.report.diagrams import cell_phases
@@ -30,7 +31,6 @@ from phasegrok.report.interactive import (
 )
 from phasegrok.report.live import LivePage
 from phasegrok.report.vega_spec import PHASE_SCALE
-from phasegrok.results import load
 from phasegrok.sweep import main as sweep_main
 
 

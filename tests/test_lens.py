@@ -3,8 +3,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from phasegrok.cyclic import group_tokens, n_frequencies, primitive_root
-from phasegrok.lens import (
+from phasegrok.config.cyclic import group_tokens, n_frequencies, primitive_root
+from phasegrok.lens.fourier import (
     frequency_power,
     gini,
     group_maps,

@@ -1,4 +1,4 @@
-"""The data behind the lens's star figure (`phasegrok.lens_data`: star_points, token_circle) on
+"""The data behind the lens's star figure (`lens.figure_data`: star_points, token_circle) on
 models with known frequencies."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 from synthetic_lens import WIDTH, D, P, circle_params
 
-from phasegrok.lens import facts_of
-from phasegrok.lens_data import star_points, token_circle
+from phasegrok.lens.figure_data import star_points, token_circle
+from phasegrok.lens.fourier import facts_of
 from phasegrok.report.lens_figures import spectrum_figure, star_figure
 
 

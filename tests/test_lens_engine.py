@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 import phasegrok
-from phasegrok import engine
-from phasegrok.config import load_sweep
-from phasegrok.plan import Batch, expand
+from phasegrok.config.load import load_sweep
+from phasegrok.engine import batch as engine
+from phasegrok.plan.runs import Batch, expand
 
 pytestmark = pytest.mark.training  # trains real sweeps: the long tests
 
@@ -118,10 +118,10 @@ def test_ops_without_a_cyclic_group_leave_the_lens_blank(tmp_path):
 def test_mul_lens_in_training_matches_the_figures_recomputation(tmp_path):
     """The engine (jax.numpy, in training) and the figures (NumPy, from stored params) read a
     mul run over the same discrete-log group."""
-    from phasegrok.lens import as_float64, facts_of, values
-    from phasegrok.lens_data import power_spectrum
-    from phasegrok.parts import load_params
-    from phasegrok.readout import readout_metrics
+    from phasegrok.lens.figure_data import power_spectrum
+    from phasegrok.lens.fourier import as_float64, facts_of, values
+    from phasegrok.lens.readout import readout_metrics
+    from phasegrok.store.parts import load_params
 
     sweep = {
         "name": "mul-lens",

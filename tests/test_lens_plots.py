@@ -12,13 +12,13 @@ import pytest
 from conftest import assert_png, run_cli, run_figure
 from synthetic_lens import K_BITS, make_folder
 
-from phasegrok import lens
-from phasegrok.parts import load_params, param_steps
+from phasegrok.analysis.results import with_frames
+from phasegrok.lens import fourier as lens
 from phasegrok.plot import main as plot_main
 from phasegrok.report import LensWarning, draw_all
 from phasegrok.report.lens_section import draw_run, lens_maps, lens_run_ids
 from phasegrok.report.parallel import recording, replay
-from phasegrok.results import with_frames
+from phasegrok.store.parts import load_params, param_steps
 
 
 def pick_runs(runs: pd.DataFrame) -> list[str]:

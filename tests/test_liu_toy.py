@@ -13,13 +13,14 @@ import yaml
 from conftest import TINY
 
 import phasegrok
-from phasegrok import engine, training
-from phasegrok.batching import n_params, step_flops
-from phasegrok.config import load_sweep
-from phasegrok.optim import make_optimizer, run_optimizer
-from phasegrok.plan import Batch, expand
+from phasegrok.config.load import load_sweep
+from phasegrok.engine import batch as engine
+from phasegrok.engine import training
+from phasegrok.engine.data import modular_pairs
+from phasegrok.engine.optim import make_optimizer, run_optimizer
+from phasegrok.plan.batching import n_params, step_flops
+from phasegrok.plan.runs import Batch, expand
 from phasegrok.sweep import main
-from phasegrok.tasks import modular_pairs
 
 
 def _sweep(**sections):

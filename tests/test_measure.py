@@ -6,11 +6,16 @@ import jax
 import numpy as np
 import pytest
 
-from phasegrok import cyclic, engine, lens, measure, progress, readout
-from phasegrok.config import load_sweep
-from phasegrok.plan import Batch, expand
-from phasegrok.tasks import modular_label
-from phasegrok.training import lens_metrics, model_facts
+from phasegrok.config import cyclic
+from phasegrok.config.load import load_sweep
+from phasegrok.engine import batch as engine
+from phasegrok.engine import measure
+from phasegrok.engine.data import modular_label
+from phasegrok.engine.training import lens_metrics, model_facts
+from phasegrok.lens import fourier as lens
+from phasegrok.lens import progress_measures as progress
+from phasegrok.lens import readout
+from phasegrok.plan.runs import Batch, expand
 
 pytestmark = pytest.mark.training  # trains real (tiny) batches
 

@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from phasegrok.config import load_sweep
-from phasegrok.models import PRODUCTS, make_model
-from phasegrok.plan import expand
+from phasegrok.config.load import load_sweep
+from phasegrok.engine.models import PRODUCTS, make_model
+from phasegrok.plan.runs import expand
 
 
 @pytest.mark.parametrize("name", sorted(PRODUCTS))

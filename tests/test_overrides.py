@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 import phasegrok
-from phasegrok.config import ConfigError, load_sweep
-from phasegrok.overrides import apply_overrides, parse_override
+from phasegrok.config.load import ConfigError, load_sweep
+from phasegrok.config.overrides import apply_overrides, parse_override
 from phasegrok.sweep import _parser, main
 
 

@@ -15,12 +15,13 @@ import yaml
 from conftest import TINY, TINY_PARITY
 
 import phasegrok
-from phasegrok import engine, training
-from phasegrok.batching import plan_batches, uses_l1
-from phasegrok.config import ConfigError, load_sweep
-from phasegrok.plan import Batch, expand
+from phasegrok.config.load import ConfigError, load_sweep
+from phasegrok.engine import batch as engine
+from phasegrok.engine import training
+from phasegrok.engine.data import TaskData, batch_data, parity_split, shared_axes
+from phasegrok.plan.batching import plan_batches, uses_l1
+from phasegrok.plan.runs import Batch, expand
 from phasegrok.sweep import main
-from phasegrok.tasks import TaskData, batch_data, parity_split, shared_axes
 
 
 def _sweep(base: dict, grid: dict | None = None, **sections: dict) -> dict:

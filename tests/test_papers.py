@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import phasegrok
-from phasegrok.classify import PHASES
+from phasegrok.config.schema import PHASES
 from phasegrok.sweep import main
 
 PAPERS = Path(__file__).resolve().parents[1] / "sweeps" / "papers"

@@ -14,21 +14,16 @@ from matplotlib.lines import Line2D
 from synthetic_results import GRID3, make_results
 
 import phasegrok
-from phasegrok.classify import (
+from phasegrok.analysis.classify import (
     CLASS_COLUMNS,
-    ClassifySpec,
     classify_runs,
     partial_floor,
     partial_generalization,
     with_partial_generalization,
 )
+from phasegrok.config.schema import ClassifySpec
 from phasegrok.plot import main as plot_main
-from phasegrok.report.diagrams import (
-    PARTIAL_GID,
-    cell_phases,
-    phase_diagram,
-    phase_panel,
-)
+from phasegrok.report.diagrams import PARTIAL_GID, cell_phases, phase_diagram, phase_panel
 from phasegrok.report.gallery import phase_counts
 from phasegrok.report.grid import make_axis
 

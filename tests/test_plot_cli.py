@@ -16,10 +16,10 @@ import pytest
 from conftest import assert_png, run_cli
 from synthetic_results import ONE_AXIS, SMALL3, make_results
 
-from phasegrok.classify import CLASSIFY_META
 from phasegrok.plot import build_spec, parse_overrides
 from phasegrok.plot import main as plot_main
 from phasegrok.report import draw_all
+from phasegrok.store.columns import CLASSIFY_META
 
 
 def sha(path: Path) -> str:

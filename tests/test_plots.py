@@ -20,20 +20,15 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from synthetic_results import GRID3, ONE_AXIS, SMALL3, make_results
 
-from phasegrok.classify import LOSS_FLOOR, PHASE_COLORS, PHASES
+from phasegrok.analysis.classify import LOSS_FLOOR, PHASE_COLORS
+from phasegrok.analysis.results import with_frames
+from phasegrok.config.schema import PHASES
 from phasegrok.report import draw_all
 from phasegrok.report.curves import lu_figure
-from phasegrok.report.diagrams import (
-    MAPS,
-    cell_medians,
-    majority,
-    metric_panel,
-    phase_panel,
-    shade,
-)
+from phasegrok.report.diagrams import majority, phase_panel, shade
 from phasegrok.report.gallery import phase_counts
 from phasegrok.report.grid import fmt, grid_keys, is_log_spaced, make_axis, plot_pairs
-from phasegrok.results import with_frames
+from phasegrok.report.maps import MAPS, cell_medians, metric_panel
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from phasegrok import cyclic, progress
-from phasegrok.tasks import modular_label
+from phasegrok.config import cyclic
+from phasegrok.engine.data import modular_label
+from phasegrok.lens import progress_measures as progress
 
 
 def _grid(op, p):

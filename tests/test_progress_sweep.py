@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import phasegrok
-from phasegrok.config import ConfigError, load_sweep
-from phasegrok.plan import expand
+from phasegrok.config.load import ConfigError, load_sweep
+from phasegrok.plan.runs import expand
 
 pytestmark = pytest.mark.training  # trains real (tiny) sweeps
 

@@ -12,7 +12,7 @@ import psutil
 import pytest
 import yaml
 
-from phasegrok import ray_executor
+from phasegrok.run import ray_executor
 from phasegrok.sweep import main
 
 ROOT = Path(__file__).resolve().parents[1]

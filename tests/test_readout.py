@@ -6,10 +6,11 @@ import math
 import numpy as np
 import pytest
 
-from phasegrok import progress, readout
-from phasegrok.config import load_sweep
-from phasegrok.lens import ModelFacts
-from phasegrok.plan import expand
+from phasegrok.config.load import load_sweep
+from phasegrok.lens import progress_measures as progress
+from phasegrok.lens import readout
+from phasegrok.lens.fourier import ModelFacts
+from phasegrok.plan.runs import expand
 
 P, K = 19, 3
 
@@ -108,7 +109,7 @@ def _circuit_model(p, k, scale):
 
 
 def test_a_model_built_from_one_frequency_is_all_circuit():
-    from phasegrok.measure import grid_logits
+    from phasegrok.engine.measure import grid_logits
 
     run, params = _circuit_model(P, K, scale=200.0)
     pairs, s = progress.group_grid("add", P)

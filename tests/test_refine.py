@@ -1,4 +1,4 @@
-"""Adaptive refinement's point choice (`phasegrok.refine`): pure, no JAX."""
+"""Adaptive refinement's point choice (`phasegrok.analysis.refine`): pure, no JAX."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from phasegrok.refine import (
+from phasegrok.analysis.refine import (
     MIN_BOUNDARY_SHARE,
     PointPhase,
     choose_points,

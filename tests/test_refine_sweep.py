@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from phasegrok.config import ConfigError, load_sweep
-from phasegrok.refine import point_phases
-from phasegrok.rounds import finished_runs, plan_round
+from phasegrok.analysis.refine import point_phases
+from phasegrok.analysis.rounds import finished_runs, plan_round
+from phasegrok.config.load import ConfigError, load_sweep
 from phasegrok.sweep import main, run_sweep
 
 SWEEP = {

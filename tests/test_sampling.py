@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 import phasegrok
-from phasegrok.config import ConfigError, load_sweep
-from phasegrok.plan import expand
+from phasegrok.config.load import ConfigError, load_sweep
+from phasegrok.plan.groups import iter_group_runs, plan
+from phasegrok.plan.runs import expand
 from phasegrok.report.scatter import point_phases
-from phasegrok.stream import iter_group_runs, plan
 
 
 @pytest.fixture

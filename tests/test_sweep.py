@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import phasegrok
-from phasegrok.store import read_metadata
+from phasegrok.store.folder import read_metadata
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 
-from phasegrok.config import load_sweep
-from phasegrok.plan import expand
-from phasegrok.tasks import (
+from phasegrok.config.load import load_sweep
+from phasegrok.engine.data import (
     PERMUTED_MAX_BITS,
     batch_data,
     distinct_inputs,
@@ -11,6 +10,7 @@ from phasegrok.tasks import (
     modular_pairs,
     parity_split,
 )
+from phasegrok.plan.runs import expand
 
 
 @pytest.mark.parametrize(
@@ -165,7 +165,7 @@ def test_parity_batch_masks_train_padding(tiny_parity):
 
 
 def test_size_buckets_pad_at_most_one_sixteenth():
-    from phasegrok.plan import bucket
+    from phasegrok.plan.runs import bucket
 
     for n in [1, 7, 36, 39, 100, 1000, 2823, 9409, 123_457]:
         assert n <= bucket(n) <= max(n + 7, n * 65 / 64)

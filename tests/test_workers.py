@@ -14,9 +14,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from phasegrok import claims, store, workers
-from phasegrok.config import ConfigError, load_sweep
-from phasegrok.parts import remove_unfinished
+from phasegrok.config.load import ConfigError, load_sweep
+from phasegrok.run import workers
+from phasegrok.store import claims
+from phasegrok.store import folder as store
+from phasegrok.store.parts import remove_unfinished
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}

@@ -37,9 +37,10 @@ from pathlib import Path
 
 import yaml
 
+from phasegrok.analysis.results import Results, load
 from phasegrok.report.captions import captions
 from phasegrok.report.curves import curves_figure, lu_figure
-from phasegrok.report.diagrams import MAPS, MapSpec, metric_map, phase_diagram
+from phasegrok.report.diagrams import phase_diagram
 from phasegrok.report.gallery import Drawn, write_index
 from phasegrok.report.grid import grid_keys, label, plot_pairs, safe_name
 from phasegrok.report.interactive import interactive_html
@@ -50,10 +51,10 @@ from phasegrok.report.lens_section import (
     lens_maps,
     lens_run_ids,
 )
+from phasegrok.report.maps import MAPS, MapSpec, metric_map
 from phasegrok.report.parallel import default_workers, executor, recording, replay
 from phasegrok.report.scatter import phase_scatter, refined, sampled_pair
 from phasegrok.report.style import save, theme
-from phasegrok.results import Results, load
 
 __all__ = ["LensWarning", "draw_all", "draw_curves", "draw_grid", "draw_run"]
 

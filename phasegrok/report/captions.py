@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from phasegrok.classify import ClassifySpec
+from phasegrok.config.schema import ClassifySpec
 
 EXAMPLES_PER_PHASE = 3  # runs per phase in the curves figure (`curves.examples`)
 
@@ -49,7 +49,7 @@ def captions(cs: ClassifySpec, any_still: bool, any_partial: bool = False) -> di
 
 
 LENS_INTRO = (
-    "What the runs learned, read from their parameters (phasegrok.lens). Modular tasks: the"
+    "What the runs learned, read from their parameters (phasegrok.lens.fourier). Modular tasks: the"
     " token maps E·W (the first hidden layer's input from each token) are Fourier-transformed"
     " over the op's cyclic group (the tokens for add / sub, their discrete logarithms for"
     " mul / div; no lens for square_sum, add_integers or a composite mul); a generalizing model"

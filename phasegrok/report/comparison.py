@@ -18,18 +18,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from phasegrok.classify import PHASE_COLORS, PHASES
-from phasegrok.report.diagrams import (
-    MAPS,
-    MapSpec,
-    cell_medians,
-    hatch_handle,
-    map_cells,
-    map_cmap,
-    map_norm,
-    phase_panel,
-)
+from phasegrok.analysis.classify import PHASE_COLORS
+from phasegrok.config.schema import PHASES
+from phasegrok.report.diagrams import hatch_handle, phase_panel
 from phasegrok.report.grid import label, make_axis, safe_name, set_axis, short
+from phasegrok.report.maps import MAPS, MapSpec, cell_medians, map_cells, map_cmap, map_norm
 from phasegrok.report.style import save, theme
 
 COMPARE_TEXT = "compare.txt"  # the printed agreement table, shown in the gallery

@@ -16,7 +16,8 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import offset_copy
 
-from phasegrok.classify import LOSS_FLOOR, PHASE_COLORS, PHASES, floor_loss
+from phasegrok.analysis.classify import LOSS_FLOOR, PHASE_COLORS, floor_loss
+from phasegrok.config.schema import PHASES
 from phasegrok.report.captions import EXAMPLES_PER_PHASE
 from phasegrok.report.grid import canon, fmt, make_axis, safe_name, short
 from phasegrok.report.style import fixed_layout, title, title_height

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from phasegrok.classify import PHASE_COLORS, PHASES
+from phasegrok.analysis.classify import PHASE_COLORS
+from phasegrok.config.schema import PHASES
 from phasegrok.report.captions import LENS_INTRO
 from phasegrok.report.comparison import comparison_section
 from phasegrok.report.interactive import HEAD as VEGA_HEAD
 from phasegrok.report.style import describe
-from phasegrok.store import write_text
+from phasegrok.store.folder import write_text
 
 INDEX = "index.html"
 Drawn = list[tuple[Path, str]]  # (written file, caption)

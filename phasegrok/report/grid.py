@@ -23,7 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator
 
-from phasegrok.classify import CLASS_COLUMNS
+from phasegrok.analysis.classify import CLASS_COLUMNS
 
 LABELS = {
     "task.kind": "task",

@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from phasegrok.classify import PHASES
+from phasegrok.config.schema import PHASES
 from phasegrok.report.diagrams import majority
 from phasegrok.report.grid import GridAxis, cell_index, make_axis, short
 from phasegrok.report.vega_spec import chart_spec
-from phasegrok.store import atomic_write
+from phasegrok.store.folder import atomic_write
 
 POINTS = 50  # curve points kept per run
 DIGITS = 3  # decimals kept of an accuracy

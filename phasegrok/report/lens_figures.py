@@ -1,11 +1,11 @@
 """The per-run figures of the mechanistic lens, from a run's parameters (no JAX).
 
 - ``spectrum__<run>.png`` (modular): power per frequency 1 .. n // 2 of the token maps over
-  the op's cyclic group (`phasegrok.lens_data.power_spectrum`), the key frequencies highlighted.
+  the op's cyclic group (`lens.figure_data.power_spectrum`), the key frequencies highlighted.
 - ``star__<run>.png`` (modular): each hidden unit's token map projected onto cos / sin of its
   own strongest frequency, one ray per unit coloured by that frequency (the "star",
-  `phasegrok.lens_data.star_points`); below, the tokens in the plane of the run's strongest
-  frequency (`phasegrok.lens_data.token_circle`), on a circle when it generalizes.
+  `phasegrok.lens.figure_data.star_points`); below, the tokens in the plane of the run's strongest
+  frequency (`phasegrok.lens.figure_data.token_circle`), on a circle when it generalizes.
 - ``lens_curve__<run>.png``: the lens metric against step, under train / test accuracy.
 - ``weights__<run>.png`` (parity): |first-layer kernel| at every saved step.
 
@@ -30,9 +30,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from phasegrok import cyclic, lens, lens_data
-from phasegrok.classify import PHASE_COLORS
-from phasegrok.lens import ModelFacts, cell
+from phasegrok.analysis.classify import PHASE_COLORS
+from phasegrok.config import cyclic
+from phasegrok.lens import figure_data as lens_data
+from phasegrok.lens import fourier as lens
+from phasegrok.lens.fourier import ModelFacts, cell
 from phasegrok.report.grid import fmt
 from phasegrok.report.style import fixed_layout, title, title_height
 

@@ -1,7 +1,7 @@
 """The mechanistic-lens section of the report: which lens maps and which runs it shows.
 
 `lens_maps` gives the map specs (and captions) of the lens columns in runs.parquet, drawn by
-`diagrams.metric_map` like the other maps; `lens_run_ids` picks the runs (those asked for, or
+`maps.metric_map` like the other maps; `lens_run_ids` picks the runs (those asked for, or
 one example per phase) and `draw_run` draws one run's figures of `lens_figures` from its stored
 parameters.
 A new lens (a new task kind or op) adds its map specs here and its figures to `draw_run`.
@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from phasegrok import cyclic, lens, progress_store
-from phasegrok.lens import ModelFacts, facts_of
+from phasegrok.analysis.results import Results
+from phasegrok.config import cyclic
+from phasegrok.lens import fourier as lens
+from phasegrok.lens.fourier import ModelFacts, facts_of
 from phasegrok.report.captions import lens_captions
 from phasegrok.report.curves import examples, run_labeller, run_namer
-from phasegrok.report.diagrams import MapSpec
 from phasegrok.report.grid import safe_name
 from phasegrok.report.lens_figures import (
     lens_curve_figure,
@@ -30,9 +31,10 @@ from phasegrok.report.lens_figures import (
     star_figure,
     weights_figure,
 )
+from phasegrok.report.maps import MapSpec
 from phasegrok.report.style import save, theme
 from phasegrok.report.trajectory_figures import CAPTIONS, trajectory_figure, units_figure
-from phasegrok.results import Results
+from phasegrok.store import progress as progress_store
 
 MAX_WEIGHT_PANELS = 8
 Drawn = list[tuple[Path, str]]  # (written file, caption)

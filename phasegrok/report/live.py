@@ -22,12 +22,12 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from phasegrok.classify import classify_runs
-from phasegrok.parts import check_parts
+from phasegrok.analysis.classify import classify_runs
 from phasegrok.report.gallery import INDEX, write_index
 from phasegrok.report.grid import grid_keys, plot_pairs
 from phasegrok.report.interactive import charts, run_records, section_html, write_vendor
-from phasegrok.store import MANIFEST, SWEEP_YAML, assemble, classify_settings
+from phasegrok.store.folder import MANIFEST, SWEEP_YAML, assemble, classify_settings
+from phasegrok.store.parts import check_parts
 
 REFRESH_S = 5  # seconds between a browser's reloads of the live page
 

@@ -1,4 +1,4 @@
-"""Phase diagrams of sampled axes (`phasegrok.sampling`): a scatter of the drawn points.
+"""Phase diagrams of sampled axes (`phasegrok.config.sampling`): a scatter of the drawn points.
 
 A sampled axis has no cells: its values are scattered, not a grid, and a grid of cells over
 them would be one filled cell per row and column. So each drawn point is a marker at its own
@@ -19,13 +19,14 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from phasegrok.classify import PHASE_COLORS, PHASES
+from phasegrok.analysis.classify import PHASE_COLORS
+from phasegrok.config.sampling import is_sampled
+from phasegrok.config.schema import PHASES
 from phasegrok.report.diagrams import majority, shade, split_handle
 from phasegrok.report.grid import canon, fmt, is_log_spaced, label, short
 from phasegrok.report.style import title
-from phasegrok.sampling import is_sampled
 
-REFINE_ROUND = "refine_round"  # runs.parquet's column (`phasegrok.rounds`)
+REFINE_ROUND = "refine_round"  # runs.parquet's column (`phasegrok.analysis.rounds`)
 
 
 def refined(runs: pd.DataFrame) -> bool:

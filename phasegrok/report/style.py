@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from phasegrok.report.grid import fmt
-from phasegrok.store import atomic_write
+from phasegrok.store.folder import atomic_write
 
 DPI = 200
 

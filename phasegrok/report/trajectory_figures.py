@@ -3,7 +3,7 @@
 - ``trajectory__<run>.png`` (modular): Nanda et al.'s figure for one run: its token maps'
   spectrum at every saved step (frequency x step, each column's share of power), its train /
   test accuracy, and its train, test, restricted and excluded losses against step
-  (`phasegrok.progress`; losses from curves.parquet and progress.parquet).
+  (`phasegrok.lens.progress_measures`; losses from curves.parquet and progress.parquet).
 - ``units_per_frequency.png``: per phase, how many live hidden units each run's frequencies
   hold, its frequencies ranked by unit count (runs.parquet's ``units_per_frequency``).
 
@@ -22,9 +22,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from phasegrok import lens_data
-from phasegrok.classify import PHASE_COLORS, PHASES
-from phasegrok.lens import ModelFacts, cell
+from phasegrok.analysis.classify import PHASE_COLORS
+from phasegrok.config.schema import PHASES
+from phasegrok.lens import figure_data as lens_data
+from phasegrok.lens.fourier import ModelFacts, cell
 from phasegrok.report.grid import fmt
 from phasegrok.report.lens_figures import accuracy_panel
 from phasegrok.report.style import fixed_layout, title, title_height

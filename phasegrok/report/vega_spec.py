@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from phasegrok.classify import PHASE_COLORS, PHASES
+from phasegrok.analysis.classify import PHASE_COLORS
+from phasegrok.config.schema import PHASES
 from phasegrok.report.grid import GridAxis, label, short
 
 

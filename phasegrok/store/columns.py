@@ -1,0 +1,338 @@
+"""The column dictionary of a results folder's tables: runs.parquet, curves.parquet and
+progress.parquet, one `Column` each (name, meaning, unit, the task kinds whose runs fill it).
+
+Pure Python (no JAX, no NumPy): the one place the columns are described. `docs/columns.md` is
+its Markdown, regenerated with
+
+    python -m phasegrok.store.columns > docs/columns.md
+
+and tests/test_columns.py checks that file against `markdown()`, and the columns that tiny
+sweeps of each task kind write against `COLUMNS`, so neither can drift from the code.
+
+`tasks` names the task kinds whose runs fill a column. A column of runs.parquet for a sweep-file
+key is there for every run, blank (null) where the key does not apply to the run's task; the
+measured columns of one task kind are there once a sweep has a run of it (blank in the rows of
+the others). `when` names a condition without which the column is not written at all.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+CURVE_COLUMNS: tuple[str, ...] = ("train_loss", "test_loss", "train_acc", "test_acc", "weight_norm")
+
+
+# Schema metadata key of runs.parquet recording thresholds set by `phasegrok.plot --classify`.
+CLASSIFY_META = b"phasegrok.classify"
+
+
+TASKS: tuple[str, ...] = ("modular", "parity", "arrays")
+TABLES: tuple[str, ...] = ("runs", "curves", "progress")
+
+MODULAR: tuple[str, ...] = ("modular",)
+PARITY: tuple[str, ...] = ("parity",)
+ARRAYS: tuple[str, ...] = ("arrays",)
+VECTOR: tuple[str, ...] = ("parity", "arrays")
+
+# Units, as the table shows them.
+LOSS = "loss"  # the run's `loss`: nats for the cross-entropies, mean squared error for mse
+FRACTION = "fraction (0-1)"
+STEPS = "steps"
+SECONDS = "s"
+COUNT = "count"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of one table."""
+
+    name: str
+    table: str  # "runs" | "curves" | "progress"
+    meaning: str
+    unit: str = ""  # "" for a label, a flag or text
+    tasks: tuple[str, ...] = TASKS  # the task kinds whose runs fill it
+    when: str = ""  # written only under this condition ("" : always)
+
+
+def _key(name: str, meaning: str, tasks: tuple[str, ...] = TASKS, unit: str = "") -> Column:
+    return Column(name, "runs", meaning, unit, tasks)
+
+
+# The sweep file's keys, as each run resolved them (README, "The sweep file"): a swept key holds
+# the run's grid value. In sweep-file order, then the arrays file's derived facts.
+_CONFIG = (
+    _key("task.kind", "task: modular | parity | arrays"),
+    _key("task.op", "operation: add | sub | mul | div | square_sum | add_integers", MODULAR),
+    _key("task.p", "modulus", MODULAR),
+    _key("task.symmetric", "only the pairs a <= b (commutative ops)", MODULAR),
+    _key("task.n_bits", "input length", PARITY, "bits"),
+    _key("task.k", "the label is the parity of the first k bits", PARITY, "bits"),
+    _key("task.test_size", "held-out test examples (arrays: all of x_test)", VECTOR, COUNT),
+    _key("task.encoding", "input values: pm1 (set bit -1, clear +1) | binary (1, 0)", PARITY),
+    _key("task.path", "the .npz data file, absolute path", ARRAYS),
+    _key("task.sha256", "the data file's content hash (hex)", ARRAYS),
+    _key("data.train_fraction", "share of all pairs used for training", MODULAR, FRACTION),
+    _key("data.train_size", "training examples", VECTOR, COUNT),
+    _key("model.embedding", "token embedding: learned | one_hot | circular", MODULAR),
+    _key(
+        "model.circular_freqs",
+        "JSON list: the fixed embedding's frequencies (circular embedding only)",
+        MODULAR,
+    ),
+    _key("model.embed_dim", "embedding width (one_hot: p; circular: 2 x frequencies)", MODULAR),
+    _key("model.combine", "operands' embeddings: concat | sum", MODULAR),
+    _key("model.hidden", "JSON list: the width of each hidden layer", TASKS),
+    _key("model.activation", "relu | gelu | tanh | quadratic"),
+    _key("model.tie_output", "logits through the embedding's transpose", MODULAR),
+    _key("model.bias", "layers have biases"),
+    _key("model.init", "initialization: torch | lecun"),
+    _key("model.embedding_std", "the embedding's initial std (learned embedding only)", MODULAR),
+    _key("model.init_scale", "every initial parameter multiplied by this", unit="factor"),
+    _key("optimizer.name", "adamw | adam | sgd"),
+    _key("optimizer.lr", "learning rate (peak, after warmup)"),
+    _key("optimizer.weight_decay", "weight decay (adamw: decoupled; adam, sgd: L2)"),
+    _key("optimizer.l1", "L1 penalty coefficient on every parameter"),
+    _key("optimizer.b1", "Adam's first-moment decay"),
+    _key("optimizer.b2", "Adam's second-moment decay"),
+    _key("optimizer.eps", "Adam's epsilon"),
+    _key("optimizer.momentum", "SGD momentum"),
+    _key("optimizer.warmup_steps", "linear learning-rate warmup", unit=STEPS),
+    _key("optimizer.batch_size", "text: full, or the minibatch size in examples"),
+    *(
+        _key(
+            f"optimizer.embedding.{name}",
+            f"the learned embedding's own {name} as trained (inherited values filled in); "
+            "blank where the embedding has no optimizer of its own",
+            MODULAR,
+        )
+        for name in ("name", "lr", "weight_decay", "b1", "b2", "eps", "momentum")
+    ),
+    _key(
+        "loss",
+        "cross_entropy | mse | binary_cross_entropy | binary_cross_entropy_clipped",
+    ),
+    _key("train.steps", "training steps (the budget)", unit=STEPS),
+    _key("train.eval_every", "steps between eval points (curves' rows)", unit=STEPS),
+    _key("train.precision", "matmul precision: default | highest"),
+    _key("train.save_params_at", "JSON list: steps whose parameters are kept besides the last"),
+    _key("analysis.fourier_top_k", "k of the Fourier lens (top-k share, key frequencies)", MODULAR),
+    _key(
+        "analysis.irrelevant_threshold",
+        "weight above which a unit reads an irrelevant bit",
+        PARITY,
+    ),
+    _key("analysis.progress_measures", "progress measures on (progress.parquet)", MODULAR),
+    _key("task.input_dim", "width of a flattened example (from the data file)", ARRAYS),
+    _key("task.n_classes", "classes in the data file", ARRAYS, COUNT),
+)
+
+RUNS = (
+    _key("run_id", "hash of the run's resolved config and seed (16 hex); joins the tables"),
+    *_CONFIG,
+    _key("seed", "the run's seed (initialization, data split, minibatches)"),
+    _key("n_classes", "classes of the task (modular: p, or 2p - 1 for add_integers)", unit=COUNT),
+    _key("final_train_loss", "train loss at the last step", unit=LOSS),
+    _key("final_test_loss", "test loss at the last step", unit=LOSS),
+    _key("final_train_acc", "train accuracy at the last step", unit=FRACTION),
+    _key("final_test_acc", "test accuracy at the last step", unit=FRACTION),
+    _key("final_weight_norm", "weight_norm at the last step", unit="L2 norm"),
+    _key("final_fourier_top_k_share", "fourier_top_k_share at the last step", MODULAR, FRACTION),
+    _key("final_fourier_gini", "fourier_gini at the last step", MODULAR, "Gini (0-1)"),
+    _key("final_readout_top_k_share", "readout_top_k_share at the last step", MODULAR, FRACTION),
+    _key("final_relevant_weight_share", "relevant_weight_share at the last step", PARITY, FRACTION),
+    _key("final_irrelevant_units", "irrelevant_units at the last step", PARITY, COUNT),
+    _key("best_train_loss", "lowest train loss over the eval points", unit=LOSS),
+    _key("best_test_loss", "lowest test loss over the eval points", unit=LOSS),
+    _key("best_train_acc", "highest train accuracy over the eval points", unit=FRACTION),
+    _key("best_test_acc", "highest test accuracy over the eval points", unit=FRACTION),
+    _key("batch_id", "the batch that trained the run (its parts/ files)"),
+    _key("batch_wall_time", "wall time of the run's whole batch, compile included", unit=SECONDS),
+    _key("batch_compile_time", "compile time of the batch (0: program reused)", unit=SECONDS),
+    _key("strategy", "text: how the batch ran (vmap / lax.map, devices, example slices)"),
+    _key(
+        "key_frequencies",
+        "list: the fourier_top_k strongest input-side frequencies of the final parameters, "
+        "strongest first (blank where no cyclic group applies)",
+        MODULAR,
+    ),
+    _key(
+        "readout_key_frequencies",
+        "list: the same on the readout side (the unembedding over the class group)",
+        MODULAR,
+    ),
+    _key(
+        "key_frequency_overlap",
+        "share of key_frequencies that are also readout_key_frequencies",
+        MODULAR,
+        FRACTION,
+    ),
+    _key(
+        "units_per_frequency",
+        'JSON text: live first-layer units per dominant frequency, most first ({"7": 10, ...})',
+        MODULAR,
+    ),
+    _key(
+        "final_restricted_loss",
+        "restricted_loss at the last step (NaN where progress.parquet has no row)",
+        MODULAR,
+        LOSS,
+    ),
+    _key("final_excluded_loss", "excluded_loss at the last step (NaN likewise)", MODULAR, LOSS),
+    _key("final_full_loss", "full_loss at the last step (NaN likewise)", MODULAR, LOSS),
+    _key(
+        "phase",
+        "comprehend | grok | memorize | oscillate | collapse | confuse | diverge (README, Phases)",
+    ),
+    _key(
+        "t_fit",
+        "first eval step with train accuracy >= classify.threshold (blank: never)",
+        unit=STEPS,
+    ),
+    _key("t_gen", "first eval step with test accuracy >= threshold (blank: never)", unit=STEPS),
+    _key("n_relapses", "relapses after t_fit (fitted, then unfit or a loss spike)", unit=COUNT),
+    _key("lost_generalization", "test accuracy reached threshold and ended below it"),
+    _key(
+        "max_loss_ratio",
+        "max over eval points of test / train loss, scaled and floored as the pair rule reads them",
+        unit="ratio",
+    ),
+    _key(
+        "still_learning",
+        "test accuracy still rising at the end: the budget, not the run, decided the phase",
+    ),
+    _key("grok_delay", "t_gen - t_fit (blank unless both)", unit=STEPS),
+    _key(
+        "partial_generalization",
+        "final test accuracy well above chance but below threshold (README, Phases)",
+    ),
+    Column(
+        "refine_round",
+        "runs",
+        "0 for the initial grid, r for adaptive refinement round r",
+        when="the sweep has a refine: section, or the folder holds refined runs",
+    ),
+)
+
+
+def _curve(name: str, meaning: str, unit: str, tasks: tuple[str, ...] = TASKS) -> Column:
+    return Column(name, "curves", meaning, unit, tasks)
+
+
+CURVES = (
+    _curve("run_id", "the run (runs.parquet's run_id)", ""),
+    _curve("step", "training step of the eval point: 0, eval_every, ..., steps", STEPS),
+    _curve("train_loss", "loss on the run's training set", LOSS),
+    _curve("test_loss", "loss on the held-out test set", LOSS),
+    _curve("train_acc", "accuracy on the run's training set", FRACTION),
+    _curve("test_acc", "accuracy on the held-out test set", FRACTION),
+    _curve("weight_norm", "global L2 norm of all trained parameters", "L2 norm"),
+    _curve(
+        "fourier_top_k_share",
+        "share of the first layer's input-side Fourier power in the fourier_top_k strongest "
+        "frequencies (NaN where no cyclic group applies)",
+        FRACTION,
+        MODULAR,
+    ),
+    _curve("fourier_gini", "Gini coefficient of that power spectrum", "Gini (0-1)", MODULAR),
+    _curve(
+        "readout_top_k_share",
+        "the same share on the readout side (the unembedding over the class group)",
+        FRACTION,
+        MODULAR,
+    ),
+    _curve(
+        "relevant_weight_share",
+        "share of the first layer's squared weights on the k label bits",
+        FRACTION,
+        PARITY,
+    ),
+    _curve(
+        "irrelevant_units",
+        "hidden units reading an irrelevant bit with |weight| > irrelevant_threshold",
+        COUNT,
+        PARITY,
+    ),
+)
+
+_PROGRESS_WHEN = "a cyclic group, p <= 113 and analysis.progress_measures on"
+
+
+def _progress(name: str, meaning: str, unit: str) -> Column:
+    return Column(name, "progress", meaning, unit, MODULAR)
+
+
+PROGRESS = (
+    _progress("run_id", "the run (runs.parquet's run_id)", ""),
+    _progress("step", "a saved step: train.save_params_at and the last", STEPS),
+    _progress(
+        "full_loss",
+        "loss of the model's logits over the whole grid: the n^2 pairs of the group (n = p; "
+        "p - 1 for mul / div)",
+        LOSS,
+    ),
+    _progress("train_loss", "loss over the run's training pairs", LOSS),
+    _progress("test_loss", "loss over the grid's other pairs", LOSS),
+    _progress(
+        "restricted_loss",
+        "loss over the grid of the logits restricted to the key frequencies (Nanda et al.)",
+        LOSS,
+    ),
+    _progress("restricted_acc", "accuracy of the restricted logits over the grid", FRACTION),
+    _progress(
+        "excluded_loss",
+        "loss over the training pairs of the logits without the key frequencies",
+        LOSS,
+    ),
+    _progress("excluded_acc", "accuracy of the excluded logits on the training pairs", FRACTION),
+)
+
+COLUMNS: tuple[Column, ...] = RUNS + CURVES + PROGRESS
+
+_INTROS = {
+    "runs": "One row per run. Its sweep-file keys as the run resolved them (a swept key holds "
+    "the run's grid value; lists as JSON text), then what training measured and the phase.",
+    "curves": "One row per run and eval point (step 0, then every `train.eval_every` steps).",
+    "progress": "Modular runs with "
+    + _PROGRESS_WHEN
+    + ": Nanda et al.'s progress measures at every saved step (README, The mechanistic lens). "
+    "The file is absent where no run has them.",
+}
+
+
+def of_table(table: str) -> tuple[Column, ...]:
+    return tuple(c for c in COLUMNS if c.table == table)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|") or " "
+
+
+def _tasks(tasks: tuple[str, ...]) -> str:
+    return "all" if set(tasks) == set(TASKS) else ", ".join(tasks)
+
+
+def markdown() -> str:
+    """The dictionary as Markdown (docs/columns.md)."""
+    lines = [
+        "# The columns of a results folder",
+        "",
+        "<!-- Generated by `python -m phasegrok.store.columns > docs/columns.md` from",
+        "phasegrok/store/columns.py; edit that file, not this one. -->",
+        "",
+        "*tasks*: the task kinds whose runs fill the column; it is blank (null or NaN) in the",
+        "rows of other runs. Units: *loss* is the run's `loss` (nats for the cross-entropies,",
+        "mean squared error for mse); *steps* are training steps; *s* seconds.",
+    ]
+    for table in TABLES:
+        lines += ["", f"## {table}.parquet", "", _INTROS[table], ""]
+        lines += ["| column | meaning | unit | tasks |", "|---|---|---|---|"]
+        for c in of_table(table):
+            meaning = c.meaning + (f" (written only when {c.when})" if c.when else "")
+            row = (f"`{c.name}`", _cell(meaning), _cell(c.unit), _tasks(c.tasks))
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown())

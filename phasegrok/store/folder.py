@@ -1,0 +1,383 @@
+"""The results folder: batch parts written atomically, assembled into runs/curves parquet.
+
+Layout of a results folder:
+    sweep.yaml              the resolved sweep that last wrote here
+    manifest.json           the sweep's identity, package versions, device
+    parts/<batch>.curves.parquet, parts/<batch>.params.npz, parts/<batch>.runs.parquet
+    runs.parquet, curves.parquet   assembled from the parts
+
+Every file is written under a temporary name, flushed to disk and renamed into place, and a
+batch's runs part is written last: a batch exists exactly when its runs part does. A sweep
+killed at any moment therefore leaves only whole batches, and a rerun skips their run_ids.
+A batch damaged since (a truncated or empty file, another schema, a file missing, as a
+half-finished copy or a disk fault leaves them) is moved to parts/damaged/ by the next run of
+the sweep, which trains its runs again (`check_parts`, `prepare`).
+No JAX here: the engine's arrays arrive as NumPy.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from collections.abc import Callable, Collection, Iterable, Mapping
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from phasegrok.config.schema import ClassifySpec
+from phasegrok.store.claims import live_claims, unique_suffix
+from phasegrok.store.columns import CLASSIFY_META
+from phasegrok.store.parts import (
+    DAMAGED,
+    PARTS,
+    check_parts,
+    part_rows,
+    quarantine,
+    remove_unfinished,
+)
+
+PACKAGES = ("phasegrok", "jax", "jaxlib", "flax", "optax", "numpy", "pandas", "pyarrow")
+MANIFEST, SWEEP_YAML = "manifest.json", "sweep.yaml"
+RUNS, CURVES = "runs.parquet", "curves.parquet"
+# The tables assembled from the parts for the sweep of sweep.yaml (progress_store.PROGRESS too).
+ASSEMBLED = (RUNS, CURVES, "progress.parquet")
+
+
+class OutputError(Exception):
+    """The results folder cannot be used (another sweep's results, unwritable, disk full)."""
+
+
+class DamagedError(OutputError):
+    """A file of the results folder cannot be read; the message says which and what to run."""
+
+
+def package_versions() -> dict[str, str]:
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# Atomic files
+
+
+def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
+    """Write through `write(file)` to a temporary name, fsync, then rename over `path`."""
+    tmp = path.with_name(f".{path.name}.tmp-{unique_suffix()}")  # unique across hosts
+    try:
+        with open(tmp, mode) as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda f: f.write(text), mode="w")
+
+
+def write_table(
+    path: Path,
+    frame: pd.DataFrame,
+    metadata: dict[str, Any] | None = None,
+    extra: dict[bytes, bytes] | None = None,
+) -> None:
+    """Parquet with `metadata` (JSON) under the schema key b'phasegrok', plus raw `extra` keys."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    merged = {**(table.schema.metadata or {}), **(extra or {})}
+    if metadata is not None:
+        merged[b"phasegrok"] = json.dumps(metadata).encode()
+    atomic_write(path, lambda f: pq.write_table(table.replace_schema_metadata(merged), f))
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The sweep's metadata (JSON under the schema key b'phasegrok') of a parquet file."""
+    raw = (pq.read_schema(path).metadata or {}).get(b"phasegrok")
+    return json.loads(raw) if raw else {}
+
+
+def read_classify_meta(path: Path) -> dict[str, Any] | None:
+    """Thresholds recorded by a reclassification (`phasegrok.plot --classify`), if any."""
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(CLASSIFY_META)
+    except (OSError, ValueError):
+        return None
+    return json.loads(raw) if raw else None
+
+
+def write_runs(path: Path, runs: pd.DataFrame, classify: Mapping[str, Any] | None) -> None:
+    """Replace runs.parquet atomically, keeping its schema metadata; record `classify`."""
+    kept = dict(pq.read_schema(path).metadata or {}) if path.exists() else {}
+    kept.pop(b"pandas", None)
+    kept.pop(CLASSIFY_META, None)
+    if classify is not None:
+        kept[CLASSIFY_META] = json.dumps(dict(classify)).encode()
+    write_table(path, runs, extra=kept)
+
+
+def read_sweep(out_dir: Path) -> dict[str, Any]:
+    """sweep.yaml of a results folder as a dict; {} when absent; ValueError if not YAML."""
+    path = out_dir / SWEEP_YAML
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
+    return data if isinstance(data, dict) else {}
+
+
+def classify_settings(sweep: Mapping[str, Any], recorded: Any = None) -> ClassifySpec:
+    """The thresholds a reclassification recorded, else the sweep's `classify:` section."""
+    if isinstance(recorded, Mapping):
+        try:
+            return ClassifySpec(**recorded)
+        except ValueError:
+            pass
+    return ClassifySpec(**(sweep.get("classify") or {}))
+
+
+# --------------------------------------------------------------------------------------------
+# The folder
+
+
+def prepare(out_dir: Path, identity: str, resolved: dict[str, Any], force: bool) -> list[str]:
+    """Claim `out_dir` for a sweep of `identity`: refuse another sweep's results unless `force`.
+
+    Moves damaged batches to parts/damaged/ (their runs are then trained again) and returns
+    one warning line per batch moved. Raises OutputError with a one-line message.
+    """
+    manifest = out_dir / MANIFEST
+    if manifest.exists():
+        try:
+            theirs = json.loads(manifest.read_text()).get("identity")
+        except (OSError, ValueError, AttributeError):
+            if not force:
+                raise OutputError(
+                    f"{manifest} cannot be read; use --force to replace the results in "
+                    f"{out_dir}, or choose another --out"
+                ) from None
+            theirs = None
+        if theirs != identity and not force:
+            raise OutputError(
+                f"{out_dir} holds results of a different sweep (identity {theirs}, this one is "
+                f"{identity}); use --force to replace them, or choose another --out"
+            )
+        if theirs != identity:
+            clear(out_dir)
+    elif out_dir.exists() and foreign_entries(out_dir) and not force:
+        raise OutputError(
+            f"{out_dir} is not empty and holds no phasegrok results; use --force or another --out"
+        )
+    try:
+        (out_dir / PARTS).mkdir(parents=True, exist_ok=True)
+        remove_unfinished(out_dir / PARTS, keep=live_claims(out_dir))
+        warnings = [
+            f"{damage}; moved to {out_dir / DAMAGED}, its runs will be trained again"
+            for damage in quarantine(out_dir, check_parts(out_dir, full=True).damaged)
+        ]
+        write_text(manifest, json.dumps({"identity": identity, "name": resolved["name"]}, indent=1))
+        text = yaml.safe_dump(resolved, sort_keys=False)
+        before = out_dir / SWEEP_YAML
+        if before.exists() and before.read_text() != text:  # another grid, seeds, classify...
+            for name in ASSEMBLED:  # ... of which the tables say nothing until `finish`
+                (out_dir / name).unlink(missing_ok=True)
+        write_text(before, text)
+    except OSError as err:
+        raise OutputError(f"cannot write to {out_dir}: {err.strerror or err}") from None
+    return warnings
+
+
+def foreign_entries(out_dir: Path) -> list[Path]:
+    """What `out_dir` holds besides a phasegrok start in progress: another process of this
+    sweep (a `--worker` started at the same moment) creates parts/ and its temporaries before
+    its manifest, and that folder is not someone else's."""
+    return [
+        entry
+        for entry in out_dir.iterdir()
+        if entry.name != PARTS and not (entry.name.startswith(".") and ".tmp-" in entry.name)
+    ]
+
+
+def clear(out_dir: Path) -> None:
+    """Remove phasegrok's own files from `out_dir` (for --force)."""
+    shutil.rmtree(out_dir / PARTS, ignore_errors=True)
+    for name in (MANIFEST, SWEEP_YAML, *ASSEMBLED):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def done_run_ids(out_dir: Path) -> set[str]:
+    """run_ids of every whole committed batch (see `check_parts`)."""
+    return {row["run_id"] for row in part_rows(check_parts(out_dir).whole, ["run_id"])}
+
+
+# --------------------------------------------------------------------------------------------
+# Batches
+
+
+def _json_cell(key: str, value: Any) -> Any:
+    # Lists become JSON text and batch_size ("full" or an int) text, so every column has one
+    # type and groupby / pivot work on them.
+    if isinstance(value, list | tuple):
+        return json.dumps(value)
+    return str(value) if key == "optimizer.batch_size" else value
+
+
+def runs_frame(
+    configs: list[dict[str, Any]],
+    run_ids: list[str],
+    seeds: list[int],
+    n_classes: int,
+    names: tuple[str, ...],
+    metrics: np.ndarray,
+    extra: dict[str, Any],
+) -> pd.DataFrame:
+    """One row per run: its resolved hyperparameters and final / best metrics (`names` are the
+    columns of `metrics`, shape (runs, eval points, len(names)))."""
+    rows = []
+    for cfg, run_id, seed, curve in zip(configs, run_ids, seeds, metrics, strict=True):
+        row = {"run_id": run_id, **{k: _json_cell(k, v) for k, v in cfg.items()}, "seed": seed}
+        row["n_classes"] = n_classes
+        with np.errstate(invalid="ignore"):
+            for i, name in enumerate(names):
+                row[f"final_{name}"] = float(curve[-1, i])
+            for name in ("train_loss", "test_loss"):
+                row[f"best_{name}"] = float(np.nanmin(curve[:, names.index(name)], initial=np.inf))
+            for name in ("train_acc", "test_acc"):
+                row[f"best_{name}"] = float(np.nanmax(curve[:, names.index(name)], initial=-np.inf))
+        rows.append({**row, **extra})
+    return pd.DataFrame(rows)
+
+
+def curves_frame(
+    run_ids: list[str], steps: np.ndarray, names: tuple[str, ...], metrics: np.ndarray
+) -> pd.DataFrame:
+    n_runs, n_points, _ = metrics.shape
+    frame = pd.DataFrame(
+        {
+            "run_id": np.repeat(np.asarray(run_ids, dtype=object), n_points),
+            "step": np.tile(steps.astype(np.int64), n_runs),
+        }
+    )
+    for i, name in enumerate(names):
+        frame[name] = metrics[:, :, i].reshape(-1)
+    return frame
+
+
+def _flat_params(params: dict[int, Any], run_ids: list[str]) -> dict[str, np.ndarray]:
+    """`{run_id}/{step}/{layer path}` -> array, for np.savez."""
+    flat = {}
+    for step, tree in params.items():
+        for path, leaf in _leaves(tree):
+            for i, run_id in enumerate(run_ids):
+                flat[f"{run_id}/{step}/{path}"] = leaf[i]
+    return flat
+
+
+def _leaves(tree: Any, prefix: str = "") -> Iterable[tuple[str, np.ndarray]]:
+    if isinstance(tree, dict):
+        for key, sub in tree.items():
+            yield from _leaves(sub, f"{prefix}/{key}" if prefix else str(key))
+    else:
+        yield prefix, np.asarray(tree)
+
+
+def write_batch(
+    out_dir: Path,
+    batch_id: str,
+    runs: pd.DataFrame,
+    curves: pd.DataFrame,
+    params: dict[int, Any],
+    metadata: dict[str, Any],
+) -> None:
+    """Write one finished batch: curves, then params, then the runs part that commits it."""
+    parts = out_dir / PARTS
+    run_ids = list(runs["run_id"])
+    try:
+        write_table(parts / f"{batch_id}.curves.parquet", curves, metadata)
+        buffer = io.BytesIO()
+        np.savez(buffer, **_flat_params(params, run_ids))
+        atomic_write(parts / f"{batch_id}.params.npz", lambda f: f.write(buffer.getvalue()))
+        write_table(parts / f"{batch_id}.runs.parquet", runs, metadata)
+    except OSError as err:
+        raise OutputError(
+            f"cannot write results to {out_dir}: {err.strerror or err}; "
+            "earlier batches are intact, rerun the same command to resume"
+        ) from None
+
+
+def assemble(
+    out_dir: Path, rank: Mapping[str, int] | None = None, keep: Collection[str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The whole committed batches as (runs, curves): the runs in `rank` first, by rank (a
+    run's position in its grid), then the rest by run_id. `keep`: the run_ids to take (the
+    sweep's, `rounds.sweep_rounds`); the folder's other runs stay in parts/, unread; None:
+    every run. Raises DamagedError naming a part that cannot be read, OutputError where no
+    run is taken."""
+    runs_parts = check_parts(out_dir).whole
+    runs_list, curves_list = [], []
+    for part in runs_parts:
+        runs_part = _read_part(out_dir, part)
+        if keep is not None:
+            runs_part = runs_part[runs_part["run_id"].isin(keep)]
+            if not len(runs_part):
+                continue
+        curves_part = _read_part(out_dir, part.with_name(part.name.replace(".runs.", ".curves.")))
+        if keep is not None:
+            curves_part = curves_part[curves_part["run_id"].isin(runs_part["run_id"])]
+        runs_list.append(runs_part)
+        curves_list.append(curves_part)
+    if not runs_list:
+        of = "" if keep is None else " of this sweep"
+        raise OutputError(f"{out_dir} holds no finished runs{of}")
+    runs = pd.concat(runs_list, ignore_index=True)
+    curves = pd.concat(curves_list, ignore_index=True)
+    rank = rank or {}
+    runs["_rank"] = runs["run_id"].map(rank).fillna(len(rank))
+    runs = runs.sort_values(["_rank", "run_id"], kind="stable").drop(columns="_rank")
+    # A batch trained twice (two workers, or plans cut differently) gives identical rows.
+    runs = runs.drop_duplicates("run_id").reset_index(drop=True)
+    curves = curves.drop_duplicates(["run_id", "step"])
+    position = {run_id: i for i, run_id in enumerate(runs["run_id"])}
+    curves = curves.assign(_pos=curves["run_id"].map(position))
+    curves = curves.sort_values(["_pos", "step"], kind="stable").drop(columns="_pos")
+    return runs, curves.reset_index(drop=True)
+
+
+def _read_part(out_dir: Path, path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except (OSError, pa.ArrowException, ValueError):
+        raise DamagedError(
+            f"{path} cannot be read (truncated, or not a parquet file); {rerun_hint(out_dir)} "
+            f"to move its batch to {out_dir / DAMAGED} and train its runs again"
+        ) from None
+
+
+def rerun_hint(out_dir: Path) -> str:
+    """What to run to repair `out_dir`: the sweep it holds, resumed into it."""
+    return f"run `python -m phasegrok.sweep {out_dir / SWEEP_YAML} --out {out_dir}`"
+
+
+def table_damage(path: Path) -> str | None:
+    """Why an assembled runs.parquet / curves.parquet cannot be read, or None."""
+    try:
+        pq.read_schema(path)
+        return None
+    except (OSError, pa.ArrowException, ValueError):
+        return "cannot be read (truncated, or not a parquet file)"
