@@ -20,7 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "lens": {"config"},
     "engine": {"config", "plan", "lens", "store.columns"},
     "analysis": {"config", "plan", "store"},
-    "run": {"config", "plan", "store", "lens", "engine", "analysis"},
+    "run": {"config", "plan", "store", "lens", "engine", "analysis", "report"},
     "report": {"config", "store", "lens", "analysis"},
 }
 NO_JAX = ("config", "plan", "store", "lens", "analysis", "report")

@@ -50,7 +50,7 @@ import yaml
 
 from phasegrok.plan.batching import step_flops
 
-BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
 CONFIGS = ("parity-small", "modadd-medium", "modadd-large", "parity-4096")
 CPU_CONFIGS = ("parity-small", "modadd-medium", "parity-4096")
 SOLO_RUNS = 3  # runs timed one at a time for the speedup

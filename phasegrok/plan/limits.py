@@ -27,7 +27,7 @@ FIGURE_BYTES = 170_000
 FIGURES_PER_PAIR = 6
 FIGURES_PER_SWEEP = 3 + 4 * 3
 PAGE_BYTES_PER_RUN = 1200
-VENDOR = Path(__file__).parent / "report" / "vendor"
+VENDOR = Path(__file__).resolve().parents[1] / "report" / "vendor"
 
 
 def describe(the_plan: Plan) -> str:

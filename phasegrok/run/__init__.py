@@ -1,7 +1,9 @@
-"""Running a sweep: the process around it, refinement rounds, and where batches run.
+"""Running a sweep: the one pipeline, the process around it, and where batches train.
 
-Owns the host set-up (devices, compile cache), the progress bar, and the executors beyond the
-in-process one: `--worker` processes sharing a folder, and Ray tasks.
+Owns the pipeline (`pipeline`: prepare, train, finish; its typed `RunOptions` and the
+`Executor` protocol), the in-process training loop (`local`), the executors beyond it
+(`--worker` processes sharing a folder, Ray tasks), the host set-up (devices, compile cache)
+and the progress bar.
 
-May import: `phasegrok.config`, `.plan`, `.store`, `.lens`, `.engine`, `.analysis`.
+May import: `phasegrok.config`, `.plan`, `.store`, `.lens`, `.engine`, `.analysis`, `.report`.
 """

@@ -2,9 +2,9 @@
 
 The driver (the `python -m phasegrok.sweep` process) records the plan (`workers.record_plan`:
 the same batches as `--worker`), submits one task per batch not yet committed, moves its
-progress bar as tasks finish, and merges (`sweep.finish`) at the end. Each task trains its
+progress bar as tasks finish, and merges (`pipeline.finish`) at the end. Each task trains its
 batch and writes the batch's parts itself into the results folder, through the same store
-functions as a local run (`sweep.train_missing`): parts go straight from the node that made
+functions as a local run (`local.train_missing`): parts go straight from the node that made
 them to the shared filesystem, not through Ray's object store and the driver, and a finished
 task's parts survive the driver's death (the next run skips them). Hence every Ray node must
 see the results folder at the same path.
@@ -20,11 +20,11 @@ The core never imports ray: it is imported here, inside functions, and is an opt
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ from phasegrok.config.load import ConfigError, SweepSpec
 from phasegrok.plan.batching import flops_per_step
 from phasegrok.plan.runs import Batch
 from phasegrok.run import workers
+from phasegrok.run.local import train_missing
+from phasegrok.run.pipeline import LocalExecutor, RunOptions
 from phasegrok.store import folder as store
 
 INSTALL_HINT = "pip install -e '.[ray]'"
@@ -45,32 +47,26 @@ class TaskFailed(RuntimeError):
     """A Ray task failed after its retries (one line: the batch and Ray's last line)."""
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The executor options of `python -m phasegrok.sweep`."""
-    parser.add_argument(
-        "--executor",
-        choices=["local", "ray"],
-        default="local",
-        help="local: this process; ray: one Ray task per batch (see README, Ray)",
-    )
-    parser.add_argument(
-        "--ray-address",
-        metavar="ADDR",
-        help="with --executor ray: the cluster to join ('auto': the running one); "
-        "default: start a local Ray",
-    )
-    parser.add_argument(
-        "--ray-cpus-per-task",
-        type=float,
-        metavar="N",
-        help="CPUs per task (default 1); the task's JAX gets one host device per CPU",
-    )
-    parser.add_argument(
-        "--ray-gpus-per-task",
-        type=float,
-        metavar="N",
-        help="GPUs per task (default: 1 when the cluster has GPUs, else 0)",
-    )
+@dataclass(frozen=True)
+class RayOptions:
+    """`--executor ray`'s options: the cluster (None: start a local Ray) and each task's share."""
+
+    address: str | None = None  # --ray-address ('auto': the running cluster)
+    cpus_per_task: float | None = None  # default 1; the task's JAX gets a device per CPU
+    gpus_per_task: float | None = None  # default: 1 where the cluster has GPUs, else 0
+    batch_runs: int = 256  # --batch-runs: the plan's batch size
+
+
+@dataclass(frozen=True)
+class RayExecutor:
+    """One Ray task per batch, then the (empty) local pass that returns the sweep's runs."""
+
+    options: RayOptions
+    live = False  # the tasks write parts elsewhere: no live page
+
+    def train(self, spec: SweepSpec, options: RunOptions, page: Any) -> dict[str, int] | None:
+        run(spec, options.out_dir, self.options, train_missing, progress=options.progress)
+        return LocalExecutor().train(spec, options, None)
 
 
 def import_ray() -> Any:
@@ -84,16 +80,19 @@ def import_ray() -> Any:
     return ray
 
 
-def check_args(args: argparse.Namespace, spec: SweepSpec) -> None:
-    """Refuse what the ray executor cannot do, before anything is written (ConfigError)."""
-    if args.worker or args.merge:
+def check_options(options: RayOptions, spec: SweepSpec, with_workers: bool = False) -> None:
+    """Refuse what the ray executor cannot do, before anything is written (ConfigError);
+    `with_workers`: --worker or --merge was asked for too."""
+    if with_workers:
         raise ConfigError("--executor", "ray plans its own tasks: not with --worker or --merge")
     if spec.file.refine is not None:
         raise ConfigError("--executor", "refinement rounds run with --executor local only")
-    for flag in ("ray_cpus_per_task", "ray_gpus_per_task"):
-        value = getattr(args, flag)
+    for flag, value in (
+        ("--ray-cpus-per-task", options.cpus_per_task),
+        ("--ray-gpus-per-task", options.gpus_per_task),
+    ):
         if value is not None and value < 0:
-            raise ConfigError("--" + flag.replace("_", "-"), f"must be >= 0 (got {value})")
+            raise ConfigError(flag, f"must be >= 0 (got {value})")
     import_ray()
 
 
@@ -108,10 +107,10 @@ def task_env(cpus: float, gpus: float) -> dict[str, str]:
     return env
 
 
-def resources(args: argparse.Namespace, cluster: dict[str, float]) -> tuple[float, float]:
-    """(CPUs, GPUs) per task: the flags, else 1 CPU, and 1 GPU when the cluster has any."""
-    cpus = 1.0 if args.ray_cpus_per_task is None else args.ray_cpus_per_task
-    gpus = args.ray_gpus_per_task
+def resources(options: RayOptions, cluster: dict[str, float]) -> tuple[float, float]:
+    """(CPUs, GPUs) per task: the options, else 1 CPU, and 1 GPU when the cluster has any."""
+    cpus = 1.0 if options.cpus_per_task is None else options.cpus_per_task
+    gpus = options.gpus_per_task
     if gpus is None:
         gpus = 1.0 if cluster.get("GPU", 0) > 0 else 0.0
     return cpus, gpus
@@ -170,16 +169,17 @@ def batch_flops(batch: Batch) -> float:
 def run(
     spec: SweepSpec,
     out_dir: Path,
-    args: argparse.Namespace,
+    options: RayOptions,
     train: Callable[..., None],
+    progress: bool = True,
 ) -> int:
     """Train every uncommitted batch of the plan as Ray tasks; returns how many were trained.
-    `train` is `sweep.train_missing` (it runs in the tasks). Raises TaskFailed (one line)
+    `train` is `local.train_missing` (it runs in the tasks). Raises TaskFailed (one line)
     when a task fails after its retries."""
     from phasegrok.run.progress_bar import progress_bar
 
     ray = import_ray()
-    record = workers.record_plan(out_dir, spec, args.batch_runs)
+    record = workers.record_plan(out_dir, spec, options.batch_runs)
     done = store.done_run_ids(out_dir)
     todo = [
         (batch, width)
@@ -191,9 +191,9 @@ def run(
         return 0
     started = not ray.is_initialized()
     if started:
-        ray.init(address=args.ray_address, include_dashboard=False, log_to_driver=False)
+        ray.init(address=options.address, include_dashboard=False, log_to_driver=False)
     try:
-        cpus, gpus = resources(args, ray.cluster_resources())
+        cpus, gpus = resources(options, ray.cluster_resources())
         remote = ray.remote(max_retries=MAX_RETRIES)(train_task).options(
             num_cpus=cpus, num_gpus=gpus, runtime_env={"env_vars": task_env(cpus, gpus)}
         )
@@ -203,7 +203,7 @@ def run(
             for batch, width in todo
         }
         total = sum(batch_flops(b) for b, _w in todo)
-        bar = progress_bar(total, f"{spec.name} (ray)", enabled=not args.quiet)
+        bar = progress_bar(total, f"{spec.name} (ray)", enabled=progress)
         with bar:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)

@@ -13,50 +13,26 @@ once every run is there. No JAX at import.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from phasegrok.config.load import ConfigError, SweepSpec, load_sweep
-from phasegrok.plan.groups import Plan, iter_batches, iter_group_runs, plan
+from phasegrok.plan.groups import iter_batches, iter_group_runs, plan
 from phasegrok.plan.runs import Batch
+from phasegrok.run.local import folder_plan, train_missing
+from phasegrok.run.pipeline import RunOptions, finish
 from phasegrok.store import folder as store
 from phasegrok.store.claims import DEFAULT_TIMEOUT, heartbeat, live_claims, try_claim, unique_suffix
 from phasegrok.store.parts import PARTS
 
 PLAN_JSON, PARTIAL_JSON = "plan.json", "partial.json"
 UNBOUNDED = 1 << 62  # no memory cap: --batch-runs alone sizes a worker's batches
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The worker options of `python -m phasegrok.sweep`."""
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--worker",
-        action="store_true",
-        help="train unclaimed batches until none is left (many may share --out); no figures",
-    )
-    mode.add_argument(
-        "--merge",
-        action="store_true",
-        help="assemble, classify and draw what workers trained (exit 1 if runs are missing)",
-    )
-    parser.add_argument(
-        "--allow-partial", action="store_true", help="with --merge: merge even if runs are missing"
-    )
-    parser.add_argument(
-        "--claim-timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT,
-        metavar="S",
-        help="take over another host's claim after S seconds without a heartbeat (default 600)",
-    )
 
 
 def run_ids(spec: SweepSpec) -> set[str]:
@@ -204,29 +180,32 @@ def claimed(
             claim.release()
 
 
-def work(spec: SweepSpec, out_dir: Path, args: argparse.Namespace, train: Callable) -> int:
-    """The --worker loop: record (or check) the plan, train claimed batches, say what was done.
-    `train(spec, out_dir, page=..., batches=...)` is `sweep.train_missing`."""
-    record = record_plan(out_dir, spec, args.batch_runs)
-    tally = Tally()
-    batches = claimed(out_dir, worker_batches(record), args.claim_timeout, tally)
-    with contextlib.closing(batches):  # an interrupted worker releases its claim at once
-        train(spec, out_dir, page=None, batches=batches)
-    held = f"; {tally.held} batches held by other workers" if tally.held else ""
-    done = f"worker done: trained {tally.trained} batches ({tally.runs} runs)"
-    print(done + held, file=sys.stderr)
-    return 0
+@dataclass(frozen=True)
+class WorkerExecutor:
+    """`--worker`: record (or check) the plan, train claimed batches, say what was done; no
+    merge (None: `--merge` assembles, classifies and draws once every run is there)."""
+
+    batch_runs: int  # --batch-runs: the plan's batch size, the same for every worker
+    claim_timeout: float = DEFAULT_TIMEOUT  # take over a claim silent for this long (s)
+    live = False  # many workers, one folder: no live page
+
+    def train(self, spec: SweepSpec, options: RunOptions, page: Any) -> None:
+        out_dir = options.out_dir
+        record = record_plan(out_dir, spec, self.batch_runs)
+        tally = Tally()
+        batches = claimed(out_dir, worker_batches(record), self.claim_timeout, tally)
+        with contextlib.closing(batches):  # an interrupted worker releases its claim at once
+            train_missing(spec, out_dir, progress=options.progress, page=None, batches=batches)
+        held = f"; {tally.held} batches held by other workers" if tally.held else ""
+        done = f"worker done: trained {tally.trained} batches ({tally.runs} runs)"
+        print(done + held, file=sys.stderr)
 
 
-def merge_main(
-    args: argparse.Namespace,
-    spec: SweepSpec,
-    out_dir: Path,
-    folder_plan: Callable[[SweepSpec, Path], Plan],
-    finish: Callable[..., Any],
-) -> int:
+def merge(spec: SweepSpec, options: RunOptions, allow_partial: bool = False) -> int:
     """--merge: assemble, classify, draw; with runs missing, say how many, exit 1, change
-    nothing (unless --allow-partial: merge them, and mark the folder in partial.json)."""
+    nothing (unless `allow_partial`: merge them, and mark the folder in partial.json).
+    Returns the exit status."""
+    out_dir = options.out_dir
     manifest = out_dir / store.MANIFEST
     try:
         identity = json.loads(manifest.read_text()).get("identity") if manifest.exists() else None
@@ -237,7 +216,7 @@ def merge_main(
         return 2
     the_plan = folder_plan(spec, out_dir) if manifest.exists() else plan(spec)
     missing, total = the_plan.n_todo, the_plan.n_runs
-    if missing == total or (missing and not args.allow_partial):
+    if missing == total or (missing and not allow_partial):
         print(
             f"error: {missing} of {total} runs are missing in {out_dir} (workers still "
             "training, or one died: start another --worker); nothing was changed"
@@ -246,7 +225,7 @@ def merge_main(
         )
         return 1
     try:
-        results = finish(spec, out_dir, plots=not args.no_plots)
+        results = finish(spec, out_dir, plots=options.plots)
         if missing:
             store.write_text(
                 out_dir / PARTIAL_JSON, json.dumps({"missing": missing, "runs": total}, indent=1)
