@@ -237,7 +237,8 @@ def classify_runs(
 
     fit = valid & (tr_acc >= thr)
     gen = valid & (te_acc >= thr)
-    has_fit, has_gen = fit.any(axis=1), gen.any(axis=1)
+    # np.any, not .any: numpy's stubs type a reduction's method as maybe a scalar
+    has_fit, has_gen = np.any(fit, axis=1), np.any(gen, axis=1)
     i_fit = fit.argmax(axis=1)
     t_fit = np.where(has_fit, steps[rows, i_fit], np.nan)
     t_gen = np.where(has_gen, steps[rows, gen.argmax(axis=1)], np.nan)

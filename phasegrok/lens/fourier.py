@@ -80,6 +80,7 @@ def embedding_table(
         return params["embedding"]
     if embedding == "one_hot":
         return xp.eye(p, dtype=xp.float32)
+    assert freqs is not None  # a circular embedding has its frequencies
     return xp.asarray(circular_table(p, freqs))
 
 

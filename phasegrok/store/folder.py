@@ -311,7 +311,8 @@ def write_batch(
     try:
         write_table(parts / f"{batch_id}.curves.parquet", curves, metadata)
         buffer = io.BytesIO()
-        np.savez(buffer, **_flat_params(params, run_ids))
+        # numpy's stubs take any ** mapping for the keyword `allow_pickle` too
+        np.savez(buffer, **_flat_params(params, run_ids))  # type: ignore[arg-type]
         atomic_write(parts / f"{batch_id}.params.npz", lambda f: f.write(buffer.getvalue()))
         write_table(parts / f"{batch_id}.runs.parquet", runs, metadata)
     except OSError as err:
