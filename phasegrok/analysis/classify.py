@@ -54,6 +54,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from phasegrok.config.schema import ClassifySpec
@@ -106,7 +107,7 @@ def chance_loss(loss: np.ndarray | pd.Series, n_classes: np.ndarray | pd.Series)
     return np.where(is_mse, 1.0 / n, np.log(n))
 
 
-def floor_loss(loss: np.ndarray) -> np.ndarray:
+def floor_loss(loss: npt.ArrayLike) -> np.ndarray:
     """max(loss, 2^-23): a float32 loss below its resolution, 0 included, reads as the floor.
 
     NaN stays NaN (np.maximum propagates it), so a diverged point is not hidden.

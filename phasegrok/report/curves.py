@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -171,7 +171,7 @@ def curves_figure(runs: pd.DataFrame, curves: pd.DataFrame, keys: Sequence[str])
                 g["test_acc"],
                 color=color,
                 lw=1.3,
-                label=run_label(by_id.loc[rid]),
+                label=run_label(cast(pd.Series, by_id.loc[rid])),  # run_id: a row
             )
             ax.plot(g["step"], g["train_acc"], color=color, lw=1.0, ls="--")
         step_axis(ax, curves["step"])

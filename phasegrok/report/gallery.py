@@ -37,7 +37,8 @@ def phase_counts(runs: pd.DataFrame) -> pd.DataFrame:
     table = table[["runs", *FLAGS]].astype(int)
     table.insert(1, "share", [f"{100 * n / max(len(runs), 1):.1f}%" for n in table["runs"]])
     table = table.astype(object)  # the total row leaves the share columns blank
-    table.loc["total"] = [len(runs), "", *[""] * len(FLAGS)]
+    # pandas-stubs take no list for a row set by label, which pandas does
+    table.loc["total"] = [len(runs), "", *[""] * len(FLAGS)]  # type: ignore[assignment]
     return table
 
 

@@ -91,6 +91,10 @@ def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text), mode="w")
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda f: f.write(data))
+
+
 def write_table(
     path: Path,
     frame: pd.DataFrame,
