@@ -250,7 +250,9 @@ def classify_runs(
     else:
         if "n_classes" not in runs.columns:
             raise ValueError("runs lack n_classes, needed for the default spike_floor")
-        loss_kind = runs["loss"] if "loss" in runs.columns else np.full(n_runs, "cross_entropy")
+        loss_kind: pd.Series | np.ndarray = (
+            runs["loss"] if "loss" in runs.columns else np.full(n_runs, "cross_entropy")
+        )
         floor = 0.1 * chance_loss(loss_kind, runs["n_classes"])
     after = valid & has_fit[:, None] & (idx >= i_fit[:, None])
     with np.errstate(invalid="ignore"):

@@ -99,7 +99,8 @@ def shades(color: str, n: int) -> list[tuple[float, ...]]:
     """`n` distinguishable variants of a phase colour, dark to light."""
     base = np.asarray(to_rgba(color)[:3])
     out = []
-    for t in np.linspace(-0.4, 0.45, n) if n > 1 else [0.0]:
+    ts: np.ndarray | list[float] = np.linspace(-0.4, 0.45, n) if n > 1 else [0.0]
+    for t in ts:
         rgb = base * (1 + t) if t < 0 else base + (1 - base) * t
         out.append((*rgb, 1.0))
     return out

@@ -45,12 +45,14 @@ def phase_counts(runs: pd.DataFrame) -> pd.DataFrame:
 def phase_table(runs: pd.DataFrame) -> str:
     """`phase_counts` as an HTML table, each phase with its colour swatch."""
     table = phase_counts(runs).rename(columns=lambda c: c.replace("_", " "))
-    table.index = [
-        f"<span class='sw' style='background:{PHASE_COLORS[p]}'></span>{p}"
-        if p in PHASE_COLORS
-        else p
-        for p in table.index
-    ]
+    table.index = pd.Index(
+        [
+            f"<span class='sw' style='background:{PHASE_COLORS[p]}'></span>{p}"
+            if p in PHASE_COLORS
+            else p
+            for p in table.index
+        ]
+    )
     table.index.name = "phase"
     return table.to_html(escape=False, border=0)
 
