@@ -139,8 +139,9 @@ def report(results: Results, ref: Reference, rule: str | None) -> tuple[list[str
     return [*lines, last or "agree 0/0 cells"], m
 
 
-def draw(results: Results, ref: Reference, m: Matched, text: str) -> Path:
-    """Write the figure, compare.txt and the gallery's comparison section; return the PNG."""
+def draw(results: Results, ref: Reference, m: Matched, text: str) -> Path | None:
+    """Write the figure, compare.txt and the gallery's comparison section; return the PNG (None
+    where the reference has neither phases nor numbers to draw)."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -54,6 +54,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from phasegrok.config.schema import ClassifySpec
@@ -106,7 +107,7 @@ def chance_loss(loss: np.ndarray | pd.Series, n_classes: np.ndarray | pd.Series)
     return np.where(is_mse, 1.0 / n, np.log(n))
 
 
-def floor_loss(loss: np.ndarray) -> np.ndarray:
+def floor_loss(loss: npt.ArrayLike) -> np.ndarray:
     """max(loss, 2^-23): a float32 loss below its resolution, 0 included, reads as the floor.
 
     NaN stays NaN (np.maximum propagates it), so a diverged point is not hidden.
@@ -237,7 +238,8 @@ def classify_runs(
 
     fit = valid & (tr_acc >= thr)
     gen = valid & (te_acc >= thr)
-    has_fit, has_gen = fit.any(axis=1), gen.any(axis=1)
+    # np.any, not .any: numpy's stubs type a reduction's method as maybe a scalar
+    has_fit, has_gen = np.any(fit, axis=1), np.any(gen, axis=1)
     i_fit = fit.argmax(axis=1)
     t_fit = np.where(has_fit, steps[rows, i_fit], np.nan)
     t_gen = np.where(has_gen, steps[rows, gen.argmax(axis=1)], np.nan)
@@ -248,7 +250,9 @@ def classify_runs(
     else:
         if "n_classes" not in runs.columns:
             raise ValueError("runs lack n_classes, needed for the default spike_floor")
-        loss_kind = runs["loss"] if "loss" in runs.columns else np.full(n_runs, "cross_entropy")
+        loss_kind: pd.Series | np.ndarray = (
+            runs["loss"] if "loss" in runs.columns else np.full(n_runs, "cross_entropy")
+        )
         floor = 0.1 * chance_loss(loss_kind, runs["n_classes"])
     after = valid & has_fit[:, None] & (idx >= i_fit[:, None])
     with np.errstate(invalid="ignore"):

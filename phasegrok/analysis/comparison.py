@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -142,6 +142,7 @@ def phase_agreement(m: Matched, phase_column: str = "phase") -> pd.DataFrame:
     """Per compared cell: the published majority phase and count, phasegrok's, and agree."""
     rows = []
     ref_phase = m.ref.dropna(subset=["phase"])
+    # "cell" holds tuples, which pandas' stubs cannot say of a group key (hence the casts)
     for cell, runs in m.runs.groupby("cell", sort=False):
         published = ref_phase[ref_phase["cell"] == cell]
         if not len(published):
@@ -150,7 +151,7 @@ def phase_agreement(m: Matched, phase_column: str = "phase") -> pd.DataFrame:
         ours, ok, on = majority_phase(runs[phase_column])
         rows.append(
             {
-                **cell_label(cell, m.keys),
+                **cell_label(cast(tuple[Any, ...], cell), m.keys),
                 "published": f"{pub} {pk}/{pn}",
                 "phasegrok": f"{ours} {ok}/{on}",
                 "agree": "yes" if pub == ours else "no",
@@ -177,6 +178,7 @@ def numeric_agreement(m: Matched, column: str) -> pd.DataFrame:
     if column not in m.runs.columns:
         raise CompareError(f"reference column {column} is not a column of runs.parquet")
     rows = []
+    # "cell" holds tuples, which pandas' stubs cannot say of a group key (hence the casts)
     for cell, runs in m.runs.groupby("cell", sort=False):
         published = m.ref[m.ref["cell"] == cell]
         pub_values = pd.to_numeric(published[column], errors="coerce").to_numpy(dtype=float)
@@ -190,7 +192,12 @@ def numeric_agreement(m: Matched, column: str) -> pd.DataFrame:
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = mine / pub if pub != 0 else float("nan")
         rows.append(
-            {**cell_label(cell, m.keys), "published": pub, "phasegrok": mine, "ratio": ratio}
+            {
+                **cell_label(cast(tuple[Any, ...], cell), m.keys),
+                "published": pub,
+                "phasegrok": mine,
+                "ratio": ratio,
+            }
         )
     return pd.DataFrame(rows)
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
@@ -76,7 +76,7 @@ class PointPhase:
 
 
 def point_phases(
-    rows: Sequence[Mapping[str, Any]], axes: Sequence[str], phases: Sequence[str]
+    rows: Sequence[Mapping[Hashable, Any]], axes: Sequence[str], phases: Sequence[str]
 ) -> list[PointPhase]:
     """Group classified runs (`rows`: the axes' values and `phase`) by point; the majority
     phase, ties going to the phase listed first in `phases` (as the phase diagram does)."""

@@ -120,7 +120,8 @@ def load(out_dir: str | Path) -> Results:
         # Thresholds recorded by a reclassification only describe the frame on disk.
         recorded = read_classify_meta(out_dir / RUNS) if "phase" in tables[0].columns else None
         cs = classify_settings(sweep, recorded)
-        return Results(out_dir, *tables, sweep, cs, recorded is not None)
+        runs, curves = tables
+        return Results(out_dir, runs, curves, sweep, cs, recorded is not None)
     damaged = check_parts(out_dir).damaged
     if damaged:
         raise DamagedError(

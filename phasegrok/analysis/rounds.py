@@ -72,6 +72,7 @@ def plan_round(spec: SweepSpec, runs: pd.DataFrame, round_index: int) -> list[tu
     """The points of round `round_index`, from the runs of the rounds before it (`runs`: the
     folder's classified runs with `refine_round`). Pure: the same runs, the same points."""
     refine = spec.file.refine
+    assert refine is not None  # rounds are planned for a sweep with `refine:` alone
     axes = refine_axes(refine, spec.grid, SAMPLEABLE_KEYS)
     before = runs[runs[COLUMN] < round_index]
     used = int((before[COLUMN] >= 1).sum())

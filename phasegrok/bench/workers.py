@@ -73,7 +73,7 @@ def run_together(cmds: list[list[str]], cores: list[int]) -> float:
         )
         for cmd, core in zip(cmds, cores, strict=True)
     ]
-    errors = [(p.wait(), p.stderr.read()) for p in procs]
+    errors = [(p.wait(), p.stderr.read() if p.stderr else "") for p in procs]
     wall = time.perf_counter() - start
     for status, err in errors:
         if status != 0:

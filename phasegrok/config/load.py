@@ -283,6 +283,7 @@ def _check_value(key: str, value: Any) -> Any:
         _validate_model(SweepFile, {section: value}, prefix="grid.")
         return value
     model = SweepFile.model_fields[section].annotation
+    assert isinstance(model, type) and issubclass(model, BaseModel)  # a sweepable section
     parsed = _validate_model(model, unflatten({".".join(rest): value}), prefix=f"grid.{section}.")
     value = reduce(getattr, rest, parsed)
     if value is None:  # only a group's keys take None, which means "inherit": not a grid value

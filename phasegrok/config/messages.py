@@ -53,11 +53,8 @@ def with_grid_hint(
         key = key.rpartition(".")[0]
     if key not in SWEEPABLE_KEYS:
         return err
-    value = reduce(
-        lambda node, name: node.get(name) if isinstance(node, Mapping) else None,
-        key.split("."),
-        raw,
-    )
+    top: object = raw
+    value = reduce(_child, key.split("."), top)
     takes_list = get_origin(key_annotation(key)) is tuple
     if not isinstance(value, list) or (takes_list and not all(isinstance(v, list) for v in value)):
         return err
@@ -69,6 +66,11 @@ def with_grid_hint(
     else:
         hint = f"to sweep it, list it under grid: as '{key}: {values}'"
     return ConfigError(err.key, f"{err.message}; {hint}")
+
+
+def _child(node: object, name: str) -> object:
+    """`node[name]` of a mapping, None below anything else (`with_grid_hint`'s walk)."""
+    return node.get(name) if isinstance(node, Mapping) else None
 
 
 def did_you_mean(word: str, choices: Sequence[str], n: int = 3) -> list[str]:

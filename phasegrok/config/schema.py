@@ -7,7 +7,6 @@ expands its grid; the rules across keys are in `rules`.
 
 from __future__ import annotations
 
-from functools import reduce
 from types import NoneType
 from typing import Any, Literal, get_args
 
@@ -227,7 +226,9 @@ def key_annotation(key: str) -> Any:
     """The type of a dotted key's values, at any depth; a nullable key's (a parameter group's,
     None: inherited) without its None."""
     fields = key.split(".")
-    annotation = reduce(lambda model, name: model.model_fields[name].annotation, fields, SweepFile)
+    annotation: Any = SweepFile  # a section's model class, down to the key's own annotation
+    for name in fields:
+        annotation = annotation.model_fields[name].annotation
     rest = [a for a in get_args(annotation) if a is not NoneType]
     return rest[0] if NoneType in get_args(annotation) and len(rest) == 1 else annotation
 

@@ -33,15 +33,24 @@ from phasegrok.plan.batching import segment_evals
 from phasegrok.plan.runs import Batch, Hyper, StaticSpec
 
 
-def _split(data: TaskData, axes: TaskData) -> tuple[TaskData, TaskData]:
+def _split(
+    data: TaskData[jax.Array], axes: TaskData[int | None]
+) -> tuple[TaskData[jax.Array | None], TaskData[jax.Array | None]]:
     """(per-run fields, shared fields) of `data`; the other fields are None in each."""
     per_run = TaskData(*(a if ax == 0 else None for a, ax in zip(data, axes, strict=True)))
     shared = TaskData(*(a if ax is None else None for a, ax in zip(data, axes, strict=True)))
     return per_run, shared
 
 
-def _merge(per_run: TaskData, shared: TaskData) -> TaskData:
-    return TaskData(*(a if a is not None else b for a, b in zip(per_run, shared, strict=True)))
+def _merge(
+    per_run: TaskData[jax.Array | None], shared: TaskData[jax.Array | None]
+) -> TaskData[jax.Array]:
+    merged: list[jax.Array] = []
+    for a, b in zip(per_run, shared, strict=True):
+        field = a if a is not None else b
+        assert field is not None  # `_split` puts every field in one of the two
+        merged.append(field)
+    return TaskData(*merged)
 
 
 def over_runs(fn: Callable, per_run: Any, vmap_width: int) -> Any:
@@ -60,7 +69,9 @@ def over_runs(fn: Callable, per_run: Any, vmap_width: int) -> Any:
     return jax.tree.map(lambda a: a.reshape(width, *a.shape[2:]), out)
 
 
-def _batched_init(static: StaticSpec, vmap_width: int, hypers: Hyper, data: TaskData):
+def _batched_init(
+    static: StaticSpec, vmap_width: int, hypers: Hyper, data: TaskData[jax.Array]
+) -> Any:
     per_run, shared = _split(data, shared_axes(static))
 
     def one(args):
@@ -179,7 +190,7 @@ def _programs(
     strategy: Strategy,
     with_l1: bool,
     hypers: Hyper,
-    data: TaskData,
+    data: TaskData[np.ndarray],
 ) -> Programs:
     """Compile (or fetch) the init and segment executables for this shape, ahead of time."""
     key = (static, n_evals, strategy, with_l1, len(hypers.seed))
@@ -339,7 +350,7 @@ def execute_batch(
             on_steps(n_real * n_evals * static.eval_every)
     trim = {step: jax.tree.map(lambda a: np.asarray(a[:n_real]), p) for step, p in saved.items()}
     keys = None
-    if static.task_kind == "modular" and cyclic.n_frequencies(static.op, static.p):
+    if static.task_kind == "modular" and cyclic.n_frequencies(static.modular.op, static.modular.p):
         keys = np.asarray(final_key_frequencies(static, state.params), dtype=np.int64)[:n_real]
     return BatchResult(
         run_ids=[r.run_id for r in runs],

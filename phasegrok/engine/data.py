@@ -16,7 +16,7 @@ x_test, shared by every run.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -36,15 +36,20 @@ PERMUTED_MAX_BITS = 20
 _CHUNK_BITS = 1 << 20
 
 
-class TaskData(NamedTuple):
+# TaskData's field type: host arrays (`batch_data`), traced arrays (`engine.training`), or a
+# value per field (vmap in_axes, sharding specs, None for a field split off).
+_F = TypeVar("_F")
+
+
+class TaskData(NamedTuple, Generic[_F]):
     """Arrays one batch trains on. Leading run axis, except for arrays shared by every run."""
 
-    train_x: np.ndarray  # (runs, train_pad, ...) inputs
-    train_y: np.ndarray  # (runs, train_pad) int labels
-    train_w: np.ndarray  # (runs, train_pad) 1.0 for real examples, 0.0 for padding
-    test_x: np.ndarray  # (runs, n_test, ...) or (n_test, ...) if shared
-    test_y: np.ndarray
-    test_w: np.ndarray  # (runs, n_test)
+    train_x: _F  # (runs, train_pad, ...) inputs
+    train_y: _F  # (runs, train_pad) int labels
+    train_w: _F  # (runs, train_pad) 1.0 for real examples, 0.0 for padding
+    test_x: _F  # (runs, n_test, ...) or (n_test, ...) if shared
+    test_y: _F
+    test_w: _F  # (runs, n_test)
 
 
 def modular_label(op: str, a: np.ndarray, b: np.ndarray, p: int) -> np.ndarray:
@@ -68,8 +73,8 @@ def modular_label(op: str, a: np.ndarray, b: np.ndarray, p: int) -> np.ndarray:
 
 def modular_pairs(op: str, p: int, symmetric: bool) -> tuple[np.ndarray, np.ndarray]:
     """All examples of a modular task: (pairs (N, 2) int32, labels (N,) int32), in a fixed order."""
-    a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
-    a, b = a.ravel(), b.ravel()
+    grid_a, grid_b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+    a, b = grid_a.ravel(), grid_b.ravel()
     keep = np.ones_like(a, dtype=bool)
     if op == "div":
         keep &= b != 0
@@ -150,7 +155,7 @@ def parity_split(
     return (x[n_test:], y[n_test:]), (x[:n_test], y[:n_test])
 
 
-def batch_data(static: StaticSpec, hypers: list[Hyper]) -> TaskData:
+def batch_data(static: StaticSpec, hypers: list[Hyper]) -> TaskData[np.ndarray]:
     """The train and test arrays of a batch of runs (one `Hyper` per run)."""
     if static.task_kind == "modular":
         return _modular_batch(static, hypers)
@@ -163,8 +168,9 @@ def _mask(n_real: int, n_pad: int) -> np.ndarray:
     return (np.arange(n_pad) < n_real).astype(np.float32)
 
 
-def _modular_batch(static: StaticSpec, hypers: list[Hyper]) -> TaskData:
-    pairs, labels = modular_pairs(static.op, static.p, static.symmetric)
+def _modular_batch(static: StaticSpec, hypers: list[Hyper]) -> TaskData[np.ndarray]:
+    task = static.modular
+    pairs, labels = modular_pairs(task.op, task.p, task.symmetric)
     n = len(labels)
     orders = {h.seed: example_order(h.seed, n) for h in hypers}
     train_x, train_y, train_w, test_w = [], [], [], []
@@ -181,10 +187,11 @@ def _modular_batch(static: StaticSpec, hypers: list[Hyper]) -> TaskData:
     )
 
 
-def _parity_batch(static: StaticSpec, hypers: list[Hyper]) -> TaskData:
+def _parity_batch(static: StaticSpec, hypers: list[Hyper]) -> TaskData[np.ndarray]:
+    task = static.parity
     splits = {
         h.seed: parity_split(
-            h.seed, static.test_size, static.train_pad, static.n_bits, static.k, static.encoding
+            h.seed, task.test_size, static.train_pad, task.n_bits, task.k, task.encoding
         )
         for h in hypers
     }
@@ -196,12 +203,13 @@ def _parity_batch(static: StaticSpec, hypers: list[Hyper]) -> TaskData:
         np.stack([_mask(h.n_train, static.train_pad) for h in hypers]),
         np.stack([test[h.seed][0] for h in hypers]),
         np.stack([test[h.seed][1] for h in hypers]),
-        np.ones((len(hypers), static.test_size), dtype=np.float32),
+        np.ones((len(hypers), task.test_size), dtype=np.float32),
     )
 
 
-def _arrays_batch(static: StaticSpec, hypers: list[Hyper]) -> TaskData:
-    data = arrays.load(static.data_path, static.data_sha256)
+def _arrays_batch(static: StaticSpec, hypers: list[Hyper]) -> TaskData[np.ndarray]:
+    task = static.arrays
+    data = arrays.load(task.data_path, task.data_sha256)
     n = len(data.y_train)
     orders = {h.seed: example_order(h.seed, n) for h in hypers}
     # A run's padding rows (masked) repeat its real ones where the file has no more examples.
@@ -219,7 +227,7 @@ def _arrays_batch(static: StaticSpec, hypers: list[Hyper]) -> TaskData:
     )
 
 
-def shared_axes(static: StaticSpec) -> TaskData:
+def shared_axes(static: StaticSpec) -> TaskData[int | None]:
     """vmap in_axes for TaskData: modular test arrays (all pairs) and an arrays task's test set
     are shared by every run."""
     if static.task_kind in ("modular", "arrays"):

@@ -66,12 +66,14 @@ def grid_logits(static: StaticSpec, params: Any, pairs: np.ndarray) -> np.ndarra
 
 def train_mask(static: StaticSpec, run: Run, pairs: np.ndarray) -> np.ndarray:
     """Whether each of `pairs` is one of the run's training pairs."""
-    every, _ = modular_pairs(static.op, static.p, static.symmetric)
+    task = static.modular
+    p = task.p
+    every, _ = modular_pairs(task.op, p, task.symmetric)
     chosen = every[example_order(run.seed, len(every))[: int(run.hyper.n_train)]]
     # A table over all p^2 codes a * p + b: one scatter and one gather, no sets.
-    member = np.zeros(static.p * static.p, dtype=bool)
-    member[chosen[:, 0].astype(np.int64) * static.p + chosen[:, 1]] = True
-    return member[pairs[:, 0].astype(np.int64) * static.p + pairs[:, 1]]
+    member = np.zeros(p * p, dtype=bool)
+    member[chosen[:, 0].astype(np.int64) * p + chosen[:, 1]] = True
+    return member[pairs[:, 0].astype(np.int64) * p + pairs[:, 1]]
 
 
 def wanted(static: StaticSpec, run: Run) -> bool:
@@ -80,8 +82,8 @@ def wanted(static: StaticSpec, run: Run) -> bool:
     return (
         static.task_kind == "modular"
         and bool(run.config.get("analysis.progress_measures", True))
-        and static.p <= MAX_P
-        and cyclic.n_frequencies(static.op, static.p) > 0
+        and static.modular.p <= MAX_P
+        and cyclic.n_frequencies(static.modular.op, static.modular.p) > 0
     )
 
 
@@ -109,9 +111,12 @@ def progress_program(static: StaticSpec, vmap_width: int) -> Callable:
     """(runs' params, key frequencies (runs, K), training masks (runs, n^2)) -> the progress
     measures (runs, len(MEASURES)), NaN for a run whose params are not finite."""
     model = make_model(static)
-    pairs, s = progress.group_grid(static.op, static.p)
-    n = len(cyclic.group_tokens(static.op, static.p))
-    labels = modular_label(static.op, pairs[:, 0].astype(np.int64), pairs[:, 1], static.p)
+    op, p = static.modular.op, static.modular.p
+    grid, tokens = progress.group_grid(op, p), cyclic.group_tokens(op, p)
+    assert grid is not None and tokens is not None  # `wanted`: a cyclic group
+    pairs, s = grid
+    n = len(tokens)
+    labels = modular_label(op, pairs[:, 0].astype(np.int64), pairs[:, 1], p)
     labels = labels.astype(np.int32)
 
     def one(args: tuple) -> jax.Array:
@@ -188,7 +193,9 @@ def progress_frame(batch: Batch, params: dict[int, Any], keys: np.ndarray) -> pd
     chosen = [i for i, run in enumerate(batch.runs) if wanted(static, run)]
     if not chosen or not keys.shape[1]:
         return pd.DataFrame()
-    pairs, _ = progress.group_grid(static.op, static.p)
+    group = progress.group_grid(static.modular.op, static.modular.p)
+    assert group is not None  # `wanted`: a cyclic group
+    pairs, _ = group
     train = np.stack([train_mask(static, batch.runs[i], pairs) for i in chosen])
     run_keys = keys[chosen].astype(np.int32)
     grid = len(pairs) * (sum(static.hidden) + GRID_ARRAYS * static.out_dim)
@@ -234,9 +241,10 @@ def batch_measures(batch: Batch, result: BatchResult) -> tuple[dict[str, list], 
     frame = pd.DataFrame() if keys is None else progress_frame(batch, result.params, keys)
     final = frame.loc[frame["step"] == static.steps].set_index("run_id") if len(frame) else None
     for name in FINAL_COLUMNS:
+        values = final[name] if final is not None else None
         columns[f"final_{name}"] = [
-            float(final.at[run.run_id, name])
-            if final is not None and run.run_id in final.index
+            float(values[run.run_id])
+            if values is not None and run.run_id in values.index
             else float("nan")
             for run in batch.runs
         ]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any, cast
 
 import flax.linen as nn
 import jax
@@ -28,6 +29,7 @@ import jax.numpy as jnp
 
 from phasegrok.lens.fourier import circular_table, token_maps
 from phasegrok.plan.runs import StaticSpec
+from phasegrok.plan.task_fields import need
 
 
 def _product(x: jax.Array, kernel: jax.Array) -> jax.Array:
@@ -131,16 +133,16 @@ class Dense(nn.Module):
     features: int
     use_bias: bool = True
     weight_grad: str = "autodiff"
-    init: str = "torch"
+    initializer: str = "torch"  # not `init`, which would hide nn.Module.init
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         fan_in = x.shape[-1]
-        init = kernel_init(self.init, in_axis=-1, out_axis=-2)
+        init = kernel_init(self.initializer, in_axis=-1, out_axis=-2)
         kernel = self.param("kernel", init, (self.features, fan_in))
         y = PRODUCTS[self.weight_grad](x, kernel)
         if self.use_bias:
-            y = y + self.param("bias", bias_init(self.init, fan_in), (self.features,))
+            y = y + self.param("bias", bias_init(self.initializer, fan_in), (self.features,))
         return y
 
 
@@ -159,18 +161,19 @@ class ModularMLP(nn.Module):
     static: StaticSpec
 
     def setup(self) -> None:
-        s = self.static
-        if s.embedding == "learned":
+        s, task = self.static, self.static.modular
+        if task.embedding == "learned":
             self.table = self.param(
-                "embedding", nn.initializers.normal(stddev=1.0), (s.p, s.embed_dim)
+                "embedding", nn.initializers.normal(stddev=1.0), (task.p, task.embed_dim)
             )
-        elif s.embedding == "one_hot":
-            self.table = jnp.eye(s.p, dtype=jnp.float32)
+        elif task.embedding == "one_hot":
+            self.table = jnp.eye(task.p, dtype=jnp.float32)
         else:
-            self.table = jnp.asarray(circular_table(s.p, s.circular_freqs))
+            freqs = need(task.circular_freqs, "circular_freqs")
+            self.table = jnp.asarray(circular_table(task.p, freqs))
         # The first layer as one Dense over [E_a; E_b] (concat) or E_a and E_b (sum): its
         # fan-in is that input's width. Stored (in, width), so the fan-in axis is the first.
-        first_in = s.embed_dim if s.combine == "sum" else 2 * s.embed_dim
+        first_in = task.embed_dim if task.combine == "sum" else 2 * task.embed_dim
         width = s.hidden[0]
         self.first_kernel = self.param(
             "first_kernel", kernel_init(s.init, in_axis=-2, out_axis=-1), (first_in, width)
@@ -178,13 +181,13 @@ class ModularMLP(nn.Module):
         self.first_bias = (
             self.param("first_bias", bias_init(s.init, first_in), (width,)) if s.bias else None
         )
-        self.layers = [Dense(w, use_bias=s.bias, init=s.init) for w in s.hidden[1:]]
-        out_dim = s.embed_dim if s.tie_output else s.out_dim
-        self.readout = Dense(out_dim, use_bias=s.bias, init=s.init)
+        self.layers = [Dense(w, use_bias=s.bias, initializer=s.init) for w in s.hidden[1:]]
+        out_dim = task.embed_dim if s.tie_output else s.out_dim
+        self.readout = Dense(out_dim, use_bias=s.bias, initializer=s.init)
 
     def token_maps(self) -> tuple[jax.Array, jax.Array]:
         """The (p, width) first-layer tables of the left and right operand."""
-        return token_maps(self.table, self.first_kernel, self.static.combine)
+        return token_maps(self.table, self.first_kernel, self.static.modular.combine)
 
     def __call__(self, x: jax.Array, maps: tuple[jax.Array, jax.Array] | None = None) -> jax.Array:
         """Logits of the pairs `x`; `maps`, if given, stands for `self.token_maps()`."""
@@ -221,13 +224,19 @@ class VectorMLP(nn.Module):
         h = x.astype(jnp.float32)
         for i, width in enumerate(self.static.hidden):
             weight_grad = "transposed_input" if i == 0 else "transposed_grad"
-            h = act(Dense(width, use_bias=bias, weight_grad=weight_grad, init=init)(h))
+            h = act(Dense(width, use_bias=bias, weight_grad=weight_grad, initializer=init)(h))
         out = self.static.out_dim
-        return Dense(out, use_bias=bias, weight_grad="transposed_grad", init=init)(h)
+        return Dense(out, use_bias=bias, weight_grad="transposed_grad", initializer=init)(h)
 
 
 def make_model(static: StaticSpec) -> nn.Module:
     return ModularMLP(static) if static.task_kind == "modular" else VectorMLP(static)
+
+
+def logits_of(model: nn.Module, params: Any, x: jax.Array, **kwargs: Any) -> jax.Array:
+    """`model`'s logits of `x` at `params` (flax types `apply`'s result as the output or, for
+    a `mutable` call, which this is not, (output, variables))."""
+    return cast(jax.Array, model.apply({"params": params}, x, **kwargs))
 
 
 def example_input(static: StaticSpec) -> jax.Array:
@@ -236,4 +245,4 @@ def example_input(static: StaticSpec) -> jax.Array:
         return jnp.zeros((1, 2), jnp.int32)
     if static.task_kind == "arrays":
         return jnp.zeros((1, static.input_width), jnp.float32)
-    return jnp.ones((1, static.n_bits), jnp.int8)
+    return jnp.ones((1, static.parity.n_bits), jnp.int8)

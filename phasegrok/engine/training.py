@@ -8,19 +8,21 @@ to a batch of runs and compiles it; nothing here knows batches, devices or files
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from phasegrok.engine.data import TaskData
-from phasegrok.engine.models import example_input, make_model
+from phasegrok.engine.models import example_input, logits_of, make_model
 from phasegrok.engine.optim import add_l1_subgradient, run_optimizer
 from phasegrok.lens import fourier as lens
 from phasegrok.lens import readout
 from phasegrok.plan.runs import Hyper, StaticSpec
 from phasegrok.store.columns import CURVE_COLUMNS
+
+_T = TypeVar("_T")
 
 METRICS = CURVE_COLUMNS  # the curves' base columns, one definition with the classifier's
 
@@ -81,7 +83,7 @@ def _weighted_mean(values: jax.Array, weights: jax.Array) -> jax.Array:
 
 
 def loss_fn(static: StaticSpec, params: Any, x: jax.Array, y: jax.Array, w: jax.Array) -> jax.Array:
-    logits = make_model(static).apply({"params": params}, x)
+    logits = logits_of(make_model(static), params, x)
     return _weighted_mean(per_example_loss(static, logits, y), w)
 
 
@@ -115,7 +117,7 @@ def gradient(
     maps, maps_vjp = jax.vjp(lambda p: model.apply({"params": p}, method="token_maps"), params)
 
     def summed_loss(p, m, xc, yc, wc):
-        logits = model.apply({"params": p}, xc, maps=m)
+        logits = logits_of(model, p, xc, maps=m)
         return jnp.sum(per_example_loss(static, logits, yc) * wc)
 
     def add_slice(total, part):
@@ -130,7 +132,7 @@ def gradient(
     return jax.tree.map(lambda a, b: (a + b) / total, direct, from_maps)
 
 
-def evaluate(static: StaticSpec, params: Any, data: TaskData) -> jax.Array:
+def evaluate(static: StaticSpec, params: Any, data: TaskData[jax.Array]) -> jax.Array:
     """The `metric_names(static)` of a run's params; all NaN once params are not finite.
 
     A modular run's test set is every pair (weighted by `test_w`), so one forward pass over
@@ -139,7 +141,7 @@ def evaluate(static: StaticSpec, params: Any, data: TaskData) -> jax.Array:
     model = make_model(static)
 
     def per_example(x, y):
-        logits = model.apply({"params": params}, x)
+        logits = logits_of(model, params, x)
         return per_example_loss(static, logits, y), correct(logits, y)
 
     test_loss, test_correct = per_example(data.test_x, data.test_y)
@@ -169,19 +171,23 @@ def model_facts(static: StaticSpec) -> lens.ModelFacts:
 
     Fields the task kind leaves None (p for parity, k for modular) take the facts' defaults.
     """
-    given = {
-        "kind": static.task_kind,
-        "op": static.op,
-        "p": static.p,
-        "k": static.k,
-        "embedding": static.embedding,
-        "circular_freqs": static.circular_freqs,
-        "combine": static.combine,
-        "tie_output": static.tie_output,
-        "top_k": static.fourier_top_k,
-        "threshold": static.irrelevant_threshold,
-    }
-    return lens.ModelFacts(**{name: v for name, v in given.items() if v is not None})
+    default = lens.ModelFacts()
+    return lens.ModelFacts(
+        kind=static.task_kind,
+        op=_or(static.op, default.op),
+        p=_or(static.p, default.p),
+        k=_or(static.k, default.k),
+        embedding=_or(static.embedding, default.embedding),
+        circular_freqs=static.circular_freqs,
+        combine=_or(static.combine, default.combine),
+        tie_output=static.tie_output,
+        top_k=_or(static.fourier_top_k, default.top_k),
+        threshold=_or(static.irrelevant_threshold, default.threshold),
+    )
+
+
+def _or(value: _T | None, default: _T) -> _T:
+    return default if value is None else value
 
 
 def lens_metrics(static: StaticSpec, params: Any, xp: Any) -> tuple[Any, Any]:
@@ -190,7 +196,7 @@ def lens_metrics(static: StaticSpec, params: Any, xp: Any) -> tuple[Any, Any]:
 
 
 def _minibatch(
-    static: StaticSpec, hyper: Hyper, data: TaskData, step: jax.Array
+    static: StaticSpec, hyper: Hyper, data: TaskData[jax.Array], step: jax.Array
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """The step's examples: the whole train set, or `batch_size` distinct real examples drawn
     from the run's own train set by its seed and the step number (so segmentation and batch
@@ -208,7 +214,7 @@ def _minibatch(
 def train_step(
     static: StaticSpec,
     hyper: Hyper,
-    data: TaskData,
+    data: TaskData[jax.Array],
     state: TrainState,
     step: jax.Array,
     chunks: int = 1,
@@ -228,7 +234,7 @@ def train_segment(
     static: StaticSpec,
     n_evals: int,
     hyper: Hyper,
-    data: TaskData,
+    data: TaskData[jax.Array],
     state: TrainState,
     first_step: jax.Array,
     chunks: int = 1,

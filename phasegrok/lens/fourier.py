@@ -55,7 +55,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol, overload
 
 import numpy as np
 import pandas as pd
@@ -80,6 +80,7 @@ def embedding_table(
         return params["embedding"]
     if embedding == "one_hot":
         return xp.eye(p, dtype=xp.float32)
+    assert freqs is not None  # a circular embedding has its frequencies
     return xp.asarray(circular_table(p, freqs))
 
 
@@ -209,7 +210,16 @@ class ModelFacts:
         return {"modular": MODULAR_METRICS, "parity": PARITY_METRICS}.get(self.kind, ())
 
 
-def cell(row: Mapping[str, Any], key: str, default: Any = None) -> Any:
+class Row(Protocol):
+    """A results row by column name: a dict, a `to_dict("records")` row or a pandas Series."""
+
+    @overload
+    def get(self, key: str, /) -> object: ...
+    @overload
+    def get(self, key: str, default: object, /) -> object: ...
+
+
+def cell(row: Row, key: str, default: Any = None) -> Any:
     """`row[key]`, or `default` where absent or missing (None, NaN, pd.NA)."""
     v = row.get(key, default)
     if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
@@ -217,9 +227,7 @@ def cell(row: Mapping[str, Any], key: str, default: Any = None) -> Any:
     return v
 
 
-def facts_of(
-    row: Mapping[str, Any], top_k: int = TOP_K, threshold: float = THRESHOLD
-) -> ModelFacts:
+def facts_of(row: Row, top_k: int = TOP_K, threshold: float = THRESHOLD) -> ModelFacts:
     """The model facts of one runs.parquet row (list cells arrive as JSON text).
 
     The row's own ``analysis.*`` columns win over `top_k` and `threshold`.

@@ -93,6 +93,7 @@ def unit_summary(facts: ModelFacts, params: Mapping[str, Any], xp: ModuleType = 
     over f of P_u[f], summed over both operands' group maps (`lens.unit_power`). The caller
     checks that the lens is not blank."""
     maps = lens.group_maps(lens.model_token_maps(facts, params, xp), facts.op, facts.p)
+    assert maps is not None  # not blank: a cyclic group
     power = sum(lens.unit_power(m, xp) for m in maps)
     return xp.argmax(power, axis=0) + 1, xp.sum(power, axis=0)
 

@@ -18,10 +18,11 @@ def n_params(static: StaticSpec) -> int:
     widths = list(static.hidden)
     count = 0
     if static.task_kind == "modular":
-        d, p = static.embed_dim, static.p
-        if static.embedding == "learned":
+        task = static.modular
+        d, p = task.embed_dim, task.p
+        if task.embedding == "learned":
             count += p * d
-        first_in = d if static.combine == "sum" else 2 * d
+        first_in = d if task.combine == "sum" else 2 * d
         out_dim = d if static.tie_output else static.out_dim
     else:
         first_in, out_dim = static.input_width, static.out_dim
@@ -38,23 +39,25 @@ def step_flops(static: StaticSpec, n: int) -> tuple[float, float]:
     forward = 0.0
     train = 0.0
     if static.task_kind == "modular":
-        tables = 1 if static.combine == "sum" else 2
-        first = 2.0 * tables * static.p * static.embed_dim * widths[0]
-        out = static.embed_dim if static.tie_output else static.out_dim
+        task = static.modular
+        tables = 1 if task.combine == "sum" else 2
+        first = 2.0 * tables * task.p * task.embed_dim * widths[0]
+        out = task.embed_dim if static.tie_output else static.out_dim
     else:
         first = 2.0 * n * static.input_width * widths[0]
         out = static.out_dim
     forward += first
     train += 2 * first
-    if static.task_kind == "modular" and static.embedding == "learned":
+    if static.task_kind == "modular" and static.modular.embedding == "learned":
         train += first  # the learned table's gradient: the first layer's input gradient
     for fan_in, fan_out in zip(widths, [*widths[1:], out], strict=True):
         forward += 2.0 * n * fan_in * fan_out
         train += 6.0 * n * fan_in * fan_out
     if static.task_kind == "modular" and static.tie_output:
-        tied = 2.0 * n * static.embed_dim * static.p
+        task = static.modular
+        tied = 2.0 * n * task.embed_dim * task.p
         forward += tied
-        train += tied * (3 if static.embedding == "learned" else 2)
+        train += tied * (3 if task.embedding == "learned" else 2)
     return train, forward
 
 

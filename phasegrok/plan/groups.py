@@ -152,8 +152,10 @@ def shape_groups(spec: SweepSpec) -> list[Group]:
         point = {**base, **first, **{k: spec.grid[k][i] for k, i in chosen.items()}}
         size_key = "data.train_fraction" if point["task.kind"] == "modular" else "data.train_size"
         # train_pad depends on the size value and on these only.
-        context = (size_key, point["task.kind"], point["task.op"], point["task.p"])
-        context += (point["task.symmetric"], point["task.n_bits"], point["task.test_size"])
+        context = (
+            *(size_key, point["task.kind"], point["task.op"], point["task.p"]),
+            *(point["task.symmetric"], point["task.n_bits"], point["task.test_size"]),
+        )
         if context not in partitions:
             partitions[context] = _size_buckets(spec, point, size_key)
         for positions in partitions[context]:
@@ -272,9 +274,10 @@ def locate(spec: SweepSpec, rows: Iterable[Mapping[str, Any]]) -> dict[str, tupl
     found: dict[str, tuple[int, StaticSpec]] = {}
     for row in rows:
         values = {k: _stored(k, row.get(k)) for k in keys}
-        positions = [_factor_position(spec.grid, f, values, points) for f in factors]
+        found_at = [_factor_position(spec.grid, f, values, points) for f in factors]
+        positions = [i for i in found_at if i is not None]
         seed = seed_position(row.get("seed"))
-        if seed is None or None in positions:
+        if seed is None or len(positions) < len(found_at):
             continue
         at = {k: i for f, i in zip(factors, positions, strict=True) for k in f}
         run = make_run({**base, **{k: spec.grid[k][at[k]] for k in keys}}, spec.seeds[seed])

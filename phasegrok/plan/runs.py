@@ -26,6 +26,7 @@ from phasegrok.config.rules import (
     parity_inputs_hold,
     train_size,
 )
+from phasegrok.plan.task_fields import ArraysTask, ModularTask, ParityTask, need
 
 # Bump when a change to training alters the numbers a run produces: it changes every run_id,
 # so results from the older code are never mixed with new ones on resume.
@@ -99,10 +100,46 @@ class StaticSpec:
     irrelevant_threshold: float | None
 
     @property
+    def modular(self) -> ModularTask:
+        """The modular task's fields (ValueError for another task kind)."""
+        return ModularTask(
+            need(self.op, "op"),
+            need(self.p, "p"),
+            need(self.symmetric, "symmetric"),
+            need(self.embedding, "embedding"),
+            need(self.embed_dim, "embed_dim"),
+            need(self.combine, "combine"),
+            self.circular_freqs,
+        )
+
+    @property
+    def parity(self) -> ParityTask:
+        """The parity task's fields (ValueError for another task kind)."""
+        return ParityTask(
+            need(self.n_bits, "n_bits"),
+            need(self.k, "k"),
+            need(self.test_size, "test_size"),
+            need(self.encoding, "encoding"),
+        )
+
+    @property
+    def arrays(self) -> ArraysTask:
+        """The arrays task's fields (ValueError for another task kind)."""
+        return ArraysTask(
+            need(self.data_path, "data_path"),
+            need(self.data_sha256, "data_sha256"),
+            need(self.input_dim, "input_dim"),
+            need(self.classes, "classes"),
+            need(self.test_size, "test_size"),
+        )
+
+    @property
     def n_classes(self) -> int:
         if self.task_kind == "arrays":
-            return self.classes
-        return n_labels(self.op, self.p) if self.task_kind == "modular" else 2
+            return self.arrays.classes
+        if self.task_kind == "modular":
+            return n_labels(self.modular.op, self.modular.p)
+        return 2
 
     @property
     def out_dim(self) -> int:
@@ -112,7 +149,7 @@ class StaticSpec:
     @property
     def input_width(self) -> int:
         """Width of a vector task's input (parity's bits, an arrays example)."""
-        return self.input_dim if self.task_kind == "arrays" else self.n_bits
+        return self.arrays.input_dim if self.task_kind == "arrays" else self.parity.n_bits
 
     @property
     def n_evals(self) -> int:
@@ -122,8 +159,9 @@ class StaticSpec:
     @property
     def n_eval_examples(self) -> int:
         if self.task_kind == "modular":
-            return _n_pairs(self.op, self.p, self.symmetric)
-        return self.train_pad + self.test_size
+            task = self.modular
+            return _n_pairs(task.op, task.p, task.symmetric)
+        return self.train_pad + need(self.test_size, "test_size")
 
 
 class Hyper(NamedTuple):

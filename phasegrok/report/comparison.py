@@ -94,6 +94,7 @@ def compare_figure(
             if target == "phase":
                 any_still |= phase_panel(ax, sub, x, y, axes=(xa, ya)) and col == 1
             else:
+                assert norm is not None  # set above for every target but the phase
                 map_cells(ax, cell_medians(sub, spec, xa, ya), (xa, ya), norm, map_cmap(spec))
             ax.set_title(f"{head}" + (f"\n{facet_title}" if facet_title else ""), fontsize="small")
     if target == "phase":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -99,7 +99,8 @@ def shades(color: str, n: int) -> list[tuple[float, ...]]:
     """`n` distinguishable variants of a phase colour, dark to light."""
     base = np.asarray(to_rgba(color)[:3])
     out = []
-    for t in np.linspace(-0.4, 0.45, n) if n > 1 else [0.0]:
+    ts: np.ndarray | list[float] = np.linspace(-0.4, 0.45, n) if n > 1 else [0.0]
+    for t in ts:
         rgb = base * (1 + t) if t < 0 else base + (1 - base) * t
         out.append((*rgb, 1.0))
     return out
@@ -171,7 +172,7 @@ def curves_figure(runs: pd.DataFrame, curves: pd.DataFrame, keys: Sequence[str])
                 g["test_acc"],
                 color=color,
                 lw=1.3,
-                label=run_label(by_id.loc[rid]),
+                label=run_label(cast(pd.Series, by_id.loc[rid])),  # run_id: a row
             )
             ax.plot(g["step"], g["train_acc"], color=color, lw=1.0, ls="--")
         step_axis(ax, curves["step"])

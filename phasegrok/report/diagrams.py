@@ -25,7 +25,14 @@ from matplotlib.patches import Patch, Rectangle
 
 from phasegrok.analysis.classify import PHASE_COLORS
 from phasegrok.config.schema import PHASES
-from phasegrok.report.grid import GridAxis, cell_index, facet_panels, make_axis, set_axis
+from phasegrok.report.grid import (
+    GridAxis,
+    cell_index,
+    cell_rows,
+    facet_panels,
+    make_axis,
+    set_axis,
+)
 from phasegrok.report.style import title
 
 NEVER_COLOR = "#BDBDBD"
@@ -88,7 +95,8 @@ def hatch_handle() -> Patch:
 
 def split_handle(text: str = "k/n: seeds in the majority\nphase; paler where split") -> Patch:
     """Legend entry of the split cells (paler colour, and the k/n vote count in a cell)."""
-    return Patch(facecolor=shade(SPLIT_GREY, 0.5), edgecolor="none", label=text)
+    # matplotlib takes an RGBA array, which its stubs' colour type leaves out
+    return Patch(facecolor=shade(SPLIT_GREY, 0.5), edgecolor="none", label=text)  # type: ignore[arg-type]
 
 
 def partial_handle() -> Line2D:
@@ -201,7 +209,7 @@ def draw_phase_cells(ax: Any, runs: pd.DataFrame, xa: GridAxis, ya: GridAxis) ->
     cells = cell_phases(runs, xa, ya)
     rgba = np.zeros((ya.n, xa.n, 4))
     texts = {}
-    for (i, j), row in cells.iterrows():
+    for i, j, row in cell_rows(cells):
         rgba[j, i] = shade(PHASE_COLORS[row.phase], row.k / row.n)
         if row.n > 1:
             texts[(i, j)] = f"{row.k}/{row.n}"

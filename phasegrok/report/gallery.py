@@ -37,19 +37,22 @@ def phase_counts(runs: pd.DataFrame) -> pd.DataFrame:
     table = table[["runs", *FLAGS]].astype(int)
     table.insert(1, "share", [f"{100 * n / max(len(runs), 1):.1f}%" for n in table["runs"]])
     table = table.astype(object)  # the total row leaves the share columns blank
-    table.loc["total"] = [len(runs), "", *[""] * len(FLAGS)]
+    # pandas-stubs take no list for a row set by label, which pandas does
+    table.loc["total"] = [len(runs), "", *[""] * len(FLAGS)]  # type: ignore[assignment]
     return table
 
 
 def phase_table(runs: pd.DataFrame) -> str:
     """`phase_counts` as an HTML table, each phase with its colour swatch."""
     table = phase_counts(runs).rename(columns=lambda c: c.replace("_", " "))
-    table.index = [
-        f"<span class='sw' style='background:{PHASE_COLORS[p]}'></span>{p}"
-        if p in PHASE_COLORS
-        else p
-        for p in table.index
-    ]
+    table.index = pd.Index(
+        [
+            f"<span class='sw' style='background:{PHASE_COLORS[p]}'></span>{p}"
+            if p in PHASE_COLORS
+            else p
+            for p in table.index
+        ]
+    )
     table.index.name = "phase"
     return table.to_html(escape=False, border=0)
 

@@ -12,13 +12,14 @@ import json
 import math
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from itertools import product
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator
@@ -105,7 +106,7 @@ def fmt(value: Any, sci: bool = False) -> str:
 # Axes
 
 
-def is_log_spaced(values: Sequence[float]) -> bool:
+def is_log_spaced(values: npt.ArrayLike) -> bool:
     """All positive with roughly constant ratios (and a real spread), e.g. 1e-4, 3e-4, 1e-3."""
     v = np.unique(np.asarray(values, dtype=float))
     if len(v) < 2 or not np.isfinite(v).all() or (v <= 0).any():
@@ -175,7 +176,7 @@ class GridAxis:
         """Index of each row's value on this axis (-1 when absent)."""
         if self.scale == "category":
             index = pd.Index([canon(v) for v in self.values])
-            return index.get_indexer([canon(v) for v in column])
+            return index.get_indexer(pd.Index([canon(v) for v in column]))
         return pd.Index(np.asarray(self.values, dtype=float)).get_indexer(
             column.to_numpy(dtype=float)
         )
@@ -272,7 +273,7 @@ def set_axis(ax: Any, axis: GridAxis, which: str, show_label: bool = True) -> No
         # Ticks at the grid values themselves: the reader sees exactly what was swept.
         keep = np.arange(axis.n)[:: max(1, math.ceil(axis.n / 12))]
         labels = [axis.labels()[i] for i in keep]
-        target.set_major_locator(FixedLocator(axis.centers()[keep]))
+        target.set_major_locator(FixedLocator(axis.centers()[keep].tolist()))
         target.set_ticklabels(labels)
         target.set_minor_locator(NullLocator())
         if which == "x" and (len(keep) > 6 or max(map(len, labels), default=0) > 5):
@@ -302,12 +303,16 @@ def facet_panels(
 ) -> Panels:
     xa, ya = make_axis(runs, x, grid), make_axis(runs, y, grid)
     fas = [make_axis(runs, f, grid) for f in facets]
+    combos: list[tuple[int, ...]]
     if len(fas) == 2:
         combos = list(product(range(fas[0].n), range(fas[1].n)))
         nrows, ncols = fas[0].n, fas[1].n
     else:
-        codes = np.stack([fa.codes(runs[fa.key]) for fa in fas], axis=1) if fas else None
-        combos = [()] if not fas else sorted(set(map(tuple, codes.tolist())))
+        if fas:
+            codes = np.stack([fa.codes(runs[fa.key]) for fa in fas], axis=1)
+            combos = sorted(set(map(tuple, codes.tolist())))
+        else:
+            combos = [()]
         ncols = min(len(combos), 4)
         nrows = math.ceil(len(combos) / ncols)
     all_codes = [fa.codes(runs[fa.key]) for fa in fas]
@@ -342,6 +347,13 @@ def _cell_index(sub: pd.DataFrame, xa: GridAxis, ya: GridAxis) -> pd.DataFrame:
     ix, iy = xa.codes(sub[xa.key]), ya.codes(sub[ya.key])
     keep = (ix >= 0) & (iy >= 0)
     return sub.loc[keep].assign(_ix=ix[keep], _iy=iy[keep])
+
+
+def cell_rows(cells: pd.DataFrame) -> Iterator[tuple[int, int, pd.Series]]:
+    """(ix, iy, row) of each row of a frame indexed by grid cell (ix, iy), in order."""
+    for key, row in cells.iterrows():
+        i, j = cast(tuple[int, int], key)  # pandas types a row's label as any Hashable
+        yield i, j, row
 
 
 def cell_index(sub: pd.DataFrame, xa: GridAxis, ya: GridAxis) -> pd.DataFrame:

@@ -29,9 +29,9 @@ import pandas as pd
 
 from phasegrok.config.schema import PHASES
 from phasegrok.report.diagrams import majority
-from phasegrok.report.grid import GridAxis, cell_index, make_axis, short
+from phasegrok.report.grid import GridAxis, cell_index, cell_rows, make_axis, short
 from phasegrok.report.vega_spec import chart_spec
-from phasegrok.store.folder import atomic_write
+from phasegrok.store.folder import write_bytes
 
 POINTS = 50  # curve points kept per run
 DIGITS = 3  # decimals kept of an accuracy
@@ -50,14 +50,16 @@ def write_vendor(results_dir: Path) -> list[Path]:
         dest = results_dir / VENDOR / name
         if not (dest.is_file() and dest.stat().st_size == len(data)):
             dest.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(dest, lambda f, data=data: f.write(data))
+            write_bytes(dest, data)
         out.append(dest)
     return out
 
 
 def keep_points(n: int, points: int = POINTS) -> np.ndarray:
     """Indices of the kept evaluations of an n-point curve: evenly spaced, both ends kept."""
-    return np.unique(np.linspace(0, n - 1, min(n, points)).round().astype(int)) if n else []
+    if not n:
+        return np.zeros(0, dtype=int)
+    return np.unique(np.linspace(0, n - 1, min(n, points)).round().astype(int))
 
 
 def downsample(curves: pd.DataFrame, points: int = POINTS) -> pd.DataFrame:
@@ -136,7 +138,7 @@ def pair_cells(
     facet, order = facet_labels(runs, facets, grid)
     placed = cell_index(runs.assign(facet=facet.to_numpy(), row=np.arange(len(runs))), xa, ya)
     run_cell: list[int | None] = [None] * len(runs)
-    cells = []
+    cells: list[dict[str, Any]] = []
     xl, yl = xa.labels(), ya.labels()
     for f in order:
         sub = placed.loc[placed["facet"] == f]
@@ -144,12 +146,12 @@ def pair_cells(
             continue
         votes = majority(sub)
         counts = sub.groupby(["ix", "iy"])["phase"].value_counts()
-        still = set()
+        still: set[tuple[Any, ...]] = set()
         if "still_learning" in sub.columns:
             still = set(sub.loc[sub["still_learning"].astype(bool), ["ix", "iy"]].itertuples(False))
-        for (i, j), v in votes.iterrows():
+        for i, j, v in cell_rows(votes):
             cell = len(cells)
-            here = counts.loc[(i, j)]
+            here = counts.xs((i, j))  # the cell's count of each phase
             cells.append(
                 {
                     "cell": cell,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import matplotlib as mpl
 import numpy as np
@@ -172,7 +172,8 @@ def star_figure(
         rgba[:, 3] = 0.25 + 0.75 * sub["purity"].to_numpy()
         segs = np.zeros((len(sub), 2, 2))
         segs[:, 1, 0], segs[:, 1, 1] = sub["x"], sub["y"]
-        ax.add_collection(LineCollection(segs, colors=rgba, linewidths=1.1))
+        # an (n, 2, 2) array of segments is what LineCollection takes; its stubs want a list
+        ax.add_collection(LineCollection(segs, colors=rgba, linewidths=1.1))  # type: ignore[arg-type]
         ax.scatter(sub["x"], sub["y"], s=7, c=rgba, linewidths=0)
         r = float(sub["norm"].max()) * 1.08 if len(sub) else 1.0
         ax.set_xlim(-r, r)
@@ -262,7 +263,9 @@ def star_figure(
     return fig
 
 
-def accuracy_panel(ax: Axes, curve: pd.DataFrame, legend_loc: str) -> None:
+def accuracy_panel(
+    ax: Axes, curve: pd.DataFrame, legend_loc: Literal["center right", "upper left"]
+) -> None:
     """A run's test (solid) and train (dashed) accuracy against step, on `ax`."""
     ax.plot(curve["step"], curve["test_acc"], color="0.1", lw=1.4, label="test")
     ax.plot(curve["step"], curve["train_acc"], color="0.45", lw=1.1, ls="--", label="train")

@@ -52,7 +52,9 @@ def analysis_settings(
     analysis = dict(spec.get("analysis") or {})
     for name in ("fourier_top_k", "irrelevant_threshold"):
         key = f"analysis.{name}"
-        values = runs[key].dropna().unique() if runs is not None and key in runs.columns else []
+        if runs is None or key not in runs.columns:
+            continue
+        values = runs[key].dropna().unique()
         if len(values) == 1:
             analysis[name] = values[0]
     return int(analysis.get("fourier_top_k", lens.TOP_K)), float(
@@ -64,6 +66,13 @@ def run_facts(runs: pd.DataFrame, spec: Mapping[str, Any]) -> list[ModelFacts]:
     """The model facts of every run, in row order (the sweep's analysis settings as defaults)."""
     top_k, threshold = analysis_settings(spec)
     return [facts_of(row, top_k, threshold) for row in runs.to_dict("records")]
+
+
+def _numbers(runs: pd.DataFrame, key: str) -> np.ndarray:
+    """The distinct numbers of column `key` (none where `runs` lacks it)."""
+    if key not in runs.columns:
+        return np.array([])
+    return pd.to_numeric(runs[key], errors="coerce").dropna().unique()
 
 
 def lens_maps(runs: pd.DataFrame, spec: Mapping[str, Any]) -> list[tuple[MapSpec, str]]:
@@ -124,8 +133,7 @@ def lens_maps(runs: pd.DataFrame, spec: Mapping[str, Any]) -> list[tuple[MapSpec
         out.append((m, caption))
     col = "final_relevant_weight_share"
     if col in runs.columns:
-        ns = pd.to_numeric(runs.get("task.n_bits"), errors="coerce").dropna().unique()
-        ks = pd.to_numeric(runs.get("task.k"), errors="coerce").dropna().unique()
+        ns, ks = _numbers(runs, "task.n_bits"), _numbers(runs, "task.k")
         even = float(ks[0] / ns[0]) if len(ns) == 1 and len(ks) == 1 else None
         ref = f" Dashed on the colour bar: weights spread evenly over the bits ({even:.2f})." * (
             even is not None
@@ -271,7 +279,7 @@ def per_run_files(d: Path, run_id: str) -> list[Path]:
     them: `<kind>__<run_id>.png` (before the phase and coordinates were in the name) and
     `<kind>__<phase>__...__<run_id>.png`."""
     rid = glob.escape(safe_name(run_id))
-    found = []
+    found: list[Path] = []
     for kind in PER_RUN:
         found += d.glob(f"{kind}__{rid}.png")
         found += d.glob(f"{kind}__*__{rid}.png")

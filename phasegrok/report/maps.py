@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,7 +98,7 @@ def map_cells(
     axes: tuple[GridAxis, GridAxis],
     norm: Normalize,
     cmap: Colormap,
-    still: set[tuple[int, int]] = frozenset(),
+    still: AbstractSet[tuple[int, int]] = frozenset(),
 ) -> bool:
     """Draw an (ny, nx) array of medians into `ax` (grey × where +inf); True if any is +inf."""
     xa, ya = axes
@@ -111,6 +112,7 @@ def map_cells(
     if ok.any():
         shown = medians[ok]
         if isinstance(norm, LogNorm):  # below the scale's floor (t_gen = 0): its lowest colour
+            assert norm.vmin is not None  # `map_norm` sets the limits
             shown = np.maximum(shown, norm.vmin)
         rgba[ok] = cmap(norm(shown))
     draw_cells(ax, xa, ya, rgba, texts, set(still))
@@ -160,7 +162,13 @@ def metric_map(
     if np.isfinite(every).any():  # all "never": a colour bar would only show a made-up range
         sm = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
         cbar = p.fig.colorbar(sm, ax=p.axes, label=m.colorbar, shrink=0.9, aspect=25)
-        if m.reference is not None and norm.vmin <= m.reference <= norm.vmax:
+        lo, hi = norm.vmin, norm.vmax  # set by `map_norm`
+        if (
+            m.reference is not None
+            and lo is not None
+            and hi is not None
+            and lo <= m.reference <= hi
+        ):
             cbar.ax.axhline(m.reference, color="white", lw=2.6)
             cbar.ax.axhline(m.reference, color="0.1", lw=1.3, ls=(0, (2, 1)))
     handles = []

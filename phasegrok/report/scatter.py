@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, NullFormatter
@@ -130,7 +131,7 @@ def phase_scatter(
     if points is None:
         points = pd.DataFrame({"phase": [], "k": [], "n": []})
     shown = set(points["phase"])
-    handles = [
+    handles: list[Artist] = [
         Line2D([], [], ls="", marker="o", color=PHASE_COLORS[ph], label=ph)
         for ph in PHASES
         if ph in shown

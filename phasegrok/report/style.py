@@ -6,7 +6,7 @@ import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib as mpl
 import pandas as pd
@@ -15,13 +15,16 @@ from matplotlib.figure import Figure
 from phasegrok.report.grid import fmt
 from phasegrok.store.folder import atomic_write
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType  # rc keys as the stubs name them
+
 DPI = 200
 
 
 # seaborn's "ticks" style in its "paper" context (`sns.axes_style("ticks")` and
 # `sns.plotting_context("paper")`), frozen here: importing seaborn (and scipy with it) costs
 # 1-3 s, half of a small sweep's redraw. tests/test_plots.py checks it against seaborn.
-SEABORN_PAPER_TICKS: dict[str, Any] = {
+SEABORN_PAPER_TICKS: dict[RcKeyType, Any] = {
     "figure.facecolor": "white",
     "axes.labelcolor": ".15",
     "xtick.direction": "out",
@@ -78,7 +81,7 @@ SEABORN_PAPER_TICKS: dict[str, Any] = {
 }
 
 
-def theme_rc() -> dict[str, Any]:
+def theme_rc() -> dict[RcKeyType, Any]:
     """The report's matplotlib settings: seaborn's paper ticks, bold titles, our resolution."""
     return {
         **SEABORN_PAPER_TICKS,
@@ -182,7 +185,9 @@ def fixed_layout(
     """
     fig.set_layout_engine("none")
     width, height = fig.get_size_inches()
-    spec = fig.axes[0].get_subplotspec().get_gridspec()
+    subplot = fig.axes[0].get_subplotspec()
+    assert subplot is not None  # a figure of subplots
+    spec = subplot.get_gridspec()
     nrows, ncols = spec.get_geometry()
     cell_w = (width - left - right - wspace * (ncols - 1)) / ncols
     cell_h = (height - top - bottom - hspace * (nrows - 1)) / nrows

@@ -74,7 +74,7 @@ def trajectory_figure(
     shares, steps = spectra_matrix(facts, params)
     n_freqs = shares.shape[0]
     fig = Figure(figsize=(9.6, 4.8), layout="constrained")
-    left, right = fig.subfigures(1, 2, width_ratios=[1, 1.25])
+    left, right = fig.subfigures(1, 2, squeeze=False, width_ratios=[1, 1.25])[0]
     ax = left.subplots()
     im = ax.imshow(
         shares,

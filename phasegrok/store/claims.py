@@ -113,7 +113,7 @@ class Claim:
 
     def owned(self) -> bool:
         claim = read_claim(self.path)
-        return bool(claim) and claim.get("token") == self.token
+        return bool(claim and claim.get("token") == self.token)
 
     def beat(self) -> None:
         """Refresh the heartbeat, unless another worker took the claim over."""

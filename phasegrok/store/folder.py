@@ -91,6 +91,10 @@ def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text), mode="w")
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda f: f.write(data))
+
+
 def write_table(
     path: Path,
     frame: pd.DataFrame,
@@ -311,7 +315,8 @@ def write_batch(
     try:
         write_table(parts / f"{batch_id}.curves.parquet", curves, metadata)
         buffer = io.BytesIO()
-        np.savez(buffer, **_flat_params(params, run_ids))
+        # numpy's stubs take any ** mapping for the keyword `allow_pickle` too
+        np.savez(buffer, **_flat_params(params, run_ids))  # type: ignore[arg-type]
         atomic_write(parts / f"{batch_id}.params.npz", lambda f: f.write(buffer.getvalue()))
         write_table(parts / f"{batch_id}.runs.parquet", runs, metadata)
     except OSError as err:
