@@ -120,7 +120,7 @@ def measure(name: str, quick: bool) -> dict[str, Any]:
     from phasegrok.engine import batch as engine
     from phasegrok.plan.batching import plan_batches
     from phasegrok.plan.runs import Batch, expand
-    from phasegrok.sweep import train_missing
+    from phasegrok.run.local import train_missing
 
     spec = load_sweep(bench_sweep(name, quick))
     runs = expand(spec)

@@ -74,9 +74,10 @@ def train_missing(
             max_runs_per_batch=max_runs_per_batch,
             max_flops_per_eval=engine.max_flops_per_eval(),
         )
+    device = engine.device_description()
     provenance = {
         "versions": store.package_versions(),
-        "device": engine.device_description(),
+        "device": device,
         "identity": spec.identity(),
     }
     # Counted in FLOPs, not steps: a step's cost differs between shape groups by orders of
@@ -87,7 +88,7 @@ def train_missing(
     )
     bar = progress_bar(total, spec.name, enabled=progress)
     n_done, finished = the_plan.n_runs - the_plan.n_todo, 0
-    recorder = Recorder(provenance["device"])
+    recorder = Recorder(device)
     try:
         for batch, width in batches:
             strategy = engine.choose_strategy(batch.static)

@@ -61,7 +61,10 @@ class Executor(Protocol):
     sweep's runs (run_id -> refinement round), or None where it trains only a share of them
     and another process merges (a `--worker`)."""
 
-    live: bool  # whether a live page can follow its training
+    @property
+    def live(self) -> bool:
+        """Whether a live page can follow its training."""
+        ...
 
     def train(
         self, spec: SweepSpec, options: RunOptions, page: LivePage | None
@@ -182,8 +185,8 @@ def finish(
         drop_run_figures(out_dir, aside)
     # The provenance of a part of the sweep's (one kept aside may be of an older session).
     batch = runs_df["batch_id"].iloc[0] if "batch_id" in runs_df else None
-    own = out_dir / PARTS / f"{batch}.runs.parquet"
-    own = own if batch is not None and own.is_file() else (parts or [None])[0]
+    first: Path = out_dir / PARTS / f"{batch}.runs.parquet"
+    own = first if batch is not None and first.is_file() else next(iter(parts), None)
     metadata = store.read_metadata(own) if own is not None else {}
     metadata["sweep"] = spec.resolved_dict()
     try:

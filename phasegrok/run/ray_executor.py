@@ -131,7 +131,7 @@ def arm_test_kill(marker: str) -> None:
         if str(dst).endswith(".curves.parquet"):
             os.kill(os.getpid(), signal.SIGKILL)
 
-    os.replace = replace_then_die
+    os.replace = replace_then_die  # type: ignore[assignment]  # test-only fault injection
 
 
 def train_task(

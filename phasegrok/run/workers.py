@@ -17,7 +17,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,7 +158,7 @@ def drop_leftovers(out_dir: Path, batch_id: str) -> None:
 
 def claimed(
     out_dir: Path, batches: Iterable[tuple[Batch, int]], timeout: float, tally: Tally
-) -> Iterator[tuple[Batch, int]]:
+) -> Generator[tuple[Batch, int], None, None]:
     """The batches of `batches` this worker claims, each held (heartbeat running) while the
     consumer trains and writes it, released when the next is asked for (or on close)."""
     done = store.done_run_ids(out_dir)
