@@ -272,3 +272,16 @@ def test_dynamic_keys_are_the_traced_hyperparameters():
     names = [traced_name(k) for k in DYNAMIC_KEYS]
     assert len(set(names)) == len(names)
     assert set(names) == set(Hyper._fields) - {"n_train", "seed"}
+
+
+def test_the_traced_keys_are_declared_on_the_schema_and_are_the_programs_traced_values():
+    """Static or traced is declared once, on the schema's fields (`Traced`); the per-run values
+    of the compiled program (`plan.Hyper`) are those keys, plus the train-set size and seed."""
+    from phasegrok.config.schema import DYNAMIC_KEYS, SIZE_KEYS, SWEEPABLE_KEYS, traced
+    from phasegrok.plan.runs import Hyper, traced_name
+
+    assert set(Hyper._fields) == {traced_name(k) for k in DYNAMIC_KEYS} | {"n_train", "seed"}
+    assert set(SIZE_KEYS) == {"data.train_fraction", "data.train_size"}
+    assert traced("optimizer.weight_decay") is not None and traced("model.hidden") is None
+    assert traced("optimizer.embedding.name") is None  # a group's optimizer is its program
+    assert set(DYNAMIC_KEYS) | set(SIZE_KEYS) <= set(SWEEPABLE_KEYS)

@@ -7,8 +7,9 @@ expands its grid; the rules across keys are in `rules`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import NoneType
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,6 +66,21 @@ class ClassifySpec(BaseModel):
 MIN_STEP = 1 / 256  # shortest edge cut, in the [0, 1] scale of each axis
 
 
+@dataclass(frozen=True)
+class Traced:
+    """Declared on a schema field: the key is traced (a value per run on the run axis of one
+    compiled program), not static (a change of it is another program). `within`: "run" for any
+    value, "size bucket" for the train-set size (traced among runs whose train sets pad to the
+    same rows). Every rule on a traced key is an interval, so a grid is valid for all its values
+    once it is at their smallest and largest: a traced axis may be of any length."""
+
+    within: Literal["run", "size bucket"] = "run"
+
+
+PER_RUN = Traced("run")
+PER_SIZE_BUCKET = Traced("size bucket")
+
+
 class _Section(BaseModel):
     # NaN and infinity are refused everywhere: no rule or estimate means anything with them.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -84,8 +100,8 @@ class TaskSpec(_Section):
 
 
 class DataSpec(_Section):
-    train_fraction: float = 0.4
-    train_size: int = 1000
+    train_fraction: Annotated[float, PER_SIZE_BUCKET] = 0.4
+    train_size: Annotated[int, PER_SIZE_BUCKET] = 1000
 
 
 class ModelSpec(_Section):
@@ -98,8 +114,8 @@ class ModelSpec(_Section):
     tie_output: bool = False
     bias: bool = True
     init: Literal["torch", "lecun"] = "torch"
-    embedding_std: float = 1.0
-    init_scale: float = 1.0
+    embedding_std: Annotated[float, PER_RUN] = 1.0
+    init_scale: Annotated[float, PER_RUN] = 1.0
 
 
 class GroupOptimizerSpec(_Section):
@@ -107,24 +123,24 @@ class GroupOptimizerSpec(_Section):
     inherits the main optimizer's value, swept values included (`plan.resolve`)."""
 
     name: Literal["adamw", "adam", "sgd"] | None = None
-    lr: float | None = None
-    weight_decay: float | None = None
-    b1: float | None = None
-    b2: float | None = None
-    eps: float | None = None
-    momentum: float | None = None
+    lr: Annotated[float | None, PER_RUN] = None
+    weight_decay: Annotated[float | None, PER_RUN] = None
+    b1: Annotated[float | None, PER_RUN] = None
+    b2: Annotated[float | None, PER_RUN] = None
+    eps: Annotated[float | None, PER_RUN] = None
+    momentum: Annotated[float | None, PER_RUN] = None
 
 
 class OptimizerSpec(_Section):
     name: Literal["adamw", "adam", "sgd"] = "adamw"
-    lr: float = 1.0e-3
-    weight_decay: float = 1.0
-    l1: float = 0.0
-    b1: float = 0.9
-    b2: float = 0.98
-    eps: float = 1.0e-8
-    momentum: float = 0.0
-    warmup_steps: int = 0
+    lr: Annotated[float, PER_RUN] = 1.0e-3
+    weight_decay: Annotated[float, PER_RUN] = 1.0
+    l1: Annotated[float, PER_RUN] = 0.0
+    b1: Annotated[float, PER_RUN] = 0.9
+    b2: Annotated[float, PER_RUN] = 0.98
+    eps: Annotated[float, PER_RUN] = 1.0e-8
+    momentum: Annotated[float, PER_RUN] = 0.0
+    warmup_steps: Annotated[int, PER_RUN] = 0
     batch_size: Literal["full"] | int = "full"
     embedding: GroupOptimizerSpec = GroupOptimizerSpec()
 
@@ -237,26 +253,24 @@ def key_annotation(key: str) -> Any:
 REAL_KEYS = frozenset(k for k in SWEEPABLE_KEYS if key_annotation(k) is float)
 # The learned embedding's own optimizer settings (`optimizer.embedding.*`), each None or set.
 GROUP_KEYS = tuple(f"{EMBEDDING_GROUP}.{name}" for name in GroupOptimizerSpec.model_fields)
-# Keys traced per run (one compiled program for the whole axis; the plan.Hyper fields named by
-# plan.traced_name: `optimizer.embedding.lr` is `embedding_lr`), and the keys of the
-# train-set size (traced within a size bucket). Every rule on them is an interval, so a grid is
-# valid for all their values once it is at their smallest and largest: their axes may be of any
-# length. The other swept keys change the program, and their combinations are checked one by
-# one, up to MAX_SHAPE_GROUPS of them.
-DYNAMIC_KEYS = (
-    "optimizer.lr",
-    "optimizer.weight_decay",
-    "optimizer.l1",
-    "optimizer.b1",
-    "optimizer.b2",
-    "optimizer.eps",
-    "optimizer.momentum",
-    "optimizer.warmup_steps",
-    "model.init_scale",
-    "model.embedding_std",
-    *(key for key in GROUP_KEYS if not key.endswith(".name")),  # a group's name is static
-)
-SIZE_KEYS = ("data.train_fraction", "data.train_size")
+
+
+def traced(key: str) -> Traced | None:
+    """How a dotted key is traced (its field's `Traced` declaration), or None: static."""
+    *sections, name = key.split(".")
+    model: Any = SweepFile
+    for section in sections:
+        model = model.model_fields[section].annotation
+    found = [m for m in model.model_fields[name].metadata if isinstance(m, Traced)]
+    return found[0] if found else None
+
+
+# Keys traced per run, read off the schema's declarations (the plan.Hyper fields named by
+# plan.traced_name: `optimizer.embedding.lr` is `embedding_lr`), and the keys of the train-set
+# size (traced within a size bucket). The other swept keys change the program, and their
+# combinations are checked one by one, up to MAX_SHAPE_GROUPS of them.
+DYNAMIC_KEYS = tuple(k for k in RUN_KEYS if (t := traced(k)) is not None and t.within == "run")
+SIZE_KEYS = tuple(k for k in RUN_KEYS if (t := traced(k)) is not None and t.within != "run")
 # The keys a grid may sample at random: every drawn point shares its shape group's program.
 SAMPLEABLE_KEYS = (*DYNAMIC_KEYS, *SIZE_KEYS)
 
