@@ -72,6 +72,17 @@ def test_log_spacing_detection():
     assert edges[1] == pytest.approx(np.sqrt(1e-3 * 1e-2))
 
 
+def test_an_axis_takes_the_scale_its_sweep_declares():
+    """`logspace` over a short range (a spread the values' rule does not call log) is
+    drawn on a log axis; `linspace` whose values look log-spaced stays linear; a list has no
+    declaration, and its values decide."""
+    runs = pd.DataFrame({"lr": [1e-3, 1.41e-3, 2e-3], "wd": [0.1, 1.0, 10.0]})
+    assert make_axis(runs, "lr").scale != "log"  # no declaration: the values decide
+    assert make_axis(runs, "lr", {"lr": {"logspace": [-3, -2.7, 3]}}).scale == "log"
+    assert make_axis(runs, "wd", {"wd": {"linspace": [0.1, 10, 3]}}).scale == "linear"
+    assert make_axis(runs, "wd", {"wd": [0.1, 1.0, 10.0]}).scale == "log"
+
+
 def test_fmt():
     assert [fmt(v) for v in (1e-4, 3e-4, 0.25, 97, 1.0, 0.0, "[128]", 2500.0)] == [
         "1e-4",

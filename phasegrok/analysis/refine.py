@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from phasegrok.config.axes import DIGITS
+from phasegrok.config.axes import DIGITS, declared_scale
 from phasegrok.config.schema import MIN_STEP
 
 MIN_BOUNDARY_SHARE = 0.7  # of a round's points, inside a cell whose corner phases differ
@@ -278,7 +278,7 @@ def axis_scale(written: Any, values: Sequence[Any]) -> Scale:
     """ "log" for an axis written as `logspace` / `loguniform`, or whose listed values are
     positive with roughly constant ratios spanning at least a factor 4; else "linear"."""
     if isinstance(written, Mapping):
-        return "log" if {"logspace", "loguniform"} & set(written) else "linear"
+        return declared_scale(written) or "linear"
     v = np.unique(np.asarray([float(x) for x in values], dtype=float))
     if len(v) < 2 or (v <= 0).any():
         return "linear"

@@ -342,3 +342,13 @@ def written_seeds(seeds: Sequence[int], limit: int = MAX_EXPANDED) -> int | list
     if isinstance(seeds, range) and len(seeds) > limit:
         return len(seeds)
     return list(seeds)
+
+
+def declared_scale(written: Any) -> str | None:
+    """The scale a grid axis declares as written in the sweep file: "log" for `logspace` /
+    `loguniform`, "linear" for `linspace` / `uniform`, None for a list (no declaration)."""
+    if not isinstance(written, Mapping):
+        return None
+    if {"logspace", "loguniform"} & set(written):
+        return "log"
+    return "linear" if {"linspace", "uniform"} & set(written) else None

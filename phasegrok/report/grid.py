@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator
 
 from phasegrok.analysis.classify import CLASS_COLUMNS
+from phasegrok.config.axes import declared_scale
 
 LABELS = {
     "task.kind": "task",
@@ -183,13 +184,17 @@ class GridAxis:
 
 
 def make_axis(runs: pd.DataFrame, key: str, grid: Mapping[str, Any] | None = None) -> GridAxis:
-    """Axis of `key` from the values present in `runs`, ordered as the grid lists them."""
+    """Axis of `key` from the values present in `runs`, ordered as the grid lists them; its
+    scale is the one the sweep's `grid` declares (`logspace`: log), else read off the values."""
     col = runs[key]
     numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
     if numeric and key != "seed":
         v = np.unique(col.dropna().to_numpy(dtype=float))
         v = v[np.isfinite(v)]
-        if len(v) >= 2 and evenly_spaced(v) and not (len(v) == 2 and is_log_spaced(v)):
+        declared = declared_scale((grid or {}).get(key))  # the sweep file's word, first
+        if declared is not None and len(v) >= 2 and (declared == "linear" or (v > 0).all()):
+            scale = declared
+        elif len(v) >= 2 and evenly_spaced(v) and not (len(v) == 2 and is_log_spaced(v)):
             scale = "linear"
         elif is_log_spaced(v):
             scale = "log"
