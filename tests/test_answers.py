@@ -54,3 +54,34 @@ def test_range_with_a_fractional_count_is_refused(text, tmp_path, capsys):
     raw = yaml.safe_dump(_grid({})).replace("{}", text)
     err = _refused(raw, tmp_path, capsys)
     assert "grid.optimizer.weight_decay." in err and "whole n" in err, err
+
+
+def _with_lr(lr) -> dict:
+    sweep = copy.deepcopy(TINY)
+    sweep["optimizer"]["lr"] = lr
+    sweep["grid"] = {"optimizer.weight_decay": [0.0, 1.0]}
+    return sweep
+
+
+@pytest.mark.parametrize(
+    ("sweep", "extra", "key"),
+    [
+        (_with_lr(1e300), (), "optimizer.lr"),
+        (_with_lr(1e-300), (), "optimizer.lr"),
+        (_with_lr(1e-3), ("optimizer.lr=1e300",), "optimizer.lr"),
+        (_with_lr(1e-3), ("optimizer.eps=1e-40",), "optimizer.eps"),
+        (_grid([0.0, 1e-300, 1.0]), (), "grid.optimizer.weight_decay"),
+        (_grid({"logspace": [-40, -1, 4]}), (), "grid.optimizer.weight_decay"),
+        (_grid({"linspace": [0.0, 1e-35, 20_000]}), (), "grid.optimizer.weight_decay"),
+    ],
+)
+def test_magnitudes_outside_float32_are_refused(sweep, extra, key, tmp_path, capsys):
+    err = _refused(yaml.safe_dump(sweep), tmp_path, capsys, *extra)
+    assert f"{key}:" in err and "float32" in err, err
+
+
+def test_zero_and_float32_extremes_stay_valid():
+    sweep = _grid([0.0, 1.2e-38, 3.4e38])
+    sweep["optimizer"]["eps"] = 2e-38
+    assert len(load_sweep(sweep).grid["optimizer.weight_decay"]) == 3
+    assert len(load_sweep(_grid({"linspace": [0.0, 1e-3, 20_000]})).grid) == 1

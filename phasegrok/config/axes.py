@@ -294,7 +294,9 @@ def _real_range(
     if n <= MAX_EXPANDED:
         _no_repeats(where, tuple(check(v) for v in axis))
         return axis
-    for end in axis.bounds():  # a monotone axis: every interval rule holds if it does at both ends
+    # A monotone axis: every interval rule holds if it does at both ends; their neighbours
+    # hold the smallest nonzero magnitude of a range from 0 (checked against float32's range).
+    for end in (*axis.bounds(), axis[1], axis[n - 2]):
         check(end)
     if not _distinct_at_digits(kind, lo, hi, n):
         raise ConfigError(
