@@ -8,6 +8,7 @@ with the executor the flags ask for (this process, `--worker`, `--merge`, `--exe
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import time
@@ -211,9 +212,21 @@ def _executor(args: argparse.Namespace) -> Executor:
     return LocalExecutor()
 
 
+def _option_problem(args: argparse.Namespace) -> str | None:
+    """The first option whose value is out of range, as the one line to print, or None."""
+    if args.batch_runs < 1:
+        return f"--batch-runs: must be an integer >= 1 (got {args.batch_runs})"
+    if not (math.isfinite(args.claim_timeout) and args.claim_timeout > 0):
+        return f"--claim-timeout: must be a number of seconds > 0 (got {args.claim_timeout})"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     use_host_devices()
     args = _parser().parse_intermixed_args(argv)
+    problem = _option_problem(args)
+    if problem:
+        return _fail(problem, 2)
     try:
         spec = load_sweep(args.sweep, args.overrides)
         out_dir = Path(args.out) if args.out else default_out(spec)

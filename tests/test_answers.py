@@ -85,3 +85,19 @@ def test_zero_and_float32_extremes_stay_valid():
     sweep["optimizer"]["eps"] = 2e-38
     assert len(load_sweep(sweep).grid["optimizer.weight_decay"]) == 3
     assert len(load_sweep(_grid({"linspace": [0.0, 1e-3, 20_000]})).grid) == 1
+
+
+@pytest.mark.parametrize(
+    ("flags", "name"),
+    [
+        (("--batch-runs", "0"), "--batch-runs"),
+        (("--batch-runs=-3",), "--batch-runs"),
+        (("--claim-timeout=-5", "--worker"), "--claim-timeout"),
+        (("--claim-timeout", "nan", "--worker"), "--claim-timeout"),
+        (("--claim-timeout", "0"), "--claim-timeout"),
+    ],
+)
+def test_out_of_range_options_are_refused(flags, name, tmp_path, capsys):
+    err = _refused(yaml.safe_dump(TINY), tmp_path, capsys, *flags)
+    assert f"{name}:" in err and "must be" in err, err
+
