@@ -40,6 +40,7 @@ from phasegrok.run.pipeline import (
     default_out,
     dry_aside,
     execute,
+    folder_refusal,
     kept_aside,
     prepare,
 )
@@ -230,13 +231,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = load_sweep(args.sweep, args.overrides)
         out_dir = Path(args.out) if args.out else default_out(spec)
-        scan = check_parts(out_dir) if (out_dir / store.MANIFEST).exists() else None
+        # Another sweep's folder: refused, or (--force) emptied first, so none of its runs count.
+        refusal = folder_refusal(spec, out_dir) if args.dry_run else None
+        own = (out_dir / store.MANIFEST).exists() and refusal is None
+        scan = check_parts(out_dir) if own else None
         the_plan = plan(spec, part_rows(scan.whole, grid_columns(spec)) if scan else ())
         summary = describe(the_plan)
         if args.dry_run:
             for damage in scan.damaged if scan else []:
                 _warn(f"{damage}; the sweep will move it to {DAMAGED} and train its runs")
-            problem = limit_problem(the_plan)
+            problem = limit_problem(the_plan) or (None if args.force else refusal)
             if args.overrides:  # what the overrides made of the file
                 print(yaml.safe_dump(spec.resolved_dict(), sort_keys=False).rstrip())
             print(summary + (f"; refused: {problem}" if problem else ""))

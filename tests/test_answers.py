@@ -101,3 +101,39 @@ def test_out_of_range_options_are_refused(flags, name, tmp_path, capsys):
     err = _refused(yaml.safe_dump(TINY), tmp_path, capsys, *flags)
     assert f"{name}:" in err and "must be" in err, err
 
+
+def _foreign_folder(tmp_path, manifest: str | None):
+    from phasegrok.store.folder import MANIFEST
+
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "out"
+    out.mkdir()
+    if manifest is None:
+        (out / "notes.txt").write_text("mine")
+    else:
+        (out / MANIFEST).write_text(manifest)
+    return path, out
+
+
+@pytest.mark.parametrize(
+    ("manifest", "fragment"),
+    [
+        ('{"identity": "another", "name": "other"}', "holds the results of another sweep"),
+        ("{not json", "cannot be read"),
+        (None, "holds no phasegrok results"),
+    ],
+)
+def test_dry_run_says_the_folder_is_refused(manifest, fragment, tmp_path, capsys):
+    path, out = _foreign_folder(tmp_path, manifest)
+    before = sorted(p.name for p in out.iterdir())
+    assert main([str(path), "--out", str(out), "--dry-run"]) == 0
+    said = capsys.readouterr().out
+    assert "refused:" in said and fragment in said and "--force" in said, said
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert main([str(path), "--out", str(out), "--no-plots", "--quiet"]) == 2  # as it said
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert main([str(path), "--out", str(out), "--dry-run", "--force"]) == 0
+    said = capsys.readouterr().out
+    assert "refused" not in said and "(0 already done)" in said, said
