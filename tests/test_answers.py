@@ -137,3 +137,24 @@ def test_dry_run_says_the_folder_is_refused(manifest, fragment, tmp_path, capsys
     assert main([str(path), "--out", str(out), "--dry-run", "--force"]) == 0
     said = capsys.readouterr().out
     assert "refused" not in said and "(0 already done)" in said, said
+
+
+def test_plot_on_a_file_says_it_is_not_a_results_folder(tmp_path, capsys):
+    from phasegrok.plot import main as plot_main
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert plot_main([str(afile)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a results folder" in err, err
+    assert "does not exist" not in err
+
+
+def test_merge_on_a_missing_folder_says_it_does_not_exist(tmp_path, capsys):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "nope"
+    assert main([str(path), "--out", str(out), "--merge"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{out} does not exist" in err, err
+    assert "still training" not in err and not out.exists()

@@ -206,6 +206,13 @@ def merge(spec: SweepSpec, options: RunOptions, allow_partial: bool = False) -> 
     nothing (unless `allow_partial`: merge them, and mark the folder in partial.json).
     Returns the exit status."""
     out_dir = options.out_dir
+    if not out_dir.is_dir():  # no worker has started there: nothing is training
+        what = "is not a folder" if out_dir.exists() else "does not exist"
+        print(
+            f"error: {out_dir} {what}; --merge reads the --out the workers were given",
+            file=sys.stderr,
+        )
+        return 2
     manifest = out_dir / store.MANIFEST
     try:
         identity = json.loads(manifest.read_text()).get("identity") if manifest.exists() else None
