@@ -93,6 +93,8 @@ def _folder_sweep(results_dir: Path) -> dict[str, Any]:
 
 
 def _check_folder(d: Path) -> None:
+    if d.exists() and not d.is_dir():
+        raise UsageError(f"'{d}' is a file, not a results folder (the folder --out names)")
     if not d.is_dir():
         raise UsageError(f"results folder '{d}' does not exist")
     for name in (RUNS, CURVES):

@@ -8,6 +8,7 @@ with the executor the flags ask for (this process, `--worker`, `--merge`, `--exe
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import time
@@ -39,6 +40,7 @@ from phasegrok.run.pipeline import (
     default_out,
     dry_aside,
     execute,
+    folder_refusal,
     kept_aside,
     prepare,
 )
@@ -211,19 +213,34 @@ def _executor(args: argparse.Namespace) -> Executor:
     return LocalExecutor()
 
 
+def _option_problem(args: argparse.Namespace) -> str | None:
+    """The first option whose value is out of range, as the one line to print, or None."""
+    if args.batch_runs < 1:
+        return f"--batch-runs: must be an integer >= 1 (got {args.batch_runs})"
+    if not (math.isfinite(args.claim_timeout) and args.claim_timeout > 0):
+        return f"--claim-timeout: must be a number of seconds > 0 (got {args.claim_timeout})"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     use_host_devices()
     args = _parser().parse_intermixed_args(argv)
+    problem = _option_problem(args)
+    if problem:
+        return _fail(problem, 2)
     try:
         spec = load_sweep(args.sweep, args.overrides)
         out_dir = Path(args.out) if args.out else default_out(spec)
-        scan = check_parts(out_dir) if (out_dir / store.MANIFEST).exists() else None
+        # Another sweep's folder: refused, or (--force) emptied first, so none of its runs count.
+        refusal = folder_refusal(spec, out_dir) if args.dry_run else None
+        own = (out_dir / store.MANIFEST).exists() and refusal is None
+        scan = check_parts(out_dir) if own else None
         the_plan = plan(spec, part_rows(scan.whole, grid_columns(spec)) if scan else ())
         summary = describe(the_plan)
         if args.dry_run:
             for damage in scan.damaged if scan else []:
                 _warn(f"{damage}; the sweep will move it to {DAMAGED} and train its runs")
-            problem = limit_problem(the_plan)
+            problem = limit_problem(the_plan) or (None if args.force else refusal)
             if args.overrides:  # what the overrides made of the file
                 print(yaml.safe_dump(spec.resolved_dict(), sort_keys=False).rstrip())
             print(summary + (f"; refused: {problem}" if problem else ""))

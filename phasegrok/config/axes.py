@@ -236,16 +236,17 @@ def _range_args(where: str, spec: Mapping[Any, Any]) -> tuple[str, float, float,
             where, "a grid axis is a list, {logspace: [lo, hi, n]} or {linspace: [lo, hi, n]}"
         )
     kind, args = next(iter(spec.items()))
-    if (
-        not isinstance(args, list | tuple)
-        or len(args) != 3
-        or not all(isinstance(a, int | float) and not isinstance(a, bool) for a in args)
-        or not isinstance(args[2], int)
-    ):
+    numbers = (
+        [_number(a) for a in args] if isinstance(args, list | tuple) and len(args) == 3 else []
+    )
+    count = _whole(numbers[2]) if len(numbers) == 3 else None
+    if len(numbers) != 3 or numbers[0] is None or numbers[1] is None or count is None:
         raise ConfigError(
-            f"{where}.{kind}", f"expects [lo, hi, n] with an integer n (got {short_repr(args)})"
+            f"{where}.{kind}",
+            f"expects [lo, hi, n], numbers with a whole n such as 5 or 1e1 "
+            f"(got {short_repr(args)})",
         )
-    lo, hi, n = args
+    lo, hi, n = numbers[0], numbers[1], count
     if n < 1:
         raise ConfigError(f"{where}.{kind}", f"n must be >= 1 (got {n})")
     try:
@@ -263,6 +264,28 @@ def _range_args(where: str, spec: Mapping[Any, Any]) -> tuple[str, float, float,
     return kind, lo, hi, n
 
 
+def _number(value: Any) -> float | None:
+    """A range argument as a number: an int or float, or a string that reads as one (YAML 1.1
+    reads `1e-3` as text; accepted as the file's other numbers are); None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _whole(value: float | None) -> int | None:
+    """A count given as an int or as a float with a whole value (YAML `1e1` or `10.0`)."""
+    if isinstance(value, int) or value is None:
+        return value
+    return int(value) if math.isfinite(value) and value == int(value) else None
+
+
 def _real_range(
     key: str, kind: str, lo: float, hi: float, n: int, check: Callable[[Any], Any]
 ) -> RangeAxis:
@@ -271,7 +294,9 @@ def _real_range(
     if n <= MAX_EXPANDED:
         _no_repeats(where, tuple(check(v) for v in axis))
         return axis
-    for end in axis.bounds():  # a monotone axis: every interval rule holds if it does at both ends
+    # A monotone axis: every interval rule holds if it does at both ends; their neighbours
+    # hold the smallest nonzero magnitude of a range from 0 (checked against float32's range).
+    for end in (*axis.bounds(), axis[1], axis[n - 2]):
         check(end)
     if not _distinct_at_digits(kind, lo, hi, n):
         raise ConfigError(

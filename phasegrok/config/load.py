@@ -291,6 +291,7 @@ def _check_value(key: str, value: Any) -> Any:
         raise ConfigError(
             f"grid.{key}", f"a value is needed (leave the key out to inherit {inherited})"
         )
+    check_float32(key, value, where=f"grid.{key}")
     return value
 
 
@@ -338,8 +339,9 @@ def iter_corners(spec: SweepSpec) -> Iterator[dict[str, Any]]:
 
 
 def check_magnitudes(cfg: Mapping[str, Any]) -> None:
-    """Every integer of a run config (and of its lists) within MAX_INT (MAX_INT_OF); the seeds
-    are checked on their own (`grid.parse_seeds`)."""
+    """Every integer of a run config (and of its lists) within MAX_INT (MAX_INT_OF), every real
+    number the engine computes in float32 within its range (`check_float32`); the seeds are
+    checked on their own (`grid.parse_seeds`)."""
     for key, value in cfg.items():
         if key == "train.seeds":
             continue
@@ -348,6 +350,27 @@ def check_magnitudes(cfg: Mapping[str, Any]) -> None:
         for item in items:
             if isinstance(item, int) and not isinstance(item, bool) and abs(item) > top:
                 raise ConfigError(key, f"must be at most {top} (got {short_repr(item)})")
+            check_float32(key, item)
+
+
+# The engine computes the model's and optimizer's real numbers in float32: a nonzero magnitude
+# outside its normal range would become inf, or a subnormal or 0, there.
+FLOAT32_TINY = 2.0**-126  # 1.1754944e-38
+FLOAT32_MAX = (2 - 2.0**-23) * 2.0**127  # 3.4028235e38
+FLOAT32_SECTIONS = ("model.", "optimizer.")
+
+
+def check_float32(key: str, value: Any, where: str | None = None) -> None:
+    """A real value of a key the engine computes in float32 (FLOAT32_SECTIONS): 0, or a
+    magnitude within float32's normal range. Raises ConfigError naming `where` (default: key)."""
+    if not isinstance(value, float) or not key.startswith(FLOAT32_SECTIONS) or value == 0:
+        return
+    if not FLOAT32_TINY <= abs(value) <= FLOAT32_MAX:
+        raise ConfigError(
+            where or key,
+            f"must be 0 or of magnitude {FLOAT32_TINY:.2g} to {FLOAT32_MAX:.2g} (float32's normal "
+            f"range, in which the engine computes it; got {short_repr(value)})",
+        )
 
 
 def _check_points(spec: SweepSpec) -> None:

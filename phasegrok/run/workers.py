@@ -206,6 +206,15 @@ def merge(spec: SweepSpec, options: RunOptions, allow_partial: bool = False) -> 
     nothing (unless `allow_partial`: merge them, and mark the folder in partial.json).
     Returns the exit status."""
     out_dir = options.out_dir
+    if not out_dir.is_dir():  # no worker has started there: nothing is training
+        what = "is not a folder" if out_dir.exists() else "does not exist"
+        total = plan(spec).n_runs
+        print(
+            f"error: {out_dir} {what}, so all {total} of {total} runs are "
+            "missing (check --out: it is the folder the workers were given); nothing was changed",
+            file=sys.stderr,
+        )
+        return 1
     manifest = out_dir / store.MANIFEST
     try:
         identity = json.loads(manifest.read_text()).get("identity") if manifest.exists() else None
