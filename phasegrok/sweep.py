@@ -217,7 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = load_sweep(args.sweep, args.overrides)
         out_dir = Path(args.out) if args.out else default_out(spec)
-        scan = check_parts(out_dir) if (out_dir / store.MANIFEST).exists() else None
+        # A dry run checks as the sweep will (checksums of every part read); the sweep itself
+        # checks fully once, in store.prepare.
+        full = args.dry_run
+        scan = check_parts(out_dir, full) if (out_dir / store.MANIFEST).exists() else None
         the_plan = plan(spec, part_rows(scan.whole, grid_columns(spec)) if scan else ())
         summary = describe(the_plan)
         if args.dry_run:
