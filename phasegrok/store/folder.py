@@ -11,7 +11,11 @@ batch's runs part is written last: a batch exists exactly when its runs part doe
 killed at any moment therefore leaves only whole batches, and a rerun skips their run_ids.
 A batch damaged since (a truncated or empty file, another schema, a file missing, as a
 half-finished copy or a disk fault leaves them) is moved to parts/damaged/ by the next run of
-the sweep, which trains its runs again (`check_parts`, `prepare`).
+the sweep, which trains its runs again (`check_parts`, `prepare`); so is a batch whose part fails
+its checksums: every parquet page is written with its CRC-32 (`write_table`) and verified on
+every read (`read_frame`, `parts.read_table`), and a params member's zip CRC-32 is checked by
+the full check. A runs.parquet / curves.parquet that fails is refused (`read_assembled`) and
+assembled again from the parts by the next run of the sweep.
 No JAX here: the engine's arrays arrive as NumPy.
 """
 
