@@ -284,3 +284,19 @@ def test_parts_written_without_checksums_are_read_and_kept(reference, tmp_path, 
     assert not (out / "parts" / "damaged").exists()
     results = phasegrok.load(out)
     pd.testing.assert_frame_equal(results.curves, pd.read_parquet(reference[1] / "curves.parquet"))
+
+
+def test_a_changed_byte_in_a_progress_part_is_found_and_trained_again(reference, tmp_path, capsys):
+    sweep_file, out = _copy(reference, tmp_path)
+    progress = _batch(out)["runs"].name.replace(".runs.", ".progress.")
+    _flip_in_data_page(out / "parts" / progress, "test_loss")
+    assert main([str(sweep_file), "--out", str(out), *ARGS]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and progress in warnings[0] and "checksum" in warnings[0], err
+    assert "12 runs (8 already done)" in err and "Traceback" not in err
+    assert progress in {p.name for p in (out / "parts" / "damaged").iterdir()}
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(out / "progress.parquet"),
+        pd.read_parquet(reference[1] / "progress.parquet"),
+    )

@@ -12,6 +12,7 @@ through `read_table`, which verifies them, so a flipped byte that would still de
 file written before checksums has none to verify and reads as before. The members of a params
 npz carry zip CRC-32s: the full check (`check_parts(full=True)`) reads them all, `load_params`
 raises DamagedError for a member that fails its CRC.
+
 `param_steps` lists the saved parameter steps of each run from the npz names alone.
 """
 
