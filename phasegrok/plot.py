@@ -40,7 +40,16 @@ from phasegrok.analysis.classify import classify_runs
 from phasegrok.analysis.results import load
 from phasegrok.config.schema import ClassifySpec
 from phasegrok.store import folder as store
-from phasegrok.store.folder import CURVES, PARTS, RUNS, rerun_hint, table_damage, write_runs
+from phasegrok.store.folder import (
+    CURVES,
+    PARTS,
+    RUNS,
+    DamagedError,
+    read_assembled,
+    rerun_hint,
+    table_damage,
+    write_runs,
+)
 
 
 class UsageError(ValueError):
@@ -117,7 +126,7 @@ def reclassify(results_dir: str | Path, overrides: Mapping[str, Any] | None = No
         if key not in ClassifySpec.model_fields:
             raise UsageError(f"unknown classify key '{key}'; allowed: {_allowed()}")
     spec = build_spec(sweep.get("classify"), overrides)
-    runs = classify_runs(pd.read_parquet(d / RUNS), pd.read_parquet(d / CURVES), spec)
+    runs = classify_runs(read_assembled(d, RUNS), read_assembled(d, CURVES), spec)
     write_runs(d / RUNS, runs, spec.model_dump(mode="json") if overrides else None)
     return runs
 
@@ -166,10 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sweep = _folder_sweep(d)
         overrides = parse_overrides(args.classify)
         spec = build_spec(sweep.get("classify"), overrides)
-        runs = pd.read_parquet(d / RUNS)
+        runs = read_assembled(d, RUNS)  # page checksums verified: a damaged table is one line
         _check_plot_axes(sweep, runs)
         _check_runs(args.run, runs)
-    except UsageError as err:
+    except (UsageError, DamagedError) as err:
         print(f"phasegrok.plot: error: {err}", file=sys.stderr)
         return 2
 
@@ -178,13 +187,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     matplotlib.use("Agg")  # a process of our own: no display, whatever the environment says
     from phasegrok.report import LensWarning, draw_all
 
-    if overrides or args.reclassify or "phase" not in runs.columns:
-        runs = classify_runs(runs, pd.read_parquet(d / CURVES), spec)
-        write_runs(d / RUNS, runs, spec.model_dump(mode="json") if overrides else None)
+    try:  # curves.parquet or a params npz that fails its checksums: one line
+        if overrides or args.reclassify or "phase" not in runs.columns:
+            runs = classify_runs(runs, read_assembled(d, CURVES), spec)
+            write_runs(d / RUNS, runs, spec.model_dump(mode="json") if overrides else None)
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", LensWarning)
-        paths = draw_all(load(d), lens_runs=args.run or None)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", LensWarning)
+            paths = draw_all(load(d), lens_runs=args.run or None)
+    except DamagedError as err:
+        print(f"phasegrok.plot: error: {err}", file=sys.stderr)
+        return 2
     for w in caught:
         if issubclass(w.category, LensWarning):
             print(f"phasegrok.plot: warning: {w.message}", file=sys.stderr)

@@ -234,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
         # Another sweep's folder: refused, or (--force) emptied first, so none of its runs count.
         refusal = folder_refusal(spec, out_dir) if args.dry_run else None
         own = (out_dir / store.MANIFEST).exists() and refusal is None
-        scan = check_parts(out_dir) if own else None
+        # Checked as store.prepare will (every part read, its checksums verified): the summary
+        # and a dry run count a batch that fails them as to be trained again.
+        scan = check_parts(out_dir, full=True) if own else None
         the_plan = plan(spec, part_rows(scan.whole, grid_columns(spec)) if scan else ())
         summary = describe(the_plan)
         if args.dry_run:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 import yaml
 
 from phasegrok.analysis.classify import classify_runs, with_partial_generalization
@@ -27,6 +26,7 @@ from phasegrok.store.folder import (
     DamagedError,
     assemble,
     classify_settings,
+    read_assembled,
     read_classify_meta,
     read_metadata,
     read_sweep,
@@ -108,15 +108,7 @@ def load(out_dir: str | Path) -> Results:
     out_dir = Path(out_dir)
     sweep = read_sweep(out_dir)
     if (out_dir / RUNS).exists() and (out_dir / CURVES).exists():
-        tables = []
-        for path in (out_dir / RUNS, out_dir / CURVES):
-            try:
-                tables.append(pd.read_parquet(path))
-            except (OSError, pa.ArrowException, ValueError):
-                raise DamagedError(
-                    f"{path} cannot be read (truncated, or not a parquet file); "
-                    f"{rerun_hint(out_dir)} to assemble it again from the parts"
-                ) from None
+        tables = [read_assembled(out_dir, name) for name in (RUNS, CURVES)]  # verified
         # Thresholds recorded by a reclassification only describe the frame on disk.
         recorded = read_classify_meta(out_dir / RUNS) if "phase" in tables[0].columns else None
         cs = classify_settings(sweep, recorded)

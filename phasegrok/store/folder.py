@@ -11,7 +11,11 @@ batch's runs part is written last: a batch exists exactly when its runs part doe
 killed at any moment therefore leaves only whole batches, and a rerun skips their run_ids.
 A batch damaged since (a truncated or empty file, another schema, a file missing, as a
 half-finished copy or a disk fault leaves them) is moved to parts/damaged/ by the next run of
-the sweep, which trains its runs again (`check_parts`, `prepare`).
+the sweep, which trains its runs again (`check_parts`, `prepare`); so is a batch whose part fails
+its checksums: every parquet page is written with its CRC-32 (`write_table`) and verified on
+every read (`read_frame`, `parts.read_table`), and a params member's zip CRC-32 is checked by
+the full check. A runs.parquet / curves.parquet that fails is refused (`read_assembled`) and
+assembled again from the parts by the next run of the sweep.
 No JAX here: the engine's arrays arrive as NumPy.
 """
 
@@ -38,7 +42,12 @@ from phasegrok.store.columns import CLASSIFY_META
 from phasegrok.store.parts import (
     DAMAGED,
     PARTS,
+    READ_ERRORS,
+    VERIFY,
+    DamagedError,
+    OutputError,
     check_parts,
+    damage_reason,
     part_rows,
     quarantine,
     remove_unfinished,
@@ -51,12 +60,7 @@ RUNS, CURVES = "runs.parquet", "curves.parquet"
 ASSEMBLED = (RUNS, CURVES, "progress.parquet")
 
 
-class OutputError(Exception):
-    """The results folder cannot be used (another sweep's results, unwritable, disk full)."""
-
-
-class DamagedError(OutputError):
-    """A file of the results folder cannot be read; the message says which and what to run."""
+__all__ = ["DamagedError", "OutputError"]  # defined in parts (load_params raises one)
 
 
 def package_versions() -> dict[str, str]:
@@ -101,12 +105,33 @@ def write_table(
     metadata: dict[str, Any] | None = None,
     extra: dict[bytes, bytes] | None = None,
 ) -> None:
-    """Parquet with `metadata` (JSON) under the schema key b'phasegrok', plus raw `extra` keys."""
+    """Parquet with `metadata` (JSON) under the schema key b'phasegrok', plus raw `extra` keys;
+    every page carries its CRC-32 checksum, which every read verifies (`read_frame`)."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     merged = {**(table.schema.metadata or {}), **(extra or {})}
     if metadata is not None:
         merged[b"phasegrok"] = json.dumps(metadata).encode()
-    atomic_write(path, lambda f: pq.write_table(table.replace_schema_metadata(merged), f))
+    table = table.replace_schema_metadata(merged)
+    atomic_write(path, lambda f: pq.write_table(table, f, write_page_checksum=True))
+
+
+def read_frame(path: str | Path) -> pd.DataFrame:
+    """A parquet file as pandas (as `pd.read_parquet`), its page checksums verified: OSError
+    where one fails. A file written without checksums reads as before."""
+    return pd.read_parquet(path, **VERIFY)
+
+
+def read_assembled(out_dir: Path, name: str) -> pd.DataFrame:
+    """runs.parquet / curves.parquet of `out_dir`, verified; DamagedError (one line) where it
+    cannot be read or fails its checksums: never served."""
+    path = out_dir / name
+    try:
+        return read_frame(path)
+    except READ_ERRORS as err:
+        raise DamagedError(
+            f"{path} {damage_reason(err)}; {rerun_hint(out_dir)} to assemble it again from "
+            "the parts"
+        ) from None
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
@@ -366,10 +391,10 @@ def assemble(
 
 def _read_part(out_dir: Path, path: Path) -> pd.DataFrame:
     try:
-        return pd.read_parquet(path)
-    except (OSError, pa.ArrowException, ValueError):
+        return read_frame(path)
+    except READ_ERRORS as err:
         raise DamagedError(
-            f"{path} cannot be read (truncated, or not a parquet file); {rerun_hint(out_dir)} "
+            f"{path} {damage_reason(err)}; {rerun_hint(out_dir)} "
             f"to move its batch to {out_dir / DAMAGED} and train its runs again"
         ) from None
 

@@ -6,6 +6,13 @@ A batch is committed when its runs part exists (store.py writes it last). A comm
 that cannot be used (a file truncated, empty, of another schema, or missing, as a half-finished
 copy or a disk fault leaves it) is damaged: `check_parts` finds it, `quarantine` moves its files
 to parts/damaged/, and the sweep trains its runs again. No JAX, no pandas.
+
+Integrity: every parquet file is written with page checksums (`folder.write_table`) and read
+through `read_table`, which verifies them, so a flipped byte that would still decode is found; a
+file written before checksums has none to verify and reads as before. The members of a params
+npz carry zip CRC-32s: the full check (`check_parts(full=True)`) reads them all, `load_params`
+raises DamagedError for a member that fails its CRC.
+
 `param_steps` lists the saved parameter steps of each run from the npz names alone.
 """
 
@@ -26,8 +33,34 @@ PARTS = "parts"
 DAMAGED = f"{PARTS}/damaged/"
 # A batch's files, the runs part last (its commit marker), and the columns each must have.
 SUFFIXES = (".curves.parquet", ".params.npz", ".runs.parquet")
+# Written before the runs part where a batch has progress rows (store.progress); optional.
+PROGRESS_SUFFIX = ".progress.parquet"
 RUNS_COLUMNS = ("run_id", "seed", "n_classes")
 CURVES_COLUMNS = ("run_id", "step", "train_loss", "test_loss", "train_acc", "test_acc")
+# Passed to every parquet read: page checksums verified where the file has them.
+VERIFY: dict[str, Any] = {"page_checksum_verification": True}
+# What a damaged parquet file or npz raises when read (a failed checksum is an OSError).
+READ_ERRORS = (OSError, EOFError, ValueError, pa.ArrowException, zipfile.BadZipFile)
+
+
+class OutputError(Exception):
+    """The results folder cannot be used (another sweep's results, unwritable, disk full)."""
+
+
+class DamagedError(OutputError):
+    """A file of the results folder cannot be read; the message says which and what to run."""
+
+
+def damage_reason(err: BaseException) -> str:
+    """What a read of a parquet file that raised `err` says of the file."""
+    if "checksum" in str(err).lower():
+        return "fails its checksum (a changed byte)"
+    return "cannot be read (truncated, or not a parquet file)"
+
+
+def read_table(path: str | Path, columns: list[str] | None = None) -> pa.Table:
+    """A parquet file as an Arrow table, its page checksums verified (OSError where one fails)."""
+    return pq.read_table(path, columns=columns, **VERIFY)
 
 
 def part_files(out_dir: Path, suffix: str) -> list[Path]:
@@ -72,9 +105,11 @@ class PartsScan:
 
 def check_parts(out_dir: Path, full: bool = False) -> PartsScan:
     """Every committed batch (runs part present) checked: each of its files present, non-empty,
-    readable, with its columns; the runs part read whole. `full` also reads every curves part
-    whole and matches its runs to the runs part's (what assembling will read); without it, a
-    curves part is checked from its footer only, which finds truncation (a quick dry run)."""
+    readable, with its columns; the runs part read whole (page checksums verified). `full` also
+    reads every curves part whole (checksums verified) and matches its runs to the runs part's
+    (what assembling will read), and every params member against its CRC-32; without it, a
+    curves part is checked from its footer only and a params npz from its directory, which
+    finds truncation."""
     scan = PartsScan()
     for runs_part in part_files(out_dir, "runs.parquet"):
         batch_id = runs_part.name.removesuffix(".runs.parquet")
@@ -104,11 +139,18 @@ def _batch_damage(runs_part: Path, batch_id: str, full: bool) -> Damage | None:
         return Damage(batch_id, at(".curves.parquet"), curves_ids)
     if full and curves_ids != runs_ids:
         return Damage(batch_id, at(".curves.parquet"), "holds other runs than its runs part")
+    if full and at(PROGRESS_SUFFIX).is_file():
+        try:
+            read_table(at(PROGRESS_SUFFIX))
+        except READ_ERRORS as err:
+            return Damage(batch_id, at(PROGRESS_SUFFIX), damage_reason(err))
     try:
         with zipfile.ZipFile(at(".params.npz")) as archive:
-            archive.namelist()
-    except (OSError, zipfile.BadZipFile, ValueError):
+            bad = archive.testzip() if full else None  # reads every member, checks its CRC
+    except READ_ERRORS:
         return Damage(batch_id, at(".params.npz"), "cannot be read (truncated or not an npz)")
+    if bad is not None:
+        return Damage(batch_id, at(".params.npz"), f"fails its checksum (member {bad})")
     return None
 
 
@@ -121,9 +163,9 @@ def _table_problem(path: Path, columns: tuple[str, ...], read: bool) -> str | se
             return f"lacks the column(s) {', '.join(missing)} (another schema)"
         if not read:
             return None
-        table = pq.read_table(path)
-    except (OSError, pa.ArrowException, ValueError):
-        return "cannot be read (truncated, or not a parquet file)"
+        table = read_table(path)
+    except READ_ERRORS as err:
+        return damage_reason(err)
     ids = table.column("run_id")
     if not pa.types.is_string(ids.type) and not pa.types.is_large_string(ids.type):
         return "has run_id values that are not text (another schema)"
@@ -135,7 +177,7 @@ def quarantine(out_dir: Path, damaged: list[Damage]) -> list[Damage]:
     target = out_dir / DAMAGED
     for damage in damaged:
         target.mkdir(parents=True, exist_ok=True)
-        for suffix in SUFFIXES:
+        for suffix in (*SUFFIXES, PROGRESS_SUFFIX):
             path = out_dir / PARTS / f"{damage.batch_id}{suffix}"
             if path.exists():
                 os.replace(path, target / path.name)
@@ -147,7 +189,7 @@ def part_rows(runs_parts: Iterable[Path], columns: list[str]) -> Iterator[dict[s
     time."""
     for part in runs_parts:
         present = [c for c in columns if c in pq.read_schema(part).names]
-        table = pq.read_table(part, columns=present)
+        table = read_table(part, columns=present)
         data = {c: table.column(c).to_pylist() for c in present}
         for i in range(table.num_rows):
             yield {c: data[c][i] if c in data else None for c in columns}
@@ -169,24 +211,41 @@ def param_steps(out_dir: Path) -> dict[str, list[int]]:
 
 
 def load_params(out_dir: Path, run_id: str, step: int | None = None) -> dict[str, Any]:
-    """A run's parameters (nested dict of arrays) at `step` (default: the last saved)."""
+    """A run's parameters (nested dict of arrays) at `step` (default: the last saved).
+
+    Raises DamagedError (one line) where its npz cannot be read or a member fails its CRC."""
     for part in part_files(out_dir, "params.npz"):
-        with np.load(part) as archive:
-            keys = [k for k in archive.files if k.startswith(f"{run_id}/")]
-            if not keys:
-                continue
-            steps = sorted({int(k.split("/")[1]) for k in keys})
-            chosen = steps[-1] if step is None else step
-            if chosen not in steps:
-                raise KeyError(f"run {run_id} has parameters at steps {steps}, not {step}")
-            tree: dict[str, Any] = {}
-            prefix = f"{run_id}/{chosen}/"
-            for key in keys:
-                if key.startswith(prefix):
-                    node = tree
-                    *parents, leaf = key[len(prefix) :].split("/")
-                    for name in parents:
-                        node = node.setdefault(name, {})
-                    node[leaf] = archive[key]
-            return tree
+        try:
+            found = _params_from(part, run_id, step)
+        except READ_ERRORS as err:
+            reason = "fails its checksum" if "crc" in str(err).lower() else "cannot be read"
+            raise DamagedError(
+                f"{part} {reason}; run `python -m phasegrok.sweep {out_dir / 'sweep.yaml'} "
+                f"--out {out_dir}` to move its batch to {out_dir / DAMAGED} and train its runs "
+                "again"
+            ) from None
+        if found is not None:
+            return found
     raise KeyError(f"no parameters stored for run {run_id}")
+
+
+def _params_from(part: Path, run_id: str, step: int | None) -> dict[str, Any] | None:
+    """`load_params` from one npz; None where it holds no parameters of `run_id`."""
+    with np.load(part) as archive:
+        keys = [k for k in archive.files if k.startswith(f"{run_id}/")]
+        if not keys:
+            return None
+        steps = sorted({int(k.split("/")[1]) for k in keys})
+        chosen = steps[-1] if step is None else step
+        if chosen not in steps:
+            raise KeyError(f"run {run_id} has parameters at steps {steps}, not {step}")
+        tree: dict[str, Any] = {}
+        prefix = f"{run_id}/{chosen}/"
+        for key in keys:
+            if key.startswith(prefix):
+                node = tree
+                *parents, leaf = key[len(prefix) :].split("/")
+                for name in parents:
+                    node = node.setdefault(name, {})
+                node[leaf] = archive[key]
+        return tree

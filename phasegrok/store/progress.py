@@ -14,11 +14,11 @@ from typing import Any
 
 import pandas as pd
 
-from phasegrok.store.folder import write_table
-from phasegrok.store.parts import PARTS, check_parts
+from phasegrok.store.folder import read_frame, write_table
+from phasegrok.store.parts import PARTS, PROGRESS_SUFFIX, check_parts
 
 PROGRESS = "progress.parquet"
-SUFFIX = ".progress.parquet"
+SUFFIX = PROGRESS_SUFFIX
 
 
 def write_part(out_dir: Path, batch_id: str, frame: pd.DataFrame, metadata: dict[str, Any]) -> None:
@@ -46,7 +46,7 @@ def assemble(out_dir: Path, run_ids: Iterable[str], metadata: dict[str, Any]) ->
     """
     path = out_dir / PROGRESS
     position = {run_id: i for i, run_id in enumerate(run_ids)}
-    parts = [pd.read_parquet(p) for p in committed_parts(out_dir)]
+    parts = [read_frame(p) for p in committed_parts(out_dir)]
     parts = [part[part["run_id"].isin(position)] for part in parts]
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if not len(frame):
@@ -65,6 +65,6 @@ def read(out_dir: str | Path) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     try:
-        return pd.read_parquet(path)
-    except (OSError, ValueError):
+        return read_frame(path)
+    except (OSError, ValueError):  # a failed page checksum too: never served
         return None
