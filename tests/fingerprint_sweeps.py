@@ -17,8 +17,10 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 RECORDED = HERE / "fingerprints"
-# Columns that measure the machine (times) or name a scratch folder, not the run.
-UNCOMPARED = ("batch_wall_time", "batch_compile_time", "task.path")
+# Columns that describe the machine or process (times; `strategy`, which names the devices the
+# process was given: an earlier CLI call in the same test process gives it one per core) or name
+# a scratch folder, not the run. Every strategy gives the same numbers, which the rest checks.
+UNCOMPARED = ("batch_wall_time", "batch_compile_time", "strategy", "task.path")
 TABLES = ("runs", "curves", "progress")
 NAMES = ("modular", "modular-variants", "modular-groups", "parity", "arrays")
 
