@@ -69,6 +69,44 @@ def test_another_hosts_claim_is_taken_over_after_the_timeout(tmp_path):
     assert claims.try_claim(tmp_path, "b1", timeout=60) is not None
 
 
+def test_a_claim_whose_pid_lives_on_but_beats_no_more_is_taken_after_the_timeout(tmp_path):
+    """pid reuse after a restart (a container's python as pid 1): the pid is alive, but its
+    owner is gone; the old heartbeat gives it away."""
+    path = claims.claim_path(tmp_path, "b1")
+    old = time.time() - 1000
+    _write_claim(path, host=socket.gethostname(), pid=os.getpid(), token="old", heartbeat=old)
+    assert claims.try_claim(tmp_path, "b1", timeout=2000) is None  # could still be alive
+    taken = claims.try_claim(tmp_path, "b1", timeout=600)
+    assert taken is not None and json.loads(path.read_text())["token"] == taken.token
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"heartbeat": float("nan")},
+        {"heartbeat": "soon"},
+        {"pid": 0},
+        {"pid": -1},
+        {"pid": "12"},
+    ],
+)
+def test_a_malformed_claim_is_stale(tmp_path, fields):
+    path = claims.claim_path(tmp_path, "b1")
+    claim = {"host": socket.gethostname(), "pid": os.getpid(), "token": "old"}
+    claim["heartbeat"] = time.time()
+    _write_claim(path, **{**claim, **fields})
+    assert claims.live_claims(tmp_path) == set()
+    assert claims.try_claim(tmp_path, "b1", timeout=600) is not None
+
+
+def test_a_folder_where_a_claim_belongs_is_taken_over(tmp_path):
+    path = claims.claim_path(tmp_path, "b1")
+    (path / "inside").mkdir(parents=True)
+    taken = claims.try_claim(tmp_path, "b1", timeout=600)
+    assert taken is not None and path.is_file()
+    assert json.loads(path.read_text())["token"] == taken.token
+
+
 def test_the_heartbeat_refreshes_and_stops_after_a_takeover(tmp_path):
     claim = claims.try_claim(tmp_path, "b1")
     before = json.loads(claim.path.read_text())["heartbeat"]

@@ -5,7 +5,8 @@
 A worker claims a batch by creating its claim file exclusively (O_CREAT | O_EXCL), refreshes
 the heartbeat time while it trains (a daemon thread), and removes the claim once the batch is
 committed. A claim whose owner is gone is taken over: at once when the owner ran on this host
-and its pid is dead, after `timeout` seconds without a heartbeat when it ran on another host.
+and its pid is dead, and after `timeout` seconds without a heartbeat whatever host or pid it
+names (a pid reused after a restart cannot hold a batch); a malformed claim at once.
 
 Claims only save work, they do not make results right: a batch trained twice (a takeover by a
 host whose clock is ahead, a race between two takers) writes the same files with the same rows
@@ -16,8 +17,10 @@ atomically, and assembling keeps one row per run_id. No JAX, no pandas.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
+import shutil
 import socket
 import threading
 import time
@@ -69,14 +72,25 @@ def read_claim(path: Path) -> dict[str, Any] | None:
 
 
 def is_stale(claim: dict[str, Any], path: Path, timeout: float, now: float | None = None) -> bool:
-    """Whether a claim's owner is gone: on this host its pid is dead; elsewhere (or when the
-    claim cannot be read) its heartbeat, else the file's mtime, is older than `timeout`.
+    """Whether a claim's owner is gone: its heartbeat is older than `timeout`, whatever host or
+    pid it names (a live owner refreshes it well within the timeout, so a pid reused by another
+    process after a restart cannot hold a batch for ever); on this host, at once when its pid is
+    dead. A malformed claim (a directory, a heartbeat that is not a finite number, a pid <= 0)
+    is stale; one that cannot be read yet (being written) is judged by the file's mtime.
     Hosts' clocks are compared: a skew of s seconds moves a takeover by s."""
     now = time.time() if now is None else now
-    if claim.get("host") == host_name() and isinstance(claim.get("pid"), int):
-        return not pid_alive(claim["pid"])
+    if path.is_dir():
+        return True
+    pid = claim.get("pid")
+    if "pid" in claim and (isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0):
+        return True
+    if claim.get("host") == host_name() and isinstance(pid, int) and not pid_alive(pid):
+        return True
     beat = claim.get("heartbeat")
-    if not isinstance(beat, int | float):
+    if "heartbeat" in claim:
+        if isinstance(beat, bool) or not isinstance(beat, int | float) or not math.isfinite(beat):
+            return True
+    else:
         try:
             beat = path.stat().st_mtime
         except FileNotFoundError:
@@ -162,7 +176,10 @@ def try_claim(out_dir: Path, batch_id: str, timeout: float = DEFAULT_TIMEOUT) ->
         os.rename(path, grave)
     except FileNotFoundError:
         return None
-    grave.unlink(missing_ok=True)
+    if grave.is_dir():  # a malformed claim: a folder where the file belongs
+        shutil.rmtree(grave, ignore_errors=True)
+    else:
+        grave.unlink(missing_ok=True)
     return claim if _create(path, claim) else None
 
 
