@@ -13,7 +13,6 @@ reaches this layer.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
@@ -214,25 +213,13 @@ def set_aside(
 
 
 def folder_refusal(spec: SweepSpec, out_dir: Path) -> str | None:
-    """Why the sweep (without --force) would refuse `out_dir`, as `store.prepare` decides it,
-    read without writing anything (for --dry-run); None where it would take the folder."""
-    manifest = out_dir / store.MANIFEST
+    """Why the sweep (without --force) would refuse `out_dir` (`store.refusal`, which
+    `store.prepare` asks), read without writing anything, for --dry-run; None where it would
+    take the folder."""
     try:
-        if manifest.exists():
-            try:
-                theirs = json.loads(manifest.read_text()).get("identity")
-            except (ValueError, AttributeError):
-                return f"{manifest} cannot be read; --force replaces the results in {out_dir}"
-            if theirs != spec.identity():
-                return f"{out_dir} holds the results of another sweep; --force replaces them"
-        elif out_dir.is_dir() and store.foreign_entries(out_dir):
-            return (
-                f"{out_dir} is not empty and holds no phasegrok results; use --force or "
-                "another --out"
-            )
+        return store.refusal(out_dir, spec.identity())
     except OSError as err:
         return f"{out_dir} cannot be read: {err.strerror or err}"
-    return None
 
 
 def dry_aside(spec: SweepSpec, out_dir: Path) -> int:

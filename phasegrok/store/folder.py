@@ -185,34 +185,45 @@ def classify_settings(sweep: Mapping[str, Any], recorded: Any = None) -> Classif
 # The folder
 
 
-def prepare(out_dir: Path, identity: str, resolved: dict[str, Any], force: bool) -> list[str]:
-    """Claim `out_dir` for a sweep of `identity`: refuse another sweep's results unless `force`.
-
-    Moves damaged batches to parts/damaged/ (their runs are then trained again) and returns
-    one warning line per batch moved. Raises OutputError with a one-line message.
-    """
+def refusal(out_dir: Path, identity: str) -> str | None:
+    """Why `prepare` refuses `out_dir` to a sweep of `identity` without `force` (another sweep's
+    results, an unreadable manifest, files that are not phasegrok's), or None; reads only, so
+    `--dry-run` asks it too. Raises OSError where the folder cannot be read."""
     manifest = out_dir / MANIFEST
     if manifest.exists():
         try:
             theirs = json.loads(manifest.read_text()).get("identity")
         except (OSError, ValueError, AttributeError):
-            if not force:
-                raise OutputError(
-                    f"{manifest} cannot be read; use --force to replace the results in "
-                    f"{out_dir}, or choose another --out"
-                ) from None
-            theirs = None
-        if theirs != identity and not force:
-            raise OutputError(
-                f"{out_dir} holds results of a different sweep (identity {theirs}, this one is "
-                f"{identity}); use --force to replace them, or choose another --out"
+            return (
+                f"{manifest} cannot be read; use --force to replace the results in {out_dir}, "
+                "or choose another --out"
             )
         if theirs != identity:
-            clear(out_dir)
-    elif out_dir.exists() and foreign_entries(out_dir) and not force:
-        raise OutputError(
+            return (
+                f"{out_dir} holds the results of another sweep (different sweep identity "
+                f"{theirs}, this one is {identity}); use --force to replace them, or choose "
+                "another --out"
+            )
+    elif out_dir.exists() and foreign_entries(out_dir):
+        return (
             f"{out_dir} is not empty and holds no phasegrok results; use --force or another --out"
         )
+    return None
+
+
+def prepare(out_dir: Path, identity: str, resolved: dict[str, Any], force: bool) -> list[str]:
+    """Claim `out_dir` for a sweep of `identity`: refuse another sweep's results unless `force`
+    (`refusal`), which then clears them.
+
+    Moves damaged batches to parts/damaged/ (their runs are then trained again) and returns
+    one warning line per batch moved. Raises OutputError with a one-line message.
+    """
+    manifest = out_dir / MANIFEST
+    problem = refusal(out_dir, identity)
+    if problem is not None and not force:
+        raise OutputError(problem)
+    if problem is not None and manifest.exists():  # another sweep's results, or unreadable
+        clear(out_dir)
     try:
         (out_dir / PARTS).mkdir(parents=True, exist_ok=True)
         remove_unfinished(out_dir / PARTS, keep=live_claims(out_dir))
