@@ -36,12 +36,12 @@ import pandas as pd
 from phasegrok.config.load import load_sweep
 from phasegrok.engine import batch as engine
 from phasegrok.engine import measure
-from phasegrok.engine.data import modular_label
 from phasegrok.engine.training import lens_metrics, model_facts
 from phasegrok.lens import fourier as lens
 from phasegrok.lens import progress_measures as progress
 from phasegrok.lens import readout
 from phasegrok.plan.runs import Batch, expand
+from phasegrok.tasks.modular import modular_label
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,12 +119,13 @@ def old_measures(logits, labels, s, n, keys, train, loss):
 
 
 def old_train_mask(static, run, pairs):
-    from phasegrok.engine.data import example_order, modular_pairs
+    from phasegrok.tasks.base import example_order
+    from phasegrok.tasks.modular import modular_pairs
 
-    every, _ = modular_pairs(static.op, static.p, static.symmetric)
+    every, _ = modular_pairs(static.modular.op, static.modular.p, static.modular.symmetric)
     chosen = every[example_order(run.seed, len(every))[: int(run.hyper.n_train)]]
-    codes = set((chosen[:, 0].astype(np.int64) * static.p + chosen[:, 1]).tolist())
-    grid_codes = pairs[:, 0].astype(np.int64) * static.p + pairs[:, 1]
+    codes = set((chosen[:, 0].astype(np.int64) * static.modular.p + chosen[:, 1]).tolist())
+    grid_codes = pairs[:, 0].astype(np.int64) * static.modular.p + pairs[:, 1]
     return np.isin(grid_codes, np.fromiter(codes, dtype=np.int64, count=len(codes)))
 
 
@@ -154,9 +155,9 @@ def old_run_columns(facts, params, input_keys):
 def old_batch_measures(batch, result):
     static = batch.static
     facts = model_facts(static)
-    pairs, s = progress.group_grid(static.op, static.p)
-    n = static.p  # add: the group is Z_p
-    labels = modular_label(static.op, pairs[:, 0].astype(np.int64), pairs[:, 1], static.p)
+    pairs, s = progress.group_grid(static.modular.op, static.modular.p)
+    n = static.modular.p  # add: the group is Z_p
+    labels = modular_label(static.modular.op, pairs[:, 0].astype(np.int64), pairs[:, 1], static.modular.p)
     columns, rows = {}, []
     for i, run in enumerate(batch.runs):
         saved = result.params.items()

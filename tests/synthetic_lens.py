@@ -12,10 +12,10 @@ import pandas as pd
 import yaml
 
 from phasegrok.analysis.classify import classify_runs
-from phasegrok.config import cyclic
 from phasegrok.config.schema import ClassifySpec
 from phasegrok.lens import fourier as lens
 from phasegrok.store.folder import write_batch
+from phasegrok.tasks import cyclic
 
 STEPS = np.arange(0, 5001, 250)
 P, D, WIDTH = 31, 12, 24

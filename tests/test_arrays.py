@@ -15,7 +15,7 @@ from conftest import TINY, write_arrays
 
 import phasegrok
 from phasegrok.config.load import ConfigError, load_sweep
-from phasegrok.engine.data import batch_data, example_order
+from phasegrok.engine.batch import batch_data
 from phasegrok.engine.training import METRICS
 from phasegrok.lens import fourier as lens
 from phasegrok.plan.batching import n_params, run_bytes, step_flops
@@ -24,6 +24,7 @@ from phasegrok.report import LensWarning
 from phasegrok.report.lens_section import draw_run
 from phasegrok.store.folder import OutputError, prepare
 from phasegrok.sweep import main
+from phasegrok.tasks.base import example_order
 
 LENS_COLUMNS = [f"final_{m}" for m in lens.MODULAR_METRICS + lens.PARITY_METRICS]
 
@@ -170,7 +171,7 @@ def test_the_estimates_use_the_files_width_and_classes(tiny_arrays, tmp_path):
     sweep["data"] = {"train_size": 50}
     sweep["model"] = {"hidden": [16, 8]}
     static = expand(load_sweep(sweep))[0].static
-    assert (static.input_width, static.n_classes, static.test_size) == (70, 9, 20)
+    assert (static.input_width, static.n_classes, static.arrays.test_size) == (70, 9, 20)
     assert n_params(static) == 70 * 16 + 16 + 16 * 8 + 8 + 8 * 9 + 9
     train, forward = step_flops(static, 32)
     assert forward == 2.0 * 32 * (70 * 16 + 16 * 8 + 8 * 9)

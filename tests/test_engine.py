@@ -167,7 +167,7 @@ def test_correct_is_argmax_except_that_a_tie_is_wrong():
 
 
 def test_modular_train_metrics_from_the_pairs_equal_those_of_the_train_set(tiny):
-    from phasegrok.engine.data import batch_data
+    from phasegrok.engine.batch import batch_data
 
     tiny["grid"] = {}
     run = expand(load_sweep(tiny))[0]
@@ -202,7 +202,7 @@ def test_parity_run_in_vmapped_batch_equals_run_alone(tiny_parity):
 )
 @pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
 def test_gradient_in_slices_equals_the_whole_batch_gradient(tiny, model, loss):
-    from phasegrok.engine.data import batch_data
+    from phasegrok.engine.batch import batch_data
 
     tiny["model"].update(model)
     tiny["loss"] = loss

@@ -273,6 +273,6 @@ def test_shape_groups_follow_the_parity_padding_cap():
         "grid": {"task.n_bits": [10, 8], "data.train_size": [150, 195]},
     }
     spec = load_sweep(sweep)
-    expected = {(r.static.n_bits, r.static.train_pad) for r in expand(spec)}
+    expected = {(r.static.parity.n_bits, r.static.train_pad) for r in expand(spec)}
     assert (8, 196) in expected  # 2^8 - 60: the cap applies
-    assert {(g.static.n_bits, g.static.train_pad) for g in stream.shape_groups(spec)} == expected
+    assert {(g.static.parity.n_bits, g.static.train_pad) for g in stream.shape_groups(spec)} == expected

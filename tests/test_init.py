@@ -73,7 +73,7 @@ IDS = ["concat", "sum", "concat-deep", "sum-deep-nobias", "tied", "parity", "par
 def _expected_fan_ins(run) -> list[int]:
     s = run.static
     if s.task_kind == "parity":
-        return [s.n_bits, *s.hidden]
+        return [s.parity.n_bits, *s.hidden]
     first = s.embed_dim if s.combine == "sum" else 2 * s.embed_dim
     return [first, *s.hidden]
 

@@ -13,17 +13,21 @@ PACKAGE = Path(__file__).resolve().parents[1] / "phasegrok"
 
 # What each layer may import (besides itself). The commands at the top (`sweep`, `plot`,
 # `compare`, `bench`) and the package's `__init__` may import anything.
+# `errors` (the bad-input exception) and `tasks` (the task kinds) are the ground floor.
+BASE = {"errors", "tasks"}
 ALLOWED: dict[str, set[str]] = {
-    "config": set(),
-    "plan": {"config"},
-    "store": {"config"},
-    "lens": {"config"},
-    "engine": {"config", "plan", "lens", "store.columns"},
-    "analysis": {"config", "plan", "store"},
-    "run": {"config", "plan", "store", "lens", "engine", "analysis", "report"},
-    "report": {"config", "store", "lens", "analysis"},
+    "errors": set(),
+    "tasks": {"errors"},
+    "config": BASE,
+    "plan": BASE | {"config"},
+    "store": BASE | {"config"},
+    "lens": BASE | {"config"},
+    "engine": BASE | {"config", "plan", "lens", "store.columns"},
+    "analysis": BASE | {"config", "plan", "store"},
+    "run": BASE | {"config", "plan", "store", "lens", "engine", "analysis", "report"},
+    "report": BASE | {"config", "store", "lens", "analysis"},
 }
-NO_JAX = ("config", "plan", "store", "lens", "analysis", "report")
+NO_JAX = ("errors", "tasks", "config", "plan", "store", "lens", "analysis", "report")
 MAX_FLAT = 12
 MAX_LINES = 450
 

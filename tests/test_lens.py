@@ -3,7 +3,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from phasegrok.config.cyclic import group_tokens, n_frequencies, primitive_root
 from phasegrok.lens.fourier import (
     frequency_power,
     gini,
@@ -13,6 +12,7 @@ from phasegrok.lens.fourier import (
     task_lens,
     top_k_share,
 )
+from phasegrok.tasks.cyclic import group_tokens, n_frequencies, primitive_root
 
 P = 59
 

@@ -16,11 +16,11 @@ import phasegrok
 from phasegrok.config.load import load_sweep
 from phasegrok.engine import batch as engine
 from phasegrok.engine import training
-from phasegrok.engine.data import modular_pairs
 from phasegrok.engine.optim import make_optimizer, run_optimizer
 from phasegrok.plan.batching import n_params, step_flops
 from phasegrok.plan.runs import Batch, expand
 from phasegrok.sweep import main
+from phasegrok.tasks.modular import modular_pairs
 
 
 def _sweep(**sections):

@@ -6,16 +6,16 @@ import jax
 import numpy as np
 import pytest
 
-from phasegrok.config import cyclic
 from phasegrok.config.load import load_sweep
 from phasegrok.engine import batch as engine
 from phasegrok.engine import measure
-from phasegrok.engine.data import modular_label
 from phasegrok.engine.training import lens_metrics, model_facts
 from phasegrok.lens import fourier as lens
 from phasegrok.lens import progress_measures as progress
 from phasegrok.lens import readout
 from phasegrok.plan.runs import Batch, expand
+from phasegrok.tasks import cyclic
+from phasegrok.tasks.modular import modular_label
 
 pytestmark = pytest.mark.training  # trains real (tiny) batches
 
@@ -49,9 +49,9 @@ def _reference(batch, result):
     one = [jax.tree.map(lambda a, i=i: np.asarray(a[i]), final) for i in range(len(batch.runs))]
     with np.errstate(invalid="ignore", divide="ignore"):
         keys = np.stack([lens_metrics(static, params, np)[1] for params in one])
-    pairs, s = progress.group_grid(static.op, static.p)
-    n = len(cyclic.group_tokens(static.op, static.p))
-    labels = modular_label(static.op, pairs[:, 0].astype(np.int64), pairs[:, 1], static.p)
+    pairs, s = progress.group_grid(static.modular.op, static.modular.p)
+    n = len(cyclic.group_tokens(static.modular.op, static.modular.p))
+    labels = modular_label(static.modular.op, pairs[:, 0].astype(np.int64), pairs[:, 1], static.modular.p)
     columns, rows = [], []
     for i, run in enumerate(batch.runs):
         columns.append(readout.run_columns(facts, one[i], keys[i].tolist()))

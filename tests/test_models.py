@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from phasegrok.config.load import load_sweep
-from phasegrok.engine.models import PRODUCTS, make_model
+from phasegrok.engine.models import make_model
+from phasegrok.engine.models.layers import PRODUCTS
 from phasegrok.plan.runs import expand
 
 
@@ -44,7 +45,7 @@ def test_parity_model_gradient_matches_a_plain_mlp(tiny_parity, hidden):
     tiny_parity["model"]["hidden"] = hidden
     static = expand(load_sweep(tiny_parity))[0].static
     model = make_model(static)
-    x = jnp.where(jax.random.bernoulli(jax.random.key(2), shape=(30, static.n_bits)), 1, -1)
+    x = jnp.where(jax.random.bernoulli(jax.random.key(2), shape=(30, static.parity.n_bits)), 1, -1)
     x = x.astype(jnp.int8)
     params = model.init(jax.random.key(3), x)["params"]
 

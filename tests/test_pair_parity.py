@@ -18,10 +18,13 @@ import phasegrok
 from phasegrok.config.load import ConfigError, load_sweep
 from phasegrok.engine import batch as engine
 from phasegrok.engine import training
-from phasegrok.engine.data import TaskData, batch_data, parity_split, shared_axes
+from phasegrok.engine.batch import batch_data
 from phasegrok.plan.batching import plan_batches, uses_l1
 from phasegrok.plan.runs import Batch, expand
 from phasegrok.sweep import main
+from phasegrok.tasks import TASKS
+from phasegrok.tasks.base import TaskData, data_axes
+from phasegrok.tasks.parity import parity_split
 
 
 def _sweep(base: dict, grid: dict | None = None, **sections: dict) -> dict:
@@ -35,7 +38,7 @@ def _sweep(base: dict, grid: dict | None = None, **sections: dict) -> dict:
 def _run_data(run) -> TaskData:
     """A one-run batch's arrays without the run axis (the shared ones as they are)."""
     data = batch_data(run.static, [run.hyper])
-    axes = shared_axes(run.static)
+    axes = data_axes(TASKS[run.static.task_kind].shares_test)
     return TaskData(
         *(jnp.asarray(a if ax is None else a[0]) for a, ax in zip(data, axes, strict=True))
     )
@@ -68,7 +71,7 @@ def test_encoding_changes_only_the_input_values_of_a_batch(tiny_parity):
     runs = expand(load_sweep(tiny_parity))
     by_encoding = {}
     for run in runs:
-        by_encoding.setdefault(run.static.encoding, []).append(run)
+        by_encoding.setdefault(run.static.parity.encoding, []).append(run)
     assert sorted(by_encoding) == ["binary", "pm1"]  # a static key: one program each
     assert [r.config["task.encoding"] for r in runs[:2]] == ["pm1", "pm1"]
     pm1, binary = (
@@ -83,7 +86,7 @@ def test_encoding_changes_only_the_input_values_of_a_batch(tiny_parity):
 
 def test_encoding_is_blank_and_not_sweepable_for_a_modular_task(tiny):
     run = expand(load_sweep(_sweep(tiny)))[0]
-    assert run.config["task.encoding"] is None and run.static.encoding is None
+    assert run.config["task.encoding"] is None and not hasattr(run.static.task, "encoding")
     tiny["grid"] = {"task.encoding": ["pm1", "binary"]}
     with pytest.raises(ConfigError, match="grid.task.encoding.*no effect"):
         expand(load_sweep(tiny))

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from phasegrok.config import cyclic
-from phasegrok.engine.data import modular_label
 from phasegrok.lens import progress_measures as progress
+from phasegrok.tasks import cyclic
+from phasegrok.tasks.modular import modular_label
 
 
 def _grid(op, p):

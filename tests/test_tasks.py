@@ -2,15 +2,11 @@ import numpy as np
 import pytest
 
 from phasegrok.config.load import load_sweep
-from phasegrok.engine.data import (
-    PERMUTED_MAX_BITS,
-    batch_data,
-    distinct_inputs,
-    example_order,
-    modular_pairs,
-    parity_split,
-)
+from phasegrok.engine.batch import batch_data
 from phasegrok.plan.runs import expand
+from phasegrok.tasks.base import example_order
+from phasegrok.tasks.modular import modular_pairs
+from phasegrok.tasks.parity import PERMUTED_MAX_BITS, distinct_inputs, parity_split
 
 
 @pytest.mark.parametrize(

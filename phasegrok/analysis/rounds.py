@@ -32,12 +32,12 @@ from phasegrok.analysis.classify import classify_runs
 from phasegrok.analysis.refine import axis_scale, choose_points, point_phases, round_budget
 from phasegrok.config.axes import refine_axes
 from phasegrok.config.load import SweepSpec
-from phasegrok.config.rules import n_examples
 from phasegrok.config.sampling import SampledAxis
 from phasegrok.config.schema import PHASES, SAMPLEABLE_KEYS, key_annotation
 from phasegrok.plan.groups import grid_columns, locate, plan
 from phasegrok.store import folder as store
 from phasegrok.store.parts import check_parts, part_rows
+from phasegrok.tasks.modular import MODULAR, n_examples
 
 COLUMN = "refine_round"  # of runs.parquet: 0 for the initial grid, r for round r
 
@@ -92,7 +92,7 @@ def point_snapper(
     """Maps a chosen point to trainable values: integers for integer keys, a train fraction to
     a whole number of examples (n / N, N the task's distinct pairs)."""
     base = {**spec.base_config(), **{k: axis[0] for k, axis in spec.grid.items()}}
-    n_total = n_examples(base) if base["task.kind"] == "modular" else 0
+    n_total = n_examples(base) if base["task.kind"] == MODULAR.kind else 0
 
     def snap(point: tuple[float, ...]) -> tuple[Any, ...]:
         out: list[Any] = []

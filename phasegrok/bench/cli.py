@@ -63,7 +63,8 @@ def sweep_flops(runs: list[Any]) -> tuple[float, float]:
         s = run.static
         n = s.batch_size or run.hyper.n_train
         step, _ = step_flops(s, n)
-        n_eval = s.n_eval_examples if s.task_kind == "modular" else run.hyper.n_train + s.test_size
+        # A vector task's evaluation reads its real train examples and its test set.
+        n_eval = s.n_eval_examples - (0 if s.inputs == "pairs" else s.train_pad - run.hyper.n_train)
         _, forward = step_flops(s, n_eval)
         train += step * s.steps
         evals += forward * (s.n_evals + 1)

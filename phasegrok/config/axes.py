@@ -16,14 +16,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from phasegrok.config.inputs import ConfigError, short_repr
+from phasegrok.errors import ConfigError, short_repr
 
 
 def refine_axes(refine: Any, grid: Mapping[str, Any], allowed: Sequence[str]) -> tuple[str, ...]:
     """The refined axes of a sweep (`refine`: its `RefineSpec`; `grid`: key -> axis), checked:
     one or two grid keys traced per run or sizing the train set (`allowed`), every other grid
     axis with one value. Raises ConfigError naming `refine.axes` or `refine`."""
-    from phasegrok.config.inputs import ConfigError
+    from phasegrok.errors import ConfigError
 
     axes = tuple(refine.axes) if refine.axes is not None else tuple(grid)[:2]
     if not axes or len(axes) > 2 or len(set(axes)) != len(axes):

@@ -18,7 +18,6 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from phasegrok.config.arrays import ARRAYS, ArraysFile, inspect_file
 from phasegrok.config.axes import (
     Axis,
     iter_product,
@@ -27,7 +26,7 @@ from phasegrok.config.axes import (
     refine_axes,
     written_seeds,
 )
-from phasegrok.config.inputs import ConfigError, check_size, read_sweep_file, short_repr
+from phasegrok.config.inputs import check_size, read_sweep_file
 from phasegrok.config.messages import did_you_mean, suggest, to_config_error, with_grid_hint
 from phasegrok.config.overrides import apply_overrides
 from phasegrok.config.reference import REFERENCE_FILE, check_reference
@@ -59,6 +58,8 @@ from phasegrok.config.schema import (
     TrainSpec,
     key_annotation,
 )
+from phasegrok.errors import ConfigError, short_repr
+from phasegrok.tasks.arrays_file import ARRAYS, ArraysFile, inspect_file
 
 # The schema's names, re-exported: `config` is where a sweep's keys are looked up.
 __all__ = [

@@ -10,7 +10,6 @@ from typing import Any, get_origin
 
 from pydantic import ValidationError
 
-from phasegrok.config.inputs import ConfigError, short_repr
 from phasegrok.config.overrides import parse_override
 from phasegrok.config.schema import (
     SWEEPABLE_KEYS,
@@ -21,6 +20,7 @@ from phasegrok.config.schema import (
     key_annotation,
     leaf_keys,
 )
+from phasegrok.errors import ConfigError, short_repr
 
 
 def to_config_error(err: ValidationError, prefix: str = "") -> ConfigError:

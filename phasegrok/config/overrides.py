@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from phasegrok.config.inputs import ConfigError, short_repr
+from phasegrok.errors import ConfigError, short_repr
 
 GRAMMAR = """\
 overrides (after the file, before or after the flags; Hydra's grammar):

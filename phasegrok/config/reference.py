@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from phasegrok.config.inputs import ConfigError
 from phasegrok.config.schema import PHASES
+from phasegrok.errors import ConfigError
 
 REFERENCE_FILE = "reference.csv"
 META_COLUMNS = ("seed", "count", "source", "note")

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from phasegrok.config.axes import DIGITS, MAX_EXPANDED, Axis, iter_product
-from phasegrok.config.inputs import ConfigError, short_repr
+from phasegrok.errors import ConfigError, short_repr
 
 SAMPLE_KINDS = ("loguniform", "uniform", "choice")
 

@@ -95,7 +95,7 @@ class TaskSpec(_Section):
     k: int = 3
     test_size: int = 2000
     encoding: Literal["pm1", "binary"] = "pm1"
-    path: str | None = None  # arrays: the .npz file (phasegrok.config.arrays)
+    path: str | None = None  # arrays: the .npz file (phasegrok.tasks.arrays_file)
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")  # arrays: pins the content
 
 

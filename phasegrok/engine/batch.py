@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any
@@ -20,8 +20,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from phasegrok.config import cyclic
-from phasegrok.engine.data import TaskData, batch_data, shared_axes
 from phasegrok.engine.training import (
     evaluate,
     init_state,
@@ -31,6 +29,10 @@ from phasegrok.engine.training import (
 )
 from phasegrok.plan.batching import segment_evals
 from phasegrok.plan.runs import Batch, Hyper, StaticSpec
+from phasegrok.tasks import TASKS
+from phasegrok.tasks.base import TaskData, data_axes
+from phasegrok.tasks.cyclic import n_frequencies
+from phasegrok.tasks.modular import ModularFields
 
 
 def _split(
@@ -72,7 +74,7 @@ def over_runs(fn: Callable, per_run: Any, vmap_width: int) -> Any:
 def _batched_init(
     static: StaticSpec, vmap_width: int, hypers: Hyper, data: TaskData[jax.Array]
 ) -> Any:
-    per_run, shared = _split(data, shared_axes(static))
+    per_run, shared = _split(data, data_axes(TASKS[static.task_kind].shares_test))
 
     def one(args):
         hyper, run_data = args
@@ -92,7 +94,7 @@ def _batched_segment(
     state,
     first_step,
 ):
-    per_run, shared = _split(data, shared_axes(static))
+    per_run, shared = _split(data, data_axes(TASKS[static.task_kind].shares_test))
     chunks = strategy.example_chunks(static)
 
     def one(args):
@@ -123,7 +125,7 @@ class Strategy:
         """How many equal slices a modular step's examples are taken in (see `gradient`):
         enough that a slice's widest activations fit `example_chunk_bytes`, 1 if no divisor
         of the step's examples is near that (or the step is small, or not modular)."""
-        if self.example_chunk_bytes is None or static.task_kind != "modular":
+        if self.example_chunk_bytes is None or static.inputs != "pairs":
             return 1
         rows = static.batch_size or static.train_pad
         target = max(1, self.example_chunk_bytes // (4 * max(*static.hidden, static.out_dim)))
@@ -149,7 +151,9 @@ def _sharded(fn: Callable, strategy: Strategy, static: StaticSpec, n_args: int) 
         return fn
     mesh = jax.sharding.Mesh(np.asarray(jax.devices()[: strategy.n_devices]), ("runs",))
     runs, replicated = jax.sharding.PartitionSpec("runs"), jax.sharding.PartitionSpec()
-    data_specs = TaskData(*(runs if ax == 0 else replicated for ax in shared_axes(static)))
+    data_specs = TaskData(
+        *(runs if ax == 0 else replicated for ax in data_axes(TASKS[static.task_kind].shares_test))
+    )
     rest = (runs, replicated)[: n_args - 2]
     return jax.shard_map(
         fn,
@@ -305,6 +309,12 @@ class BatchResult:
     compile_seconds: float
 
 
+def batch_data(static: StaticSpec, hypers: Sequence[Hyper]) -> TaskData[np.ndarray]:
+    """The host arrays a batch of runs trains on (one `Hyper` per run): its task kind's data."""
+    seeds, n_trains = [int(h.seed) for h in hypers], [int(h.n_train) for h in hypers]
+    return TASKS[static.task_kind].batch_data(static.task, static.train_pad, seeds, n_trains)
+
+
 def execute_batch(
     batch: Batch,
     on_steps: Callable[[int], None] | None = None,
@@ -350,7 +360,7 @@ def execute_batch(
             on_steps(n_real * n_evals * static.eval_every)
     trim = {step: jax.tree.map(lambda a: np.asarray(a[:n_real]), p) for step, p in saved.items()}
     keys = None
-    if static.task_kind == "modular" and cyclic.n_frequencies(static.modular.op, static.modular.p):
+    if isinstance(static.task, ModularFields) and n_frequencies(static.task.op, static.task.p):
         keys = np.asarray(final_key_frequencies(static, state.params), dtype=np.int64)[:n_real]
     return BatchResult(
         run_ids=[r.run_id for r in runs],

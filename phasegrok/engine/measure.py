@@ -10,8 +10,8 @@ Outside the training program (once a batch, at the edge where its results are wr
   final values as ``final_restricted_loss``, ``final_excluded_loss``, ``final_full_loss``.
 
 The grid's logits come from the run's own model (`models.make_model`), so they are exactly the
-trained network's; the training pairs are the run's (its seed's order of `tasks.modular_pairs`,
-its first n_train, as `tasks.batch_data` builds them).
+trained network's; the training pairs are the run's (its seed's order of
+`tasks.modular.modular_pairs`, its first n_train, as `Task.batch_data` builds them).
 
 Both are computed for many runs at once on the device: the per-run functions of `readout` and
 `progress`, written against jax.numpy, mapped over the parameters' run axis
@@ -32,14 +32,15 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from phasegrok.config import cyclic
 from phasegrok.engine.batch import MAX_PROGRAMS, BatchResult, default_memory_budget, over_runs
-from phasegrok.engine.data import example_order, modular_label, modular_pairs
 from phasegrok.engine.models import make_model
 from phasegrok.engine.training import model_facts
 from phasegrok.lens import progress_measures as progress
 from phasegrok.lens import readout
 from phasegrok.plan.runs import Batch, Run, StaticSpec
+from phasegrok.tasks import cyclic
+from phasegrok.tasks.base import example_order
+from phasegrok.tasks.modular import MODULAR, modular_label, modular_pairs
 
 MAX_P = progress.MAX_P
 FINAL_COLUMNS = ("restricted_loss", "excluded_loss", "full_loss")
@@ -80,7 +81,7 @@ def wanted(static: StaticSpec, run: Run) -> bool:
     """Whether the run gets progress measures: modular with a cyclic group, p <= MAX_P and
     `analysis.progress_measures` on (the default)."""
     return (
-        static.task_kind == "modular"
+        static.task_kind == MODULAR.kind
         and bool(run.config.get("analysis.progress_measures", True))
         and static.modular.p <= MAX_P
         and cyclic.n_frequencies(static.modular.op, static.modular.p) > 0
@@ -234,7 +235,7 @@ def batch_measures(batch: Batch, result: BatchResult) -> tuple[dict[str, list], 
     Non-modular batches get no columns and an empty frame.
     """
     static = batch.static
-    if static.task_kind != "modular":
+    if static.task_kind != MODULAR.kind:
         return {}, pd.DataFrame()
     keys = result.key_frequencies
     columns = readout_columns(static, result.params[static.steps], keys)

@@ -14,13 +14,16 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from phasegrok.engine.data import TaskData
 from phasegrok.engine.models import example_input, logits_of, make_model
 from phasegrok.engine.optim import add_l1_subgradient, run_optimizer
 from phasegrok.lens import fourier as lens
 from phasegrok.lens import readout
 from phasegrok.plan.runs import Hyper, StaticSpec
 from phasegrok.store.columns import CURVE_COLUMNS
+from phasegrok.tasks import TASKS
+from phasegrok.tasks.base import TaskData
+from phasegrok.tasks.modular import ModularFields
+from phasegrok.tasks.parity import ParityFields
 
 _T = TypeVar("_T")
 
@@ -48,7 +51,7 @@ def init_state(static: StaticSpec, hyper: Hyper) -> TrainState:
     every parameter by `init_scale` (Omnigrok's alpha). Both factors are traced, per run."""
     key = jax.random.fold_in(jax.random.key(hyper.seed), _INIT_STREAM)
     params = make_model(static).init(key, example_input(static))["params"]
-    if static.task_kind == "modular" and static.embedding == "learned":
+    if static.embedding == "learned":
         params = {**params, "embedding": params["embedding"] * hyper.embedding_std}
     params = jax.tree.map(lambda p: p * hyper.init_scale, params)
     return TrainState(params, run_optimizer(static, hyper).init(params))
@@ -145,7 +148,7 @@ def evaluate(static: StaticSpec, params: Any, data: TaskData[jax.Array]) -> jax.
         return per_example_loss(static, logits, y), correct(logits, y)
 
     test_loss, test_correct = per_example(data.test_x, data.test_y)
-    if static.task_kind == "modular":
+    if TASKS[static.task_kind].test_is_all:
         train_loss, train_correct, train_w = test_loss, test_correct, 1.0 - data.test_w
     else:
         train_loss, train_correct = per_example(data.train_x, data.train_y)
@@ -172,11 +175,13 @@ def model_facts(static: StaticSpec) -> lens.ModelFacts:
     Fields the task kind leaves None (p for parity, k for modular) take the facts' defaults.
     """
     default = lens.ModelFacts()
+    modular = static.task if isinstance(static.task, ModularFields) else None
+    parity = static.task if isinstance(static.task, ParityFields) else None
     return lens.ModelFacts(
         kind=static.task_kind,
-        op=_or(static.op, default.op),
-        p=_or(static.p, default.p),
-        k=_or(static.k, default.k),
+        op=default.op if modular is None else modular.op,
+        p=default.p if modular is None else modular.p,
+        k=default.k if parity is None else parity.k,
         embedding=_or(static.embedding, default.embedding),
         circular_freqs=static.circular_freqs,
         combine=_or(static.combine, default.combine),

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from phasegrok.config.cyclic import group_tokens
 from phasegrok.lens.fourier import (
     ModelFacts,
     as_facts,
@@ -25,6 +24,7 @@ from phasegrok.lens.fourier import (
     model_token_maps,
     unit_power,
 )
+from phasegrok.tasks.cyclic import group_tokens
 
 
 def group_token_maps(

@@ -60,7 +60,7 @@ from typing import Any, Protocol, overload
 import numpy as np
 import pandas as pd
 
-from phasegrok.config.cyclic import group_tokens, n_frequencies
+from phasegrok.tasks.cyclic import group_tokens, n_frequencies
 
 MODULAR_METRICS = ("fourier_top_k_share", "fourier_gini")
 PARITY_METRICS = ("relevant_weight_share", "irrelevant_units")

@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from phasegrok.config import cyclic
+from phasegrok.tasks import cyclic
 
 SUBTRACTING = ("sub", "div")  # s = i - j: the label is a - b (a / b = g^(i - j))
 # Above this p the measures are skipped by default: the grid's logits are p^3 numbers a saved

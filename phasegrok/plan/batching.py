@@ -11,18 +11,17 @@ import math
 from collections.abc import Sequence
 
 from phasegrok.config.load import SweepSpec
-from phasegrok.plan.runs import Batch, Run, StaticSpec
+from phasegrok.plan.runs import Batch, Run, StaticSpec, need
 
 
 def n_params(static: StaticSpec) -> int:
     widths = list(static.hidden)
     count = 0
-    if static.task_kind == "modular":
-        task = static.modular
-        d, p = task.embed_dim, task.p
-        if task.embedding == "learned":
+    if static.inputs == "pairs":
+        d, p = need(static.embed_dim), static.modular.p
+        if static.embedding == "learned":
             count += p * d
-        first_in = d if task.combine == "sum" else 2 * d
+        first_in = d if static.combine == "sum" else 2 * d
         out_dim = d if static.tie_output else static.out_dim
     else:
         first_in, out_dim = static.input_width, static.out_dim
@@ -38,26 +37,25 @@ def step_flops(static: StaticSpec, n: int) -> tuple[float, float]:
     widths = list(static.hidden)
     forward = 0.0
     train = 0.0
-    if static.task_kind == "modular":
-        task = static.modular
-        tables = 1 if task.combine == "sum" else 2
-        first = 2.0 * tables * task.p * task.embed_dim * widths[0]
-        out = task.embed_dim if static.tie_output else static.out_dim
+    if static.inputs == "pairs":
+        d, p = need(static.embed_dim), static.modular.p
+        tables = 1 if static.combine == "sum" else 2
+        first = 2.0 * tables * p * d * widths[0]
+        out = d if static.tie_output else static.out_dim
     else:
         first = 2.0 * n * static.input_width * widths[0]
         out = static.out_dim
     forward += first
     train += 2 * first
-    if static.task_kind == "modular" and static.modular.embedding == "learned":
+    if static.embedding == "learned":
         train += first  # the learned table's gradient: the first layer's input gradient
     for fan_in, fan_out in zip(widths, [*widths[1:], out], strict=True):
         forward += 2.0 * n * fan_in * fan_out
         train += 6.0 * n * fan_in * fan_out
-    if static.task_kind == "modular" and static.tie_output:
-        task = static.modular
-        tied = 2.0 * n * task.embed_dim * task.p
+    if static.tie_output:
+        tied = 2.0 * n * need(static.embed_dim) * static.modular.p
         forward += tied
-        train += tied * (3 if task.embedding == "learned" else 2)
+        train += tied * (3 if static.embedding == "learned" else 2)
     return train, forward
 
 
@@ -71,9 +69,9 @@ def run_bytes(static: StaticSpec) -> int:
     params = 4 * n_params(static) * 5  # params, grads, two moments, updates
     rows = static.train_pad + static.n_eval_examples
     activations = 4 * rows * (sum(static.hidden) * 3 + static.out_dim * 2)
-    # A modular run's data are integer pairs; an arrays run's shared test set is counted per
-    # run too (conservative).
-    data = rows * (2 if static.task_kind == "modular" else static.input_width) * 4
+    # An example is input_width 4-byte values (a token pair: 2); a shared test set is counted
+    # per run too (conservative).
+    data = rows * static.input_width * 4
     return params + activations + data
 
 

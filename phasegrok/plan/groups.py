@@ -52,6 +52,7 @@ from phasegrok.plan.runs import (
     static_spec,
     train_pad,
 )
+from phasegrok.tasks import TASKS
 
 # A conservative CPU throughput for the time estimate.
 ASSUMED_FLOPS = 2e10
@@ -150,12 +151,9 @@ def shape_groups(spec: SweepSpec) -> list[Group]:
     for combo in iter_product([range(len(spec.grid[k])) for k in static_keys]):
         chosen = dict(zip(static_keys, combo, strict=True))
         point = {**base, **first, **{k: spec.grid[k][i] for k, i in chosen.items()}}
-        size_key = "data.train_fraction" if point["task.kind"] == "modular" else "data.train_size"
-        # train_pad depends on the size value and on these only.
-        context = (
-            *(size_key, point["task.kind"], point["task.op"], point["task.p"]),
-            *(point["task.symmetric"], point["task.n_bits"], point["task.test_size"]),
-        )
+        task = TASKS[point["task.kind"]]
+        size_key = task.size_key
+        context = (task.kind, task.fields(point))  # train_pad depends on these and the size
         if context not in partitions:
             partitions[context] = _size_buckets(spec, point, size_key)
         for positions in partitions[context]:

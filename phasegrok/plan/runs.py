@@ -13,51 +13,33 @@ import hashlib
 import json
 from dataclasses import dataclass
 from importlib.metadata import version
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
-from phasegrok.config.arrays import ARRAYS
-from phasegrok.config.inputs import short_repr
 from phasegrok.config.load import DYNAMIC_KEYS, GROUP_KEYS, ConfigError, SweepSpec, iter_corners
-from phasegrok.config.rules import (
-    EMBEDDING_GROUP,
-    ONE_LOGIT_LOSSES,
-    n_examples,
-    n_labels,
-    parity_inputs_hold,
-    train_size,
-)
-from phasegrok.plan.task_fields import ArraysTask, ModularTask, ParityTask, need
+from phasegrok.config.rules import EMBEDDING_GROUP, ONE_LOGIT_LOSSES
+from phasegrok.errors import short_repr
+from phasegrok.tasks import TASKS, TaskFields
+from phasegrok.tasks.arrays import ArraysFields
+from phasegrok.tasks.arrays_file import ARRAYS
+from phasegrok.tasks.modular import ModularFields
+from phasegrok.tasks.parity import ParityFields
 
 # Bump when a change to training alters the numbers a run produces: it changes every run_id,
 # so results from the older code are never mixed with new ones on resume.
 NUMERICS_VERSION = 4
 
-# Keys that only mean something for one task kind (or one embedding); blanked elsewhere so
-# that a run's identity and its row in runs.parquet carry only what decided it.
-_MODULAR_ONLY = (
-    "task.op",
-    "task.p",
-    "task.symmetric",
-    "data.train_fraction",
-    "model.embedding",
-    "model.circular_freqs",
-    "model.embed_dim",
-    "model.embedding_std",
-    "model.combine",
-    "model.tie_output",
-    "analysis.fourier_top_k",
-    "analysis.progress_measures",
-)
-_VECTOR_ONLY = ("task.test_size", "data.train_size")  # parity and arrays
-_PARITY_ONLY = ("task.n_bits", "task.k", "task.encoding", "analysis.irrelevant_threshold")
-# The arrays task's file: its absolute path and content hash, and what it decides of the model
-# (the test set's size is recorded in task.test_size).
-_ARRAYS_ONLY = ("task.path", "task.sha256", "task.input_dim", "task.n_classes")
-_UNUSED = {
-    "modular": _VECTOR_ONLY + _PARITY_ONLY + _ARRAYS_ONLY,
-    "parity": _MODULAR_ONLY + _ARRAYS_ONLY,
-    "arrays": _MODULAR_ONLY + _PARITY_ONLY,
-}
+# Keys added after run ids were first made, left out of an id while blank (None), so that the
+# runs that do not use them keep the ids they had before: the arrays task's data file.
+LATER_KEYS = ("task.path", "task.sha256", "task.input_dim", "task.n_classes")
+# A Hyper field's type: a number in a `Run`, an array (a run axis) in the engine.
+_V = TypeVar("_V")
+
+
+def unread_keys(kind: str) -> frozenset[str]:
+    """The keys a run of `kind` does not read, blanked (None) in its config so that its id and
+    its row in runs.parquet carry only what decided it: the other kinds' own keys."""
+    other = {key for task in TASKS.values() if task.kind != kind for key in task.keys}
+    return frozenset(other - set(TASKS[kind].keys))
 
 
 @dataclass(frozen=True)
@@ -65,18 +47,12 @@ class StaticSpec:
     """What a compiled training program depends on; hashable, one program per distinct value."""
 
     task_kind: str
-    data_path: str | None  # arrays: the .npz file (absolute), read by tasks.batch_data
-    data_sha256: str | None  # arrays: its content hash, checked when it is read
-    input_dim: int | None  # arrays: width of a flattened example
-    classes: int | None  # arrays: C
-    op: str | None
-    p: int | None
-    symmetric: bool | None
-    n_bits: int | None
-    k: int | None
-    test_size: int | None
-    encoding: str | None  # parity: pm1 | binary, the values of a clear and a set bit
-    embedding: str | None
+    task: TaskFields  # the kind's own fields (`phasegrok.tasks`): what its data depend on
+    inputs: str  # what the model reads: "pairs" of tokens or "vectors" (`tasks.base.Task`)
+    input_width: int  # values of one example's input (a token pair: 2)
+    n_classes: int
+    n_eval_examples: int  # examples one evaluation reads
+    embedding: str | None  # the token embedding (pairs only), and its settings below
     circular_freqs: tuple[int, ...] | None
     embed_dim: int | None
     combine: str | None
@@ -100,46 +76,19 @@ class StaticSpec:
     irrelevant_threshold: float | None
 
     @property
-    def modular(self) -> ModularTask:
+    def modular(self) -> ModularFields:
         """The modular task's fields (ValueError for another task kind)."""
-        return ModularTask(
-            need(self.op, "op"),
-            need(self.p, "p"),
-            need(self.symmetric, "symmetric"),
-            need(self.embedding, "embedding"),
-            need(self.embed_dim, "embed_dim"),
-            need(self.combine, "combine"),
-            self.circular_freqs,
-        )
+        return _fields(self.task, ModularFields)
 
     @property
-    def parity(self) -> ParityTask:
+    def parity(self) -> ParityFields:
         """The parity task's fields (ValueError for another task kind)."""
-        return ParityTask(
-            need(self.n_bits, "n_bits"),
-            need(self.k, "k"),
-            need(self.test_size, "test_size"),
-            need(self.encoding, "encoding"),
-        )
+        return _fields(self.task, ParityFields)
 
     @property
-    def arrays(self) -> ArraysTask:
+    def arrays(self) -> ArraysFields:
         """The arrays task's fields (ValueError for another task kind)."""
-        return ArraysTask(
-            need(self.data_path, "data_path"),
-            need(self.data_sha256, "data_sha256"),
-            need(self.input_dim, "input_dim"),
-            need(self.classes, "classes"),
-            need(self.test_size, "test_size"),
-        )
-
-    @property
-    def n_classes(self) -> int:
-        if self.task_kind == "arrays":
-            return self.arrays.classes
-        if self.task_kind == "modular":
-            return n_labels(self.modular.op, self.modular.p)
-        return 2
+        return _fields(self.task, ArraysFields)
 
     @property
     def out_dim(self) -> int:
@@ -147,46 +96,53 @@ class StaticSpec:
         return 1 if self.loss in ONE_LOGIT_LOSSES else self.n_classes
 
     @property
-    def input_width(self) -> int:
-        """Width of a vector task's input (parity's bits, an arrays example)."""
-        return self.arrays.input_dim if self.task_kind == "arrays" else self.parity.n_bits
-
-    @property
     def n_evals(self) -> int:
         """Eval points after step 0."""
         return self.steps // self.eval_every
 
-    @property
-    def n_eval_examples(self) -> int:
-        if self.task_kind == "modular":
-            task = self.modular
-            return _n_pairs(task.op, task.p, task.symmetric)
-        return self.train_pad + need(self.test_size, "test_size")
+
+_K = TypeVar("_K", ModularFields, ParityFields, ArraysFields)
+_T = TypeVar("_T")
 
 
-class Hyper(NamedTuple):
-    """Per-run values that vary inside one compiled program (vmapped with a leading run axis)."""
+def need(value: _T | None) -> _T:
+    """A `StaticSpec` field that only some runs set (the token embedding's), where it is set."""
+    if value is None:
+        raise ValueError("this StaticSpec field is not set for this run's inputs")
+    return value
 
-    lr: Any
-    weight_decay: Any
-    l1: Any  # the L1 penalty's coefficient (optim.add_l1_subgradient)
-    b1: Any
-    b2: Any
-    eps: Any
-    momentum: Any
-    warmup_steps: Any
-    init_scale: Any
-    embedding_std: Any  # 1.0 where there is no learned embedding
+
+def _fields(fields: TaskFields, kind: type[_K]) -> _K:
+    if not isinstance(fields, kind):
+        raise ValueError(f"this StaticSpec holds {type(fields).__name__}, not {kind.__name__}")
+    return fields
+
+
+class Hyper(NamedTuple, Generic[_V]):
+    """Per-run values that vary inside one compiled program (vmapped with a leading run axis):
+    one field per traced key of the schema (`config.DYNAMIC_KEYS`, named by `traced_name`),
+    then the train size and the seed. Numbers in a `Run`, arrays in the engine."""
+
+    lr: _V
+    weight_decay: _V
+    l1: _V  # the L1 penalty's coefficient (optim.add_l1_subgradient)
+    b1: _V
+    b2: _V
+    eps: _V
+    momentum: _V
+    warmup_steps: _V
+    init_scale: _V
+    embedding_std: _V  # 1.0 where there is no learned embedding
     # The learned embedding's optimizer settings (`optimizer.embedding.*`, inherited values
     # filled in); the main ones where the run has no embedding group (then unused).
-    embedding_lr: Any
-    embedding_weight_decay: Any
-    embedding_b1: Any
-    embedding_b2: Any
-    embedding_eps: Any
-    embedding_momentum: Any
-    n_train: Any
-    seed: Any
+    embedding_lr: _V
+    embedding_weight_decay: _V
+    embedding_b1: _V
+    embedding_b2: _V
+    embedding_eps: _V
+    embedding_momentum: _V
+    n_train: _V
+    seed: _V
 
 
 def traced_name(key: str) -> str:
@@ -229,35 +185,18 @@ class Batch:
         return any(r.hyper.l1 > 0 for r in self.runs)
 
 
-def _n_pairs(op: str, p: int, symmetric: bool) -> int:
-    return n_examples({"task.op": op, "task.p": p, "task.symmetric": symmetric})
-
-
 def resolve(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Blank the keys that do not affect this run, fill in derived ones (embed_dim; the data
-    file's path, hash, test size, input width and class count)."""
-    data = cfg.get(ARRAYS)
+    """Blank the keys that do not affect this run (`unread_keys`), fill in those its task kind
+    derives (`tasks.base.Task.derived`: the embedding's width, the data file's facts)."""
+    kind = cfg["task.kind"]
+    unread = unread_keys(kind)
     out: dict[str, Any] = {}
     for key, value in cfg.items():
         if key != ARRAYS:
-            out[key] = value
-        if key == "task.sha256":  # derived keys (not sweep-file keys), next to the file's
+            out[key] = None if key in unread else value
+        if key == "task.sha256":  # the data file's facts (not sweep-file keys), next to its hash
             out["task.input_dim"] = out["task.n_classes"] = None
-    for key in _UNUSED[cfg["task.kind"]]:
-        out[key] = None
-    if cfg["task.kind"] == "arrays" and data is not None:
-        out["task.path"], out["task.sha256"] = data.path, data.sha256
-        out["task.test_size"], out["task.input_dim"] = data.n_test, data.input_dim
-        out["task.n_classes"] = data.n_classes
-    if cfg["task.kind"] == "modular":
-        if cfg["model.embedding"] != "circular":
-            out["model.circular_freqs"] = None
-        if cfg["model.embedding"] != "learned":
-            out["model.embedding_std"] = None
-        if cfg["model.embedding"] == "one_hot":
-            out["model.embed_dim"] = cfg["task.p"]
-        elif cfg["model.embedding"] == "circular":
-            out["model.embed_dim"] = 2 * len(cfg["model.circular_freqs"])
+    out.update(TASKS[kind].derived(cfg))
     out.update(resolve_group(cfg))
     out = {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
     del out["train.seeds"]
@@ -283,7 +222,7 @@ def resolve_group(cfg: dict[str, Any]) -> dict[str, Any]:
     optimizer's in the last bits; so it is another run, with another run_id.
     """
     in_use = (
-        cfg["task.kind"] == "modular"
+        "model.embedding" in TASKS[cfg["task.kind"]].keys
         and cfg["model.embedding"] == "learned"
         and any(cfg[key] is not None for key in GROUP_KEYS)
     )
@@ -300,7 +239,7 @@ def make_run_id(cfg: dict[str, Any], seed: int) -> str:
     """Hash of the resolved config and seed (and numerics). The data file enters by its content
     hash, not its path (moving it keeps the runs); the arrays keys, blank elsewhere, are left
     out of other runs, whose ids are those of the versions before the arrays task."""
-    cfg = {k: v for k, v in cfg.items() if k not in _ARRAYS_ONLY or (v is not None)}
+    cfg = {k: v for k, v in cfg.items() if k not in LATER_KEYS or v is not None}
     cfg.pop("task.path", None)
     cfg.pop("analysis.progress_measures", None)  # what is measured after training, not the run
     payload = json.dumps(
@@ -317,40 +256,31 @@ def bucket(n: int) -> int:
 
 
 def train_pad(cfg: dict[str, Any]) -> int:
-    """Rows of the run's padded train set: its train size rounded up to a size bucket.
+    """Rows of the run's padded train set: its train size rounded up to a size bucket, at most
+    what its task can supply (`tasks.base.Task.train_pad`).
 
     A function of the run alone, so resuming or regrouping never changes its numbers. Runs
     whose train sizes share a bucket share a program, the size being a traced mask; the
     bucket keeps each run's cost close to its own data (a modular run with 30% of the pairs
     does not pay for 100%).
     """
-    size = bucket(train_size(cfg))
-    if cfg["task.kind"] == "modular":
-        return min(size, n_examples(cfg))
-    if cfg["task.kind"] == "arrays":  # padding rows repeat real ones (tasks.batch_data)
-        return size
-    # Parity's padding rows are distinct inputs too (tasks.parity_split): at most what the
-    # test set leaves of the 2^n_bits inputs.
-    n_bits, n_test = cfg["task.n_bits"], cfg["task.test_size"]
-    return size if parity_inputs_hold(size + n_test, n_bits) else (1 << n_bits) - n_test
+    task = TASKS[cfg["task.kind"]]
+    return task.train_pad(bucket(task.train_size(cfg)), cfg)
 
 
 def static_spec(cfg: dict[str, Any]) -> StaticSpec:
+    """The static spec of a resolved run config (`resolve`)."""
+    task = TASKS[cfg["task.kind"]]
     batch = cfg["optimizer.batch_size"]
     freqs = cfg["model.circular_freqs"]
+    pad = train_pad(cfg)
     return StaticSpec(
-        task_kind=cfg["task.kind"],
-        data_path=cfg["task.path"],
-        data_sha256=cfg["task.sha256"],
-        input_dim=cfg["task.input_dim"],
-        classes=cfg["task.n_classes"],
-        op=cfg["task.op"],
-        p=cfg["task.p"],
-        symmetric=cfg["task.symmetric"],
-        n_bits=cfg["task.n_bits"],
-        k=cfg["task.k"],
-        test_size=cfg["task.test_size"],
-        encoding=cfg["task.encoding"],
+        task_kind=task.kind,
+        task=task.fields(cfg),
+        inputs=task.inputs,
+        input_width=task.input_width(cfg),
+        n_classes=task.n_classes(cfg),
+        n_eval_examples=task.n_eval_examples(cfg, pad),
         embedding=cfg["model.embedding"],
         circular_freqs=tuple(freqs) if freqs is not None else None,
         embed_dim=cfg["model.embed_dim"],
@@ -368,30 +298,22 @@ def static_spec(cfg: dict[str, Any]) -> StaticSpec:
         eval_every=cfg["train.eval_every"],
         precision=cfg["train.precision"],
         save_params_at=tuple(sorted(set(cfg["train.save_params_at"]))),
-        train_pad=train_pad(cfg),
+        train_pad=pad,
         fourier_top_k=cfg["analysis.fourier_top_k"],
         irrelevant_threshold=cfg["analysis.irrelevant_threshold"],
     )
 
 
 def make_run(cfg: dict[str, Any], seed: int) -> Run:
+    """A grid point's run for one seed: its id, resolved config, static spec and traced values
+    (one per `config.DYNAMIC_KEYS` key, a parameter group's unset ones inherited)."""
     resolved = resolve(cfg)
-    embedding_std = resolved["model.embedding_std"]
-    hyper = Hyper(
-        lr=cfg["optimizer.lr"],
-        weight_decay=cfg["optimizer.weight_decay"],
-        l1=cfg["optimizer.l1"],
-        b1=cfg["optimizer.b1"],
-        b2=cfg["optimizer.b2"],
-        eps=cfg["optimizer.eps"],
-        momentum=cfg["optimizer.momentum"],
-        warmup_steps=cfg["optimizer.warmup_steps"],
-        init_scale=cfg["model.init_scale"],
-        embedding_std=1.0 if embedding_std is None else embedding_std,
-        **{traced_name(k): v for k, v in group_values(cfg).items() if k in DYNAMIC_KEYS},
-        n_train=train_size(cfg),
-        seed=seed,
-    )
+    values = {**cfg, **group_values(cfg)}
+    traced: dict[str, Any] = {traced_name(key): values[key] for key in DYNAMIC_KEYS}
+    if resolved["model.embedding_std"] is None:  # no learned embedding: the factor is unused
+        traced["embedding_std"] = 1.0
+    n_train = TASKS[cfg["task.kind"]].train_size(cfg)
+    hyper = Hyper(**traced, n_train=n_train, seed=seed)
     return Run(make_run_id(resolved, seed), seed, resolved, static_spec(resolved), hyper)
 
 
@@ -418,7 +340,7 @@ def check_effects(spec: SweepSpec) -> None:
             if _as_lists(resolved[key]) != _as_lists(cfg[key]):
                 axis = spec.grid[key]
                 where = f"task.kind {cfg['task.kind']!r}"
-                if cfg["task.kind"] == "modular":  # parity has no embedding to name
+                if "model.embedding" in TASKS[cfg["task.kind"]].keys:  # else none to name
                     where += f" / model.embedding {cfg['model.embedding']!r}"
                 raise ConfigError(
                     f"grid.{key}",

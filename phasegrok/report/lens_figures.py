@@ -31,12 +31,12 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from phasegrok.analysis.classify import PHASE_COLORS
-from phasegrok.config import cyclic
 from phasegrok.lens import figure_data as lens_data
 from phasegrok.lens import fourier as lens
 from phasegrok.lens.fourier import ModelFacts, cell
 from phasegrok.report.grid import fmt
 from phasegrok.report.style import fixed_layout, title, title_height
+from phasegrok.tasks import cyclic
 
 FREQ_COLORS = [mpl.colormaps["tab10"](i) for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)]  # no grey
 OTHER_COLOR = (0.78, 0.78, 0.78, 1.0)

@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 
 from phasegrok.analysis.results import Results
-from phasegrok.config import cyclic
 from phasegrok.lens import fourier as lens
 from phasegrok.lens.fourier import ModelFacts, facts_of
 from phasegrok.report.captions import lens_captions
@@ -35,6 +34,7 @@ from phasegrok.report.maps import MapSpec
 from phasegrok.report.style import save, theme
 from phasegrok.report.trajectory_figures import CAPTIONS, trajectory_figure, units_figure
 from phasegrok.store import progress as progress_store
+from phasegrok.tasks import cyclic
 
 MAX_WEIGHT_PANELS = 8
 Drawn = list[tuple[Path, str]]  # (written file, caption)

@@ -19,13 +19,12 @@ import os
 import stat
 import zipfile
 import zlib
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-from phasegrok.config.inputs import ConfigError, short_repr
+from phasegrok.errors import ConfigError, short_repr
 
 ARRAY_NAMES = ("x_train", "y_train", "x_test", "y_test")
 # A class is one output of the model: more than this is a mistaken label column, not classes.
@@ -111,26 +110,6 @@ def inspect_file(path: str, expected_sha256: str | None = None) -> ArraysFile:
         input_dim=data.x_train.shape[1],
         n_classes=n_classes(data),
     )
-
-
-def check_arrays_run(cfg: Mapping[str, Any]) -> None:
-    """The arrays task's rules on one flat run config (`rules.check_run`)."""
-    data: ArraysFile | None = cfg.get(ARRAYS)
-    if data is None:
-        raise ConfigError(
-            _KEY,
-            "task.kind arrays needs a data file: an .npz holding x_train, y_train, x_test, y_test",
-        )
-    size = cfg["data.train_size"]
-    if not 1 <= size <= data.n_train:
-        raise ConfigError(
-            "data.train_size",
-            f"must be in 1 .. {data.n_train}, the examples of x_train in {data.path} (got {size})",
-        )
-    if cfg["model.tie_output"]:
-        raise ConfigError(
-            "model.tie_output", "only for task.kind modular (arrays has no embedding)"
-        )
 
 
 def load(path: str, sha256: str) -> Arrays:

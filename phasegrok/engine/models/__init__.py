@@ -1,0 +1,44 @@
+"""The models (flax.linen), one module per kind of input a task gives (`tasks.base.Task.inputs`):
+token pairs (`pair_mlp`) and vectors (`vector_mlp`), built of the layers in `layers`.
+
+A model kind is a flax module taking the run's `StaticSpec`, and a one-example input for its
+`init`: one line in `MODELS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple, cast
+
+import flax.linen as nn
+import jax
+
+from phasegrok.engine.models.pair_mlp import ModularMLP, pair_input
+from phasegrok.engine.models.vector_mlp import VectorMLP, vector_input
+from phasegrok.plan.runs import StaticSpec
+
+
+class ModelKind(NamedTuple):
+    module: Callable[[StaticSpec], nn.Module]
+    example_input: Callable[[StaticSpec], jax.Array]  # one example, for `init`
+
+
+MODELS: dict[str, ModelKind] = {
+    "pairs": ModelKind(ModularMLP, pair_input),
+    "vectors": ModelKind(VectorMLP, vector_input),
+}
+
+
+def make_model(static: StaticSpec) -> nn.Module:
+    return MODELS[static.inputs].module(static)
+
+
+def example_input(static: StaticSpec) -> jax.Array:
+    """A one-example input of the right shape and dtype, for `init`."""
+    return MODELS[static.inputs].example_input(static)
+
+
+def logits_of(model: nn.Module, params: Any, x: jax.Array, **kwargs: Any) -> jax.Array:
+    """`model`'s logits of `x` at `params` (flax types `apply`'s result as the output or, for
+    a `mutable` call, which this is not, (output, variables))."""
+    return cast(jax.Array, model.apply({"params": params}, x, **kwargs))

@@ -1,0 +1,29 @@
+"""Task kinds: what a run's examples are. One module per kind, each one object meeting
+`base.Task` (its keys, rules, counts and host-side data), and one line per kind in `TASKS`.
+
+Below every other layer but `phasegrok.errors`: config checks a run with its kind's rules, plan
+sizes it, the engine builds its data, the lens and the report read its facts. NumPy only.
+
+May import: `phasegrok.errors`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from phasegrok.tasks.arrays import ARRAYS_TASK, ArraysFields
+from phasegrok.tasks.base import Task
+from phasegrok.tasks.modular import MODULAR, ModularFields
+from phasegrok.tasks.parity import PARITY, ParityFields
+
+# `task.kind`'s values (the schema's type): the keys of TASKS.
+TaskKind = Literal["modular", "parity", "arrays"]
+TASKS: dict[str, Task[Any]] = {task.kind: task for task in (MODULAR, PARITY, ARRAYS_TASK)}
+# A kind's typed fields, what `plan.StaticSpec.task` holds.
+TaskFields = ModularFields | ParityFields | ArraysFields
+
+
+def kinds_reading(key: str) -> tuple[str, ...]:
+    """The kinds whose runs read a sweep key: those that own it, or all if none does."""
+    owners = tuple(kind for kind, task in TASKS.items() if key in task.keys)
+    return owners or tuple(TASKS)
