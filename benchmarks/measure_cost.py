@@ -157,7 +157,9 @@ def old_batch_measures(batch, result):
     facts = model_facts(static)
     pairs, s = progress.group_grid(static.modular.op, static.modular.p)
     n = static.modular.p  # add: the group is Z_p
-    labels = modular_label(static.modular.op, pairs[:, 0].astype(np.int64), pairs[:, 1], static.modular.p)
+    labels = modular_label(
+        static.modular.op, pairs[:, 0].astype(np.int64), pairs[:, 1], static.modular.p
+    )
     columns, rows = {}, []
     for i, run in enumerate(batch.runs):
         saved = result.params.items()

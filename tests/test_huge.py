@@ -275,4 +275,6 @@ def test_shape_groups_follow_the_parity_padding_cap():
     spec = load_sweep(sweep)
     expected = {(r.static.parity.n_bits, r.static.train_pad) for r in expand(spec)}
     assert (8, 196) in expected  # 2^8 - 60: the cap applies
-    assert {(g.static.parity.n_bits, g.static.train_pad) for g in stream.shape_groups(spec)} == expected
+    assert {
+        (g.static.parity.n_bits, g.static.train_pad) for g in stream.shape_groups(spec)
+    } == expected

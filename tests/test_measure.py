@@ -51,7 +51,9 @@ def _reference(batch, result):
         keys = np.stack([lens_metrics(static, params, np)[1] for params in one])
     pairs, s = progress.group_grid(static.modular.op, static.modular.p)
     n = len(cyclic.group_tokens(static.modular.op, static.modular.p))
-    labels = modular_label(static.modular.op, pairs[:, 0].astype(np.int64), pairs[:, 1], static.modular.p)
+    labels = modular_label(
+        static.modular.op, pairs[:, 0].astype(np.int64), pairs[:, 1], static.modular.p
+    )
     columns, rows = [], []
     for i, run in enumerate(batch.runs):
         columns.append(readout.run_columns(facts, one[i], keys[i].tolist()))
