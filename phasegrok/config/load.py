@@ -59,6 +59,7 @@ from phasegrok.config.schema import (
     key_annotation,
 )
 from phasegrok.errors import ConfigError, short_repr
+from phasegrok.tasks.arrays import ARRAYS_TASK
 from phasegrok.tasks.arrays_file import ARRAYS, ArraysFile, inspect_file
 
 # The schema's names, re-exported: `config` is where a sweep's keys are looked up.
@@ -221,7 +222,7 @@ def load_sweep(source: str | Path | Mapping[str, Any], overrides: Sequence[str] 
     _check_plots(sweep_file, grid)
     spec = SweepSpec(file=sweep_file, grid=grid, seeds=seeds)
     task = sweep_file.task
-    if "arrays" in spec.kinds() and task.path is not None:  # read and hashed once, here
+    if ARRAYS_TASK.kind in spec.kinds() and task.path is not None:  # read and hashed once, here
         spec = SweepSpec(sweep_file, grid, seeds, inspect_file(task.path, task.sha256))
     _check_points(spec)
     if sweep_file.refine is not None:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field
 
 from phasegrok.config.rules import EMBEDDING_GROUP
+from phasegrok.tasks import TaskKind
 
 # Legend order: healthy to pathological. The classification priority is in the docstring.
 # collapse sits beside oscillate: both fit and then lost it, collapse for good.
@@ -87,7 +88,7 @@ class _Section(BaseModel):
 
 
 class TaskSpec(_Section):
-    kind: Literal["modular", "parity", "arrays"] = "modular"
+    kind: TaskKind = "modular"
     op: Literal["add", "sub", "mul", "div", "square_sum", "add_integers"] = "add"
     p: int = 31
     symmetric: bool = False

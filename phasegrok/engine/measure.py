@@ -172,7 +172,7 @@ def readout_columns(
     """`readout.run_columns` of every run of `final` (a leading run axis), by column name."""
     facts = model_facts(static)
     n_runs = jax.tree.leaves(final)[0].shape[0]
-    if facts.kind != "modular" or facts.blank or input_keys is None:
+    if facts.kind != MODULAR.kind or facts.blank or input_keys is None:
         found = [readout.blank_columns()] * n_runs
     else:
         per_run = 4 * sum(np.asarray(a[0]).size for a in jax.tree.leaves(final)) * GRID_ARRAYS

@@ -60,7 +60,10 @@ from typing import Any, Protocol, overload
 import numpy as np
 import pandas as pd
 
+from phasegrok.tasks.arrays import ARRAYS_TASK
 from phasegrok.tasks.cyclic import group_tokens, n_frequencies
+from phasegrok.tasks.modular import MODULAR
+from phasegrok.tasks.parity import PARITY
 
 MODULAR_METRICS = ("fourier_top_k_share", "fourier_gini")
 PARITY_METRICS = ("relevant_weight_share", "irrelevant_units")
@@ -184,7 +187,7 @@ TOP_K, THRESHOLD = 5, 0.05  # defaults of the sweep's `analysis:` section
 class ModelFacts:
     """What the lens needs to know about a run's model; hashable, so a compile-time constant."""
 
-    kind: str = "modular"  # "modular" | "parity" | "arrays"
+    kind: str = MODULAR.kind  # a task kind (`phasegrok.tasks.TASKS`)
     op: str = "add"
     p: int = 0
     k: int = 0
@@ -200,14 +203,14 @@ class ModelFacts:
         """No lens to show: an arrays task (no structure is known to read its weights by), or
         modular with no cyclic group for the Fourier lens (square_sum, add_integers, mul at a
         composite p)."""
-        return self.kind == "arrays" or (
-            self.kind == "modular" and not n_frequencies(self.op, self.p)
+        return self.kind == ARRAYS_TASK.kind or (
+            self.kind == MODULAR.kind and not n_frequencies(self.op, self.p)
         )
 
     @property
     def names(self) -> tuple[str, ...]:
         """The lens metric names of this run's task kind (none for an arrays task)."""
-        return {"modular": MODULAR_METRICS, "parity": PARITY_METRICS}.get(self.kind, ())
+        return {MODULAR.kind: MODULAR_METRICS, PARITY.kind: PARITY_METRICS}.get(self.kind, ())
 
 
 class Row(Protocol):
@@ -236,7 +239,7 @@ def facts_of(row: Row, top_k: int = TOP_K, threshold: float = THRESHOLD) -> Mode
     if isinstance(freqs, str):
         freqs = json.loads(freqs)
     return ModelFacts(
-        kind=str(cell(row, "task.kind", "modular")),
+        kind=str(cell(row, "task.kind", MODULAR.kind)),
         op=str(cell(row, "task.op", "add")),
         p=int(cell(row, "task.p", 0)),
         k=int(cell(row, "task.k", 0)),
@@ -270,9 +273,9 @@ def metrics(
     Modular ops without a cyclic group to transform over get NaN metrics and no key frequencies;
     an arrays task has no lens metrics.
     """
-    if facts.kind == "arrays":
+    if facts.kind == ARRAYS_TASK.kind:
         return xp.zeros((0,), dtype=xp.float32), None
-    if facts.kind == "parity":
+    if facts.kind == PARITY.kind:
         kernel = parity_first_kernel(params)
         return parity_lens(kernel, facts.k, facts.threshold, xp), None
     return task_lens(model_token_maps(facts, params, xp), facts.op, facts.p, facts.top_k, xp)

@@ -18,7 +18,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from phasegrok.config.load import DYNAMIC_KEYS, GROUP_KEYS, ConfigError, SweepSpec, iter_corners
 from phasegrok.config.rules import EMBEDDING_GROUP, ONE_LOGIT_LOSSES
 from phasegrok.errors import short_repr
-from phasegrok.tasks import TASKS, TaskFields
+from phasegrok.tasks import TASKS, TaskFields, unread_keys
 from phasegrok.tasks.arrays import ArraysFields
 from phasegrok.tasks.arrays_file import ARRAYS
 from phasegrok.tasks.modular import ModularFields
@@ -33,13 +33,6 @@ NUMERICS_VERSION = 4
 LATER_KEYS = ("task.path", "task.sha256", "task.input_dim", "task.n_classes")
 # A Hyper field's type: a number in a `Run`, an array (a run axis) in the engine.
 _V = TypeVar("_V")
-
-
-def unread_keys(kind: str) -> frozenset[str]:
-    """The keys a run of `kind` does not read, blanked (None) in its config so that its id and
-    its row in runs.parquet carry only what decided it: the other kinds' own keys."""
-    other = {key for task in TASKS.values() if task.kind != kind for key in task.keys}
-    return frozenset(other - set(TASKS[kind].keys))
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from phasegrok.config.schema import ClassifySpec
+from phasegrok.tasks.modular import MODULAR
 
 EXAMPLES_PER_PHASE = 3  # runs per phase in the curves figure (`curves.examples`)
 
@@ -67,7 +68,7 @@ def lens_captions(kind: str, top_k: int, threshold: float) -> dict[str, str]:
         " curves.parquet over the same steps; open circles recompute it from the parameters"
         " saved at those steps. "
     }
-    if kind == "modular":
+    if kind == MODULAR.kind:
         out["lens_curve"] += (
             f"Solid: top-{top_k} Fourier share; dotted: Gini of the spectrum; dashed: the share"
             " of a uniform spectrum. In a grokking run the concentration rises with test accuracy."

@@ -35,6 +35,8 @@ from phasegrok.report.style import save, theme
 from phasegrok.report.trajectory_figures import CAPTIONS, trajectory_figure, units_figure
 from phasegrok.store import progress as progress_store
 from phasegrok.tasks import cyclic
+from phasegrok.tasks.arrays import ARRAYS_TASK
+from phasegrok.tasks.modular import MODULAR
 
 MAX_WEIGHT_PANELS = 8
 Drawn = list[tuple[Path, str]]  # (written file, caption)
@@ -83,7 +85,7 @@ def lens_maps(runs: pd.DataFrame, spec: Mapping[str, Any]) -> list[tuple[MapSpec
     counts = {
         cyclic.n_frequencies(f.op, f.p)
         for f in run_facts(runs, spec)
-        if f.kind == "modular" and f.p
+        if f.kind == MODULAR.kind and f.p
     }
     lensed, blank = counts - {0}, ""
     col = "final_fourier_top_k_share"
@@ -233,7 +235,7 @@ def draw_run(results: Results, run_id: str, asked: bool, keys: Sequence[str]) ->
         if asked:
             why = (
                 "task.kind arrays has no lens"
-                if facts.kind == "arrays"
+                if facts.kind == ARRAYS_TASK.kind
                 else f"op '{facts.op}' mod {facts.p} has no cyclic group for the Fourier lens"
             )
             warnings.warn(
@@ -245,19 +247,19 @@ def draw_run(results: Results, run_id: str, asked: bool, keys: Sequence[str]) ->
     params = saved_params(results, run_id, warn=asked)
     drawn: Drawn = []
     with theme():
-        if params and facts.kind == "modular":
+        if params and facts.kind == MODULAR.kind:
             last = params[max(params)]
             fig = spectrum_figure(facts, last, row, runs, head)
             drawn.append((save(fig, d / f"spectrum__{stem}.png"), captions["spectrum"]))
             fig = star_figure(facts, last, row, runs, head)
             drawn.append((save(fig, d / f"star__{stem}.png"), captions["star"]))
-        if len(params) > 1 and facts.kind == "modular":  # a trajectory needs two saved steps
+        if len(params) > 1 and facts.kind == MODULAR.kind:  # a trajectory needs two saved steps
             curve = curves.loc[curves["run_id"].astype(str) == run_id]
             fig = trajectory_figure(
                 facts, params, row, curve, run_progress(results, run_id), runs, head
             )
             drawn.append((save(fig, d / f"trajectory__{stem}.png"), CAPTIONS["trajectory"]))
-        if params and facts.kind != "modular":
+        if params and facts.kind != MODULAR.kind:
             kernels = {s: lens.parity_first_kernel(ps) for s, ps in params.items()}
             fig = weights_figure(facts, thin(kernels), runs, head)
             drawn.append((save(fig, d / f"weights__{stem}.png"), captions["weights"]))

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 
 from phasegrok.report.grid import fmt
 from phasegrok.store.folder import atomic_write
+from phasegrok.tasks import TASKS, unread_keys
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType  # rc keys as the stubs name them
@@ -114,12 +115,8 @@ def describe(runs: pd.DataFrame) -> str:
     """Fixed settings shared by every run, for titles: 'modular, add, p=97, 5000 steps'."""
     kinds = set(runs["task.kind"].dropna()) if "task.kind" in runs.columns else set()
     # Keys that mean nothing for the task at hand (p for parity, n and k for modular).
-    irrelevant = {
-        "parity": {"task.p", "task.op"},
-        "modular": {"task.n_bits", "task.k"},
-        "arrays": {"task.p", "task.op", "task.n_bits", "task.k"},
-    }
-    skip = set.intersection(*(irrelevant.get(k, set()) for k in kinds)) if kinds else set()
+    unread = [unread_keys(k) for k in kinds if k in TASKS]
+    skip = set.intersection(*map(set, unread)) if unread else set()
     parts = []
     for key, show in (
         ("task.kind", "{}"),

@@ -20,6 +20,7 @@ from phasegrok.plan.runs import Batch
 from phasegrok.run.progress_bar import leave_out, progress_bar
 from phasegrok.store import folder as store
 from phasegrok.store.parts import check_parts, part_rows
+from phasegrok.tasks.modular import MODULAR
 
 
 class Interrupted(Exception):
@@ -120,7 +121,7 @@ def train_missing(
             )
             if result.key_frequencies is not None:
                 runs_part["key_frequencies"] = [k.tolist() for k in result.key_frequencies]
-            elif batch.static.task_kind == "modular":  # no cyclic group: the column is blank
+            elif batch.static.task_kind == MODULAR.kind:  # no cyclic group: the column is blank
                 runs_part["key_frequencies"] = None
             measured, progress_part = measure.batch_measures(batch, result)
             for name, values in measured.items():

@@ -1,8 +1,9 @@
 """The column dictionary of a results folder's tables: runs.parquet, curves.parquet and
 progress.parquet, one `Column` each (name, meaning, unit, the task kinds whose runs fill it).
 
-Pure Python (no JAX, no NumPy): the one place the columns are described. `docs/columns.md` is
-its Markdown, regenerated with
+No JAX: the one place the columns are described (which kinds fill a sweep key's column is
+read off the task kinds, `phasegrok.tasks`). `docs/columns.md` is its Markdown, regenerated
+with
 
     python -m phasegrok.store.columns > docs/columns.md
 
@@ -20,6 +21,8 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+import phasegrok.tasks as task_kinds
+
 CURVE_COLUMNS: tuple[str, ...] = ("train_loss", "test_loss", "train_acc", "test_acc", "weight_norm")
 
 
@@ -27,13 +30,12 @@ CURVE_COLUMNS: tuple[str, ...] = ("train_loss", "test_loss", "train_acc", "test_
 CLASSIFY_META = b"phasegrok.classify"
 
 
-TASKS: tuple[str, ...] = ("modular", "parity", "arrays")
+TASKS: tuple[str, ...] = tuple(task_kinds.TASKS)
 TABLES: tuple[str, ...] = ("runs", "curves", "progress")
 
-MODULAR: tuple[str, ...] = ("modular",)
-PARITY: tuple[str, ...] = ("parity",)
-ARRAYS: tuple[str, ...] = ("arrays",)
-VECTOR: tuple[str, ...] = ("parity", "arrays")
+# The kinds whose runs fill a lens's measured columns.
+MODULAR: tuple[str, ...] = (task_kinds.MODULAR.kind,)
+PARITY: tuple[str, ...] = (task_kinds.PARITY.kind,)
 
 # Units, as the table shows them.
 LOSS = "loss"  # the run's `loss`: nats for the cross-entropies, mean squared error for mse
@@ -59,72 +61,76 @@ def _key(name: str, meaning: str, tasks: tuple[str, ...] = TASKS, unit: str = ""
     return Column(name, "runs", meaning, unit, tasks)
 
 
+def _sweep_key(name: str, meaning: str, unit: str = "") -> Column:
+    """A sweep key's column: filled by the kinds that read it (`tasks.kinds_reading`)."""
+    return Column(name, "runs", meaning, unit, task_kinds.kinds_reading(name))
+
+
 # The sweep file's keys, as each run resolved them (README, "The sweep file"): a swept key holds
 # the run's grid value. In sweep-file order, then the arrays file's derived facts.
 _CONFIG = (
-    _key("task.kind", "task: modular | parity | arrays"),
-    _key("task.op", "operation: add | sub | mul | div | square_sum | add_integers", MODULAR),
-    _key("task.p", "modulus", MODULAR),
-    _key("task.symmetric", "only the pairs a <= b (commutative ops)", MODULAR),
-    _key("task.n_bits", "input length", PARITY, "bits"),
-    _key("task.k", "the label is the parity of the first k bits", PARITY, "bits"),
-    _key("task.test_size", "held-out test examples (arrays: all of x_test)", VECTOR, COUNT),
-    _key("task.encoding", "input values: pm1 (set bit -1, clear +1) | binary (1, 0)", PARITY),
-    _key("task.path", "the .npz data file, absolute path", ARRAYS),
-    _key("task.sha256", "the data file's content hash (hex)", ARRAYS),
-    _key("data.train_fraction", "share of all pairs used for training", MODULAR, FRACTION),
-    _key("data.train_size", "training examples", VECTOR, COUNT),
-    _key("model.embedding", "token embedding: learned | one_hot | circular", MODULAR),
-    _key(
+    _sweep_key("task.kind", "task: modular | parity | arrays"),
+    _sweep_key("task.op", "operation: add | sub | mul | div | square_sum | add_integers"),
+    _sweep_key("task.p", "modulus"),
+    _sweep_key("task.symmetric", "only the pairs a <= b (commutative ops)"),
+    _sweep_key("task.n_bits", "input length", "bits"),
+    _sweep_key("task.k", "the label is the parity of the first k bits", "bits"),
+    _sweep_key("task.test_size", "held-out test examples (arrays: all of x_test)", COUNT),
+    _sweep_key("task.encoding", "input values: pm1 (set bit -1, clear +1) | binary (1, 0)"),
+    _sweep_key("task.path", "the .npz data file, absolute path"),
+    _sweep_key("task.sha256", "the data file's content hash (hex)"),
+    _sweep_key("data.train_fraction", "share of all pairs used for training", FRACTION),
+    _sweep_key("data.train_size", "training examples", COUNT),
+    _sweep_key("model.embedding", "token embedding: learned | one_hot | circular"),
+    _sweep_key(
         "model.circular_freqs",
         "JSON list: the fixed embedding's frequencies (circular embedding only)",
-        MODULAR,
     ),
-    _key("model.embed_dim", "embedding width (one_hot: p; circular: 2 x frequencies)", MODULAR),
-    _key("model.combine", "operands' embeddings: concat | sum", MODULAR),
-    _key("model.hidden", "JSON list: the width of each hidden layer", TASKS),
-    _key("model.activation", "relu | gelu | tanh | quadratic"),
-    _key("model.tie_output", "logits through the embedding's transpose", MODULAR),
-    _key("model.bias", "layers have biases"),
-    _key("model.init", "initialization: torch | lecun"),
-    _key("model.embedding_std", "the embedding's initial std (learned embedding only)", MODULAR),
-    _key("model.init_scale", "every initial parameter multiplied by this", unit="factor"),
-    _key("optimizer.name", "adamw | adam | sgd"),
-    _key("optimizer.lr", "learning rate (peak, after warmup)"),
-    _key("optimizer.weight_decay", "weight decay (adamw: decoupled; adam, sgd: L2)"),
-    _key("optimizer.l1", "L1 penalty coefficient on every parameter"),
-    _key("optimizer.b1", "Adam's first-moment decay"),
-    _key("optimizer.b2", "Adam's second-moment decay"),
-    _key("optimizer.eps", "Adam's epsilon"),
-    _key("optimizer.momentum", "SGD momentum"),
-    _key("optimizer.warmup_steps", "linear learning-rate warmup", unit=STEPS),
-    _key("optimizer.batch_size", "text: full, or the minibatch size in examples"),
+    _sweep_key("model.embed_dim", "embedding width (one_hot: p; circular: 2 x frequencies)"),
+    _sweep_key("model.combine", "operands' embeddings: concat | sum"),
+    _sweep_key("model.hidden", "JSON list: the width of each hidden layer"),
+    _sweep_key("model.activation", "relu | gelu | tanh | quadratic"),
+    _sweep_key("model.tie_output", "logits through the embedding's transpose"),
+    _sweep_key("model.bias", "layers have biases"),
+    _sweep_key("model.init", "initialization: torch | lecun"),
+    _sweep_key("model.embedding_std", "the embedding's initial std (learned embedding only)"),
+    _sweep_key("model.init_scale", "every initial parameter multiplied by this", unit="factor"),
+    _sweep_key("optimizer.name", "adamw | adam | sgd"),
+    _sweep_key("optimizer.lr", "learning rate (peak, after warmup)"),
+    _sweep_key("optimizer.weight_decay", "weight decay (adamw: decoupled; adam, sgd: L2)"),
+    _sweep_key("optimizer.l1", "L1 penalty coefficient on every parameter"),
+    _sweep_key("optimizer.b1", "Adam's first-moment decay"),
+    _sweep_key("optimizer.b2", "Adam's second-moment decay"),
+    _sweep_key("optimizer.eps", "Adam's epsilon"),
+    _sweep_key("optimizer.momentum", "SGD momentum"),
+    _sweep_key("optimizer.warmup_steps", "linear learning-rate warmup", unit=STEPS),
+    _sweep_key("optimizer.batch_size", "text: full, or the minibatch size in examples"),
     *(
-        _key(
+        _sweep_key(
             f"optimizer.embedding.{name}",
             f"the learned embedding's own {name} as trained (inherited values filled in); "
             "blank where the embedding has no optimizer of its own",
-            MODULAR,
         )
         for name in ("name", "lr", "weight_decay", "b1", "b2", "eps", "momentum")
     ),
-    _key(
+    _sweep_key(
         "loss",
         "cross_entropy | mse | binary_cross_entropy | binary_cross_entropy_clipped",
     ),
-    _key("train.steps", "training steps (the budget)", unit=STEPS),
-    _key("train.eval_every", "steps between eval points (curves' rows)", unit=STEPS),
-    _key("train.precision", "matmul precision: default | highest"),
-    _key("train.save_params_at", "JSON list: steps whose parameters are kept besides the last"),
-    _key("analysis.fourier_top_k", "k of the Fourier lens (top-k share, key frequencies)", MODULAR),
-    _key(
+    _sweep_key("train.steps", "training steps (the budget)", unit=STEPS),
+    _sweep_key("train.eval_every", "steps between eval points (curves' rows)", unit=STEPS),
+    _sweep_key("train.precision", "matmul precision: default | highest"),
+    _sweep_key(
+        "train.save_params_at", "JSON list: steps whose parameters are kept besides the last"
+    ),
+    _sweep_key("analysis.fourier_top_k", "k of the Fourier lens (top-k share, key frequencies)"),
+    _sweep_key(
         "analysis.irrelevant_threshold",
         "weight above which a unit reads an irrelevant bit",
-        PARITY,
     ),
-    _key("analysis.progress_measures", "progress measures on (progress.parquet)", MODULAR),
-    _key("task.input_dim", "width of a flattened example (from the data file)", ARRAYS),
-    _key("task.n_classes", "classes in the data file", ARRAYS, COUNT),
+    _sweep_key("analysis.progress_measures", "progress measures on (progress.parquet)"),
+    _sweep_key("task.input_dim", "width of a flattened example (from the data file)"),
+    _sweep_key("task.n_classes", "classes in the data file", COUNT),
 )
 
 RUNS = (

@@ -27,3 +27,11 @@ def kinds_reading(key: str) -> tuple[str, ...]:
     """The kinds whose runs read a sweep key: those that own it, or all if none does."""
     owners = tuple(kind for kind, task in TASKS.items() if key in task.keys)
     return owners or tuple(TASKS)
+
+
+def unread_keys(kind: str) -> frozenset[str]:
+    """The keys a run of `kind` does not read: the other kinds' own keys. Blank (None) in its
+    config (`plan.resolve`), so that its id and its row in runs.parquet carry only what decided
+    it."""
+    other = {key for task in TASKS.values() if task.kind != kind for key in task.keys}
+    return frozenset(other - set(TASKS[kind].keys))

@@ -107,6 +107,9 @@ class Modular:
         "model.tie_output",
         "analysis.fourier_top_k",
         "analysis.progress_measures",
+        # The learned embedding's own optimizer (`config.GROUP_KEYS`).
+        *(f"optimizer.embedding.{name}" for name in ("name", "lr", "weight_decay")),
+        *(f"optimizer.embedding.{name}" for name in ("b1", "b2", "eps", "momentum")),
     )
     size_key = "data.train_fraction"
     inputs = "pairs"

@@ -1,0 +1,48 @@
+"""The task registry: every kind meets the `Task` contract, and what other layers derive from
+it (the schema's kinds, blank keys, the column dictionary's kinds) agrees with it."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import pytest
+
+from phasegrok.config.load import load_sweep
+from phasegrok.config.schema import RUN_KEYS, SIZE_KEYS, SweepFile
+from phasegrok.plan.runs import expand, unread_keys
+from phasegrok.store.columns import COLUMNS
+from phasegrok.tasks import TASKS, TaskKind, kinds_reading
+from phasegrok.tasks.arrays_file import ARRAYS
+
+DERIVED = {"task.input_dim", "task.n_classes"}  # the data file's facts, not sweep keys
+
+
+def test_the_schemas_kinds_are_the_registry():
+    assert set(get_args(TaskKind)) == set(TASKS)
+    assert set(get_args(SweepFile.model_fields["task"].annotation.model_fields["kind"].annotation))
+
+
+@pytest.mark.parametrize("kind", sorted(TASKS))
+def test_a_kind_owns_sweep_keys_and_a_traced_size_key(kind):
+    task = TASKS[kind]
+    assert task.kind == kind
+    assert set(task.keys) <= set(RUN_KEYS) | DERIVED
+    assert task.size_key in SIZE_KEYS and task.size_key in task.keys
+    assert task.inputs in ("pairs", "vectors")
+    assert not task.test_is_all or task.shares_test  # all examples means one shared array
+
+
+def test_a_runs_unread_keys_are_blank_and_its_own_are_not():
+    """Expanding one sweep per kind: every key another kind owns is None in the run, and the
+    kind's own sweep keys keep a value (the column dictionary's kinds say the same)."""
+    for kind, section in (("modular", {}), ("parity", {"n_bits": 8, "k": 3, "test_size": 50})):
+        sweep = {"task": {"kind": kind, **section}, "data": {"train_size": 40}}
+        sweep["train"] = {"steps": 10, "eval_every": 5, "seeds": 1}
+        run = expand(load_sweep(sweep))[0]
+        assert all(run.config[key] is None for key in unread_keys(kind) if key in run.config)
+        assert run.config["task.kind"] == kind
+        assert run.config[TASKS[kind].size_key] is not None
+        for column in COLUMNS:
+            if column.table == "runs" and column.name in run.config:
+                assert (kind in column.tasks) == (kind in kinds_reading(column.name))
+    assert ARRAYS not in run.config  # the sweep's data file object never reaches a run
