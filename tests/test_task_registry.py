@@ -18,8 +18,12 @@ DERIVED = {"task.input_dim", "task.n_classes"}  # the data file's facts, not swe
 
 
 def test_the_schemas_kinds_are_the_registry():
-    assert set(get_args(TaskKind)) == set(TASKS)
-    assert set(get_args(SweepFile.model_fields["task"].annotation.model_fields["kind"].annotation))
+    kinds = SweepFile.model_fields["task"].annotation.model_fields["kind"].annotation
+    assert kinds is TaskKind and list(get_args(kinds)) == list(TASKS)
+
+
+def test_the_size_keys_are_the_kinds():
+    assert set(SIZE_KEYS) == {task.size_key for task in TASKS.values()}
 
 
 @pytest.mark.parametrize("kind", sorted(TASKS))

@@ -77,12 +77,12 @@ def train_mask(static: StaticSpec, run: Run, pairs: np.ndarray) -> np.ndarray:
     return member[pairs[:, 0].astype(np.int64) * p + pairs[:, 1]]
 
 
-def wanted(static: StaticSpec, run: Run) -> bool:
-    """Whether the run gets progress measures: modular with a cyclic group, p <= MAX_P and
-    `analysis.progress_measures` on (the default)."""
+def wanted(static: StaticSpec) -> bool:
+    """Whether a batch's runs get progress measures: modular with a cyclic group, p <= MAX_P
+    and `analysis.progress_measures` on (the default)."""
     return (
         static.task_kind == MODULAR.kind
-        and bool(run.config.get("analysis.progress_measures", True))
+        and static.progress_measures
         and static.modular.p <= MAX_P
         and cyclic.n_frequencies(static.modular.op, static.modular.p) > 0
     )
@@ -191,7 +191,7 @@ def readout_columns(
 def progress_frame(batch: Batch, params: dict[int, Any], keys: np.ndarray) -> pd.DataFrame:
     """progress.parquet's rows of the batch's wanted runs: each run's saved steps in order."""
     static = batch.static
-    chosen = [i for i, run in enumerate(batch.runs) if wanted(static, run)]
+    chosen = list(range(len(batch.runs))) if wanted(static) else []
     if not chosen or not keys.shape[1]:
         return pd.DataFrame()
     group = progress.group_grid(static.modular.op, static.modular.p)

@@ -67,6 +67,9 @@ class StaticSpec:
     train_pad: int  # rows of the padded train set; runs with fewer real examples are masked
     fourier_top_k: int | None
     irrelevant_threshold: float | None
+    # Nanda et al.'s measures after training (`analysis.progress_measures`): one value per
+    # sweep, so it never splits a shape group.
+    progress_measures: bool
 
     @property
     def modular(self) -> ModularFields:
@@ -150,7 +153,7 @@ def traced_name(key: str) -> str:
 class Run:
     run_id: str
     seed: int
-    config: dict[str, Any]  # resolved, flat, dotted keys
+    config: dict[str, Any]  # resolved, flat, dotted keys: the run's row of runs.parquet
     static: StaticSpec
     hyper: Hyper
 
@@ -294,6 +297,7 @@ def static_spec(cfg: dict[str, Any]) -> StaticSpec:
         train_pad=pad,
         fourier_top_k=cfg["analysis.fourier_top_k"],
         irrelevant_threshold=cfg["analysis.irrelevant_threshold"],
+        progress_measures=bool(cfg["analysis.progress_measures"]),
     )
 
 
