@@ -11,6 +11,7 @@ from phasegrok.lens import progress_measures as progress
 from phasegrok.lens import readout
 from phasegrok.lens.fourier import ModelFacts
 from phasegrok.plan.runs import expand
+from phasegrok.tasks.base import BITS
 
 P, K = 19, 3
 
@@ -43,7 +44,7 @@ def test_a_random_readout_is_spread_and_blank_ops_are_nan():
     assert 5 / 29 < share < 1.4 * 5 / 29
     blank = ModelFacts(op="square_sum", p=59)
     assert math.isnan(float(readout.readout_metrics(blank, params)[0]))
-    assert readout.metric_names(ModelFacts(kind="parity")) == ()
+    assert readout.metric_names(ModelFacts(lens=BITS)) == ()
 
 
 def test_units_per_frequency_of_a_constructed_first_layer():

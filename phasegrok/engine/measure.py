@@ -38,9 +38,9 @@ from phasegrok.engine.training import model_facts
 from phasegrok.lens import progress_measures as progress
 from phasegrok.lens import readout
 from phasegrok.plan.runs import Batch, Run, StaticSpec
-from phasegrok.tasks import cyclic
-from phasegrok.tasks.base import example_order
-from phasegrok.tasks.modular import MODULAR, modular_label, modular_pairs
+from phasegrok.tasks import TASKS, cyclic
+from phasegrok.tasks.base import FOURIER, example_order
+from phasegrok.tasks.modular import modular_label, modular_pairs
 
 MAX_P = progress.MAX_P
 FINAL_COLUMNS = ("restricted_loss", "excluded_loss", "full_loss")
@@ -81,7 +81,7 @@ def wanted(static: StaticSpec) -> bool:
     """Whether a batch's runs get progress measures: modular with a cyclic group, p <= MAX_P
     and `analysis.progress_measures` on (the default)."""
     return (
-        static.task_kind == MODULAR.kind
+        TASKS[static.task_kind].lens == FOURIER
         and static.progress_measures
         and static.modular.p <= MAX_P
         and cyclic.n_frequencies(static.modular.op, static.modular.p) > 0
@@ -172,7 +172,7 @@ def readout_columns(
     """`readout.run_columns` of every run of `final` (a leading run axis), by column name."""
     facts = model_facts(static)
     n_runs = jax.tree.leaves(final)[0].shape[0]
-    if facts.kind != MODULAR.kind or facts.blank or input_keys is None:
+    if facts.lens != FOURIER or facts.blank or input_keys is None:
         found = [readout.blank_columns()] * n_runs
     else:
         per_run = 4 * sum(np.asarray(a[0]).size for a in jax.tree.leaves(final)) * GRID_ARRAYS
@@ -235,7 +235,7 @@ def batch_measures(batch: Batch, result: BatchResult) -> tuple[dict[str, list], 
     Non-modular batches get no columns and an empty frame.
     """
     static = batch.static
-    if static.task_kind != MODULAR.kind:
+    if TASKS[static.task_kind].lens != FOURIER:
         return {}, pd.DataFrame()
     keys = result.key_frequencies
     columns = readout_columns(static, result.params[static.steps], keys)

@@ -178,7 +178,7 @@ def model_facts(static: StaticSpec) -> lens.ModelFacts:
     modular = static.task if isinstance(static.task, ModularFields) else None
     parity = static.task if isinstance(static.task, ParityFields) else None
     return lens.ModelFacts(
-        kind=static.task_kind,
+        lens=TASKS[static.task_kind].lens,
         op=default.op if modular is None else modular.op,
         p=default.p if modular is None else modular.p,
         k=default.k if parity is None else parity.k,

@@ -60,10 +60,10 @@ from typing import Any, Protocol, overload
 import numpy as np
 import pandas as pd
 
-from phasegrok.tasks.arrays import ARRAYS_TASK
+from phasegrok.tasks import TASKS
+from phasegrok.tasks.base import BITS, FOURIER, NO_LENS
 from phasegrok.tasks.cyclic import group_tokens, n_frequencies
 from phasegrok.tasks.modular import MODULAR
-from phasegrok.tasks.parity import PARITY
 
 MODULAR_METRICS = ("fourier_top_k_share", "fourier_gini")
 PARITY_METRICS = ("relevant_weight_share", "irrelevant_units")
@@ -187,7 +187,7 @@ TOP_K, THRESHOLD = 5, 0.05  # defaults of the sweep's `analysis:` section
 class ModelFacts:
     """What the lens needs to know about a run's model; hashable, so a compile-time constant."""
 
-    kind: str = MODULAR.kind  # a task kind (`phasegrok.tasks.TASKS`)
+    lens: str = FOURIER  # which lens reads the model: its task kind's (`tasks.base.Task.lens`)
     op: str = "add"
     p: int = 0
     k: int = 0
@@ -203,14 +203,12 @@ class ModelFacts:
         """No lens to show: an arrays task (no structure is known to read its weights by), or
         modular with no cyclic group for the Fourier lens (square_sum, add_integers, mul at a
         composite p)."""
-        return self.kind == ARRAYS_TASK.kind or (
-            self.kind == MODULAR.kind and not n_frequencies(self.op, self.p)
-        )
+        return self.lens == NO_LENS or (self.lens == FOURIER and not n_frequencies(self.op, self.p))
 
     @property
     def names(self) -> tuple[str, ...]:
         """The lens metric names of this run's task kind (none for an arrays task)."""
-        return {MODULAR.kind: MODULAR_METRICS, PARITY.kind: PARITY_METRICS}.get(self.kind, ())
+        return {FOURIER: MODULAR_METRICS, BITS: PARITY_METRICS}.get(self.lens, ())
 
 
 class Row(Protocol):
@@ -239,7 +237,7 @@ def facts_of(row: Row, top_k: int = TOP_K, threshold: float = THRESHOLD) -> Mode
     if isinstance(freqs, str):
         freqs = json.loads(freqs)
     return ModelFacts(
-        kind=str(cell(row, "task.kind", MODULAR.kind)),
+        lens=lens_of(str(cell(row, "task.kind", MODULAR.kind))),
         op=str(cell(row, "task.op", "add")),
         p=int(cell(row, "task.p", 0)),
         k=int(cell(row, "task.k", 0)),
@@ -250,6 +248,12 @@ def facts_of(row: Row, top_k: int = TOP_K, threshold: float = THRESHOLD) -> Mode
         top_k=int(cell(row, "analysis.fourier_top_k", top_k)),
         threshold=float(cell(row, "analysis.irrelevant_threshold", threshold)),
     )
+
+
+def lens_of(kind: str) -> str:
+    """The lens of a task kind's models; none for a kind this version does not know."""
+    task = TASKS.get(kind)
+    return NO_LENS if task is None else task.lens
 
 
 def as_facts(facts: ModelFacts | Mapping[str, Any]) -> ModelFacts:
@@ -273,9 +277,9 @@ def metrics(
     Modular ops without a cyclic group to transform over get NaN metrics and no key frequencies;
     an arrays task has no lens metrics.
     """
-    if facts.kind == ARRAYS_TASK.kind:
+    if facts.lens == NO_LENS:
         return xp.zeros((0,), dtype=xp.float32), None
-    if facts.kind == PARITY.kind:
+    if facts.lens == BITS:
         kernel = parity_first_kernel(params)
         return parity_lens(kernel, facts.k, facts.threshold, xp), None
     return task_lens(model_token_maps(facts, params, xp), facts.op, facts.p, facts.top_k, xp)

@@ -44,7 +44,7 @@ import pandas as pd
 from phasegrok.lens import figure_data as lens_data
 from phasegrok.lens import fourier as lens
 from phasegrok.lens.fourier import ModelFacts
-from phasegrok.tasks.modular import MODULAR
+from phasegrok.tasks.base import FOURIER
 
 READOUT_METRICS = ("readout_top_k_share",)
 # A unit counts in `units_per_frequency` when its token-map power is at least this share of
@@ -54,7 +54,7 @@ LIVE_SHARE = 0.01
 
 def metric_names(facts: ModelFacts) -> tuple[str, ...]:
     """The readout metric names of a run's task kind: modular only."""
-    return READOUT_METRICS if facts.kind == MODULAR.kind else ()
+    return READOUT_METRICS if facts.lens == FOURIER else ()
 
 
 def unembedding(facts: ModelFacts, params: Mapping[str, Any], xp: ModuleType = np) -> Any:
@@ -74,7 +74,7 @@ def readout_power(facts: ModelFacts, params: Mapping[str, Any], xp: ModuleType =
 
 def readout_metrics(facts: ModelFacts, params: Mapping[str, Any], xp: ModuleType = np) -> Any:
     """[readout_top_k_share] of a modular model (NaN where the lens is blank); [] otherwise."""
-    if facts.kind != MODULAR.kind:
+    if facts.lens != FOURIER:
         return xp.zeros((0,), dtype=xp.float32)
     if facts.blank:
         return xp.full((len(READOUT_METRICS),), xp.nan, dtype=xp.float32)
@@ -174,7 +174,7 @@ def run_columns(
     list, strongest first, as ``key_frequencies``), ``key_frequency_overlap`` and
     ``units_per_frequency`` (JSON text); None / NaN where the lens is blank or the parameters
     are not finite. NumPy, float64 (`phasegrok.engine.measure` computes a batch's on its device)."""
-    if facts.kind != MODULAR.kind or facts.blank or input_keys is None or not lens.finite(params):
+    if facts.lens != FOURIER or facts.blank or input_keys is None or not lens.finite(params):
         return blank_columns()
     params = lens.as_float64(params)
     power = readout_power(facts, params)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from phasegrok.config.schema import ClassifySpec
-from phasegrok.tasks.modular import MODULAR
+from phasegrok.tasks.base import FOURIER
 
 EXAMPLES_PER_PHASE = 3  # runs per phase in the curves figure (`curves.examples`)
 
@@ -60,7 +60,7 @@ LENS_INTRO = (
 )
 
 
-def lens_captions(kind: str, top_k: int, threshold: float) -> dict[str, str]:
+def lens_captions(lens: str, top_k: int, threshold: float) -> dict[str, str]:
     """Caption per lens figure kind (lens_curve, and spectrum and star, or weights)."""
     out = {
         "lens_curve": "Top: test (solid) and train (dashed) accuracy against step (symmetric-log"
@@ -68,7 +68,7 @@ def lens_captions(kind: str, top_k: int, threshold: float) -> dict[str, str]:
         " curves.parquet over the same steps; open circles recompute it from the parameters"
         " saved at those steps. "
     }
-    if kind == MODULAR.kind:
+    if lens == FOURIER:
         out["lens_curve"] += (
             f"Solid: top-{top_k} Fourier share; dotted: Gini of the spectrum; dashed: the share"
             " of a uniform spectrum. In a grokking run the concentration rises with test accuracy."

@@ -37,7 +37,7 @@ from phasegrok.lens.fourier import ModelFacts, cell
 from phasegrok.report.grid import fmt
 from phasegrok.report.style import fixed_layout, title, title_height
 from phasegrok.tasks import cyclic
-from phasegrok.tasks.modular import MODULAR
+from phasegrok.tasks.base import FOURIER
 
 FREQ_COLORS = [mpl.colormaps["tab10"](i) for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)]  # no grey
 OTHER_COLOR = (0.78, 0.78, 0.78, 1.0)
@@ -288,7 +288,7 @@ def lens_curve_figure(
     `from_params`: the metrics recomputed from saved parameters (columns step and the names).
     """
     top_k = facts.top_k
-    modular = facts.kind == MODULAR.kind
+    modular = facts.lens == FOURIER
     main, second = facts.names
     names = {
         "fourier_top_k_share": f"top-{top_k} Fourier share",

@@ -35,8 +35,7 @@ from phasegrok.report.style import save, theme
 from phasegrok.report.trajectory_figures import CAPTIONS, trajectory_figure, units_figure
 from phasegrok.store import progress as progress_store
 from phasegrok.tasks import cyclic
-from phasegrok.tasks.arrays import ARRAYS_TASK
-from phasegrok.tasks.modular import MODULAR
+from phasegrok.tasks.base import FOURIER, NO_LENS
 
 MAX_WEIGHT_PANELS = 8
 Drawn = list[tuple[Path, str]]  # (written file, caption)
@@ -83,9 +82,7 @@ def lens_maps(runs: pd.DataFrame, spec: Mapping[str, Any]) -> list[tuple[MapSpec
     out = []
     # Frequencies of each modular run's group; 0 where its op has none (the lens is blank).
     counts = {
-        cyclic.n_frequencies(f.op, f.p)
-        for f in run_facts(runs, spec)
-        if f.kind == MODULAR.kind and f.p
+        cyclic.n_frequencies(f.op, f.p) for f in run_facts(runs, spec) if f.lens == FOURIER and f.p
     }
     lensed, blank = counts - {0}, ""
     col = "final_fourier_top_k_share"
@@ -234,32 +231,32 @@ def draw_run(results: Results, run_id: str, asked: bool, keys: Sequence[str]) ->
     if facts.blank:  # no spectrum, star, weights or lens curve to show
         if asked:
             why = (
-                "task.kind arrays has no lens"
-                if facts.kind == ARRAYS_TASK.kind
+                f"task.kind {row.get('task.kind')} has no lens"
+                if facts.lens == NO_LENS
                 else f"op '{facts.op}' mod {facts.p} has no cyclic group for the Fourier lens"
             )
             warnings.warn(
                 f"run {run_id}: {why}; its lens figures are skipped", LensWarning, stacklevel=2
             )
         return head, []
-    captions = lens_captions(facts.kind, facts.top_k, facts.threshold)
+    captions = lens_captions(facts.lens, facts.top_k, facts.threshold)
     stem = run_namer(runs, keys)(row)
     params = saved_params(results, run_id, warn=asked)
     drawn: Drawn = []
     with theme():
-        if params and facts.kind == MODULAR.kind:
+        if params and facts.lens == FOURIER:
             last = params[max(params)]
             fig = spectrum_figure(facts, last, row, runs, head)
             drawn.append((save(fig, d / f"spectrum__{stem}.png"), captions["spectrum"]))
             fig = star_figure(facts, last, row, runs, head)
             drawn.append((save(fig, d / f"star__{stem}.png"), captions["star"]))
-        if len(params) > 1 and facts.kind == MODULAR.kind:  # a trajectory needs two saved steps
+        if len(params) > 1 and facts.lens == FOURIER:  # a trajectory needs two saved steps
             curve = curves.loc[curves["run_id"].astype(str) == run_id]
             fig = trajectory_figure(
                 facts, params, row, curve, run_progress(results, run_id), runs, head
             )
             drawn.append((save(fig, d / f"trajectory__{stem}.png"), CAPTIONS["trajectory"]))
-        if params and facts.kind != MODULAR.kind:
+        if params and facts.lens != FOURIER:
             kernels = {s: lens.parity_first_kernel(ps) for s, ps in params.items()}
             fig = weights_figure(facts, thin(kernels), runs, head)
             drawn.append((save(fig, d / f"weights__{stem}.png"), captions["weights"]))

@@ -20,7 +20,8 @@ from phasegrok.plan.runs import Batch
 from phasegrok.run.progress_bar import leave_out, progress_bar
 from phasegrok.store import folder as store
 from phasegrok.store.parts import check_parts, part_rows
-from phasegrok.tasks.modular import MODULAR
+from phasegrok.tasks import TASKS
+from phasegrok.tasks.base import FOURIER
 
 
 class Interrupted(Exception):
@@ -121,7 +122,7 @@ def train_missing(
             )
             if result.key_frequencies is not None:
                 runs_part["key_frequencies"] = [k.tolist() for k in result.key_frequencies]
-            elif batch.static.task_kind == MODULAR.kind:  # no cyclic group: the column is blank
+            elif TASKS[batch.static.task_kind].lens == FOURIER:  # no cyclic group: blank
                 runs_part["key_frequencies"] = None
             measured, progress_part = measure.batch_measures(batch, result)
             for name, values in measured.items():

@@ -16,7 +16,7 @@ import numpy as np
 from phasegrok.errors import ConfigError
 from phasegrok.tasks import arrays_file
 from phasegrok.tasks.arrays_file import ARRAYS, ArraysFile
-from phasegrok.tasks.base import Config, TaskData, example_order, train_mask
+from phasegrok.tasks.base import NO_LENS, Config, TaskData, example_order, train_mask
 
 
 class ArraysFields(NamedTuple):
@@ -67,6 +67,7 @@ class Arrays:
     inputs = "vectors"
     shares_test = True
     test_is_all = False
+    lens = NO_LENS
 
     def fields(self, cfg: Config) -> ArraysFields:
         data = _file(cfg)

@@ -22,6 +22,10 @@ Config = Mapping[str, Any]
 # were parity's former train and test streams).
 ORDER_STREAM = 0
 
+# The lens a kind's trained models are read by (`Task.lens`, `phasegrok.lens`): the Fourier lens
+# over a cyclic group, the weights on relevant and irrelevant bits, or none known.
+FOURIER, BITS, NO_LENS = "fourier", "bits", ""
+
 # TaskData's field type: host arrays (`Task.batch_data`), traced arrays (`engine.training`), or
 # a value per field (vmap in_axes, sharding specs, None for a field split off).
 _F = TypeVar("_F")
@@ -50,7 +54,7 @@ class Task(Protocol[Fields]):
     MLP). `shares_test`: whether every run of a batch is tested on the same arrays (then
     `TaskData.test_x` / `test_y` have no run axis). `test_is_all`: whether those arrays are
     every example, a run's train set among them where its test weight is 0 (so one forward
-    pass evaluates both).
+    pass evaluates both). `lens`: which lens reads its trained models (FOURIER, BITS, NO_LENS).
     """
 
     kind: str
@@ -59,6 +63,7 @@ class Task(Protocol[Fields]):
     inputs: str
     shares_test: bool
     test_is_all: bool
+    lens: str
 
     def fields(self, cfg: Config) -> Fields:
         """Its typed fields of a resolved run config: what its data depend on."""

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from phasegrok.errors import ConfigError
-from phasegrok.tasks.base import Config, TaskData, example_order, train_mask
+from phasegrok.tasks.base import FOURIER, Config, TaskData, example_order, train_mask
 from phasegrok.tasks.cyclic import n_frequencies
 
 # Ops whose pairs may be restricted to a <= b (`task.symmetric`).
@@ -115,6 +115,7 @@ class Modular:
     inputs = "pairs"
     shares_test = True
     test_is_all = True
+    lens = FOURIER
 
     def fields(self, cfg: Config) -> ModularFields:
         return ModularFields(cfg["task.op"], cfg["task.p"], cfg["task.symmetric"])

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from phasegrok.errors import ConfigError
-from phasegrok.tasks.base import Config, TaskData, train_mask
+from phasegrok.tasks.base import BITS, Config, TaskData, train_mask
 
 # A seed's stream of inputs (0 is the example order of `base.example_order`).
 _PARITY_STREAM = 3
@@ -126,6 +126,7 @@ class Parity:
     inputs = "vectors"
     shares_test = False
     test_is_all = False
+    lens = BITS
 
     def fields(self, cfg: Config) -> ParityFields:
         return ParityFields(
