@@ -82,87 +82,219 @@ PER_RUN = Traced("run")
 PER_SIZE_BUCKET = Traced("size bucket")
 
 
+@dataclass(frozen=True)
+class Doc:
+    """Declared on a run key's field: what it means and its unit (its column in runs.parquet,
+    `store.columns`), and its axis label and short name in figures (`report.grid`; the key
+    itself, or its last part, where none is given)."""
+
+    meaning: str
+    unit: str = ""
+    label: str = ""
+    short: str = ""
+
+
+def group_meaning(name: str) -> str:
+    return (
+        f"the learned embedding's own {name} as trained (inherited values filled in); "
+        "blank where the embedding has no optimizer of its own"
+    )
+
+
 class _Section(BaseModel):
     # NaN and infinity are refused everywhere: no rule or estimate means anything with them.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class TaskSpec(_Section):
-    kind: TaskKind = "modular"
-    op: Literal["add", "sub", "mul", "div", "square_sum", "add_integers"] = "add"
-    p: int = 31
-    symmetric: bool = False
-    n_bits: int = 30
-    k: int = 3
-    test_size: int = 2000
-    encoding: Literal["pm1", "binary"] = "pm1"
-    path: str | None = None  # arrays: the .npz file (phasegrok.tasks.arrays_file)
-    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")  # arrays: pins the content
+    kind: Annotated[TaskKind, Doc("task: modular | parity | arrays", label="task")] = "modular"
+    op: Annotated[
+        Literal["add", "sub", "mul", "div", "square_sum", "add_integers"],
+        Doc("operation: add | sub | mul | div | square_sum | add_integers", label="operation"),
+    ] = "add"
+    p: Annotated[int, Doc("modulus", label="modulus p", short="p")] = 31
+    symmetric: Annotated[bool, Doc("only the pairs a <= b (commutative ops)")] = False
+    n_bits: Annotated[int, Doc("input length", unit="bits", label="input bits n")] = 30
+    k: Annotated[
+        int, Doc("the label is the parity of the first k bits", unit="bits", label="parity order k")
+    ] = 3
+    test_size: Annotated[
+        int,
+        Doc(
+            "held-out test examples (arrays: all of x_test)",
+            unit="count",
+            label="test set size (examples)",
+        ),
+    ] = 2000
+    encoding: Annotated[
+        Literal["pm1", "binary"],
+        Doc("input values: pm1 (set bit -1, clear +1) | binary (1, 0)", label="input encoding"),
+    ] = "pm1"
+    # arrays: the .npz file (`phasegrok.tasks.arrays_file`), and a hash that pins its content
+    path: Annotated[str | None, Doc("the .npz data file, absolute path", label="data file")] = None
+    sha256: Annotated[str | None, Doc("the data file's content hash (hex)")] = Field(
+        None, pattern=r"^[0-9a-f]{64}$"
+    )
 
 
 class DataSpec(_Section):
-    train_fraction: Annotated[float, PER_SIZE_BUCKET] = 0.4
-    train_size: Annotated[int, PER_SIZE_BUCKET] = 1000
+    train_fraction: Annotated[
+        float,
+        PER_SIZE_BUCKET,
+        Doc(
+            "share of all pairs used for training",
+            unit="fraction (0-1)",
+            label="training fraction",
+            short="frac",
+        ),
+    ] = 0.4
+    train_size: Annotated[
+        int,
+        PER_SIZE_BUCKET,
+        Doc("training examples", unit="count", label="training set size (examples)"),
+    ] = 1000
 
 
 class ModelSpec(_Section):
-    embedding: Literal["learned", "one_hot", "circular"] = "learned"
-    circular_freqs: tuple[int, ...] = (1, 2, 3)
-    embed_dim: int = 64
-    combine: Literal["concat", "sum"] = "concat"
-    hidden: tuple[int, ...] = (128,)
-    activation: Literal["relu", "gelu", "tanh", "quadratic"] = "relu"
-    tie_output: bool = False
-    bias: bool = True
-    init: Literal["torch", "lecun"] = "torch"
-    embedding_std: Annotated[float, PER_RUN] = 1.0
-    init_scale: Annotated[float, PER_RUN] = 1.0
+    embedding: Annotated[
+        Literal["learned", "one_hot", "circular"],
+        Doc("token embedding: learned | one_hot | circular", label="embedding"),
+    ] = "learned"
+    circular_freqs: Annotated[
+        tuple[int, ...],
+        Doc("JSON list: the fixed embedding's frequencies (circular embedding only)"),
+    ] = (1, 2, 3)
+    embed_dim: Annotated[
+        int, Doc("embedding width (one_hot: p; circular: 2 x frequencies)", label="embedding width")
+    ] = 64
+    combine: Annotated[Literal["concat", "sum"], Doc("operands' embeddings: concat | sum")] = (
+        "concat"
+    )
+    hidden: Annotated[
+        tuple[int, ...],
+        Doc("JSON list: the width of each hidden layer", label="hidden widths", short="hidden"),
+    ] = (128,)
+    activation: Annotated[
+        Literal["relu", "gelu", "tanh", "quadratic"],
+        Doc("relu | gelu | tanh | quadratic", label="activation"),
+    ] = "relu"
+    tie_output: Annotated[bool, Doc("logits through the embedding's transpose")] = False
+    bias: Annotated[bool, Doc("layers have biases")] = True
+    init: Annotated[
+        Literal["torch", "lecun"], Doc("initialization: torch | lecun", label="initialization")
+    ] = "torch"
+    embedding_std: Annotated[
+        float,
+        PER_RUN,
+        Doc(
+            "the embedding's initial std (learned embedding only)", label="embedding std (initial)"
+        ),
+    ] = 1.0
+    init_scale: Annotated[
+        float,
+        PER_RUN,
+        Doc(
+            "every initial parameter multiplied by this",
+            unit="factor",
+            label="init scale α (× default)",
+            short="α",
+        ),
+    ] = 1.0
 
 
 class GroupOptimizerSpec(_Section):
     """A parameter group's own optimizer settings (`optimizer.embedding`): a key left out (None)
     inherits the main optimizer's value, swept values included (`plan.resolve`)."""
 
-    name: Literal["adamw", "adam", "sgd"] | None = None
-    lr: Annotated[float | None, PER_RUN] = None
-    weight_decay: Annotated[float | None, PER_RUN] = None
-    b1: Annotated[float | None, PER_RUN] = None
-    b2: Annotated[float | None, PER_RUN] = None
-    eps: Annotated[float | None, PER_RUN] = None
-    momentum: Annotated[float | None, PER_RUN] = None
+    name: Annotated[
+        Literal["adamw", "adam", "sgd"] | None,
+        Doc(group_meaning("name"), label="embedding's optimizer"),
+    ] = None
+    lr: Annotated[
+        float | None,
+        PER_RUN,
+        Doc(group_meaning("lr"), label="embedding's learning rate", short="emb lr"),
+    ] = None
+    weight_decay: Annotated[
+        float | None,
+        PER_RUN,
+        Doc(group_meaning("weight_decay"), label="embedding's weight decay", short="emb wd"),
+    ] = None
+    b1: Annotated[float | None, PER_RUN, Doc(group_meaning("b1"))] = None
+    b2: Annotated[float | None, PER_RUN, Doc(group_meaning("b2"))] = None
+    eps: Annotated[float | None, PER_RUN, Doc(group_meaning("eps"))] = None
+    momentum: Annotated[float | None, PER_RUN, Doc(group_meaning("momentum"))] = None
 
 
 class OptimizerSpec(_Section):
-    name: Literal["adamw", "adam", "sgd"] = "adamw"
-    lr: Annotated[float, PER_RUN] = 1.0e-3
-    weight_decay: Annotated[float, PER_RUN] = 1.0
-    l1: Annotated[float, PER_RUN] = 0.0
-    b1: Annotated[float, PER_RUN] = 0.9
-    b2: Annotated[float, PER_RUN] = 0.98
-    eps: Annotated[float, PER_RUN] = 1.0e-8
-    momentum: Annotated[float, PER_RUN] = 0.0
-    warmup_steps: Annotated[int, PER_RUN] = 0
-    batch_size: Literal["full"] | int = "full"
+    name: Annotated[
+        Literal["adamw", "adam", "sgd"], Doc("adamw | adam | sgd", label="optimizer")
+    ] = "adamw"
+    lr: Annotated[
+        float, PER_RUN, Doc("learning rate (peak, after warmup)", label="learning rate", short="lr")
+    ] = 1.0e-3
+    weight_decay: Annotated[
+        float,
+        PER_RUN,
+        Doc("weight decay (adamw: decoupled; adam, sgd: L2)", label="weight decay", short="wd"),
+    ] = 1.0
+    l1: Annotated[
+        float, PER_RUN, Doc("L1 penalty coefficient on every parameter", label="L1 penalty")
+    ] = 0.0
+    b1: Annotated[float, PER_RUN, Doc("Adam's first-moment decay")] = 0.9
+    b2: Annotated[float, PER_RUN, Doc("Adam's second-moment decay")] = 0.98
+    eps: Annotated[float, PER_RUN, Doc("Adam's epsilon")] = 1.0e-8
+    momentum: Annotated[float, PER_RUN, Doc("SGD momentum")] = 0.0
+    warmup_steps: Annotated[
+        int, PER_RUN, Doc("linear learning-rate warmup", unit="steps", label="warmup (steps)")
+    ] = 0
+    batch_size: Annotated[
+        Literal["full"] | int,
+        Doc("text: full, or the minibatch size in examples", label="batch size (examples)"),
+    ] = "full"
     embedding: GroupOptimizerSpec = GroupOptimizerSpec()
 
 
 class TrainSpec(_Section):
-    steps: int = 5000
-    eval_every: int = 50
-    seeds: int | tuple[int, ...] = 3
-    precision: Literal["default", "highest"] = "default"
-    save_params_at: tuple[int, ...] = ()
+    steps: Annotated[
+        int,
+        Doc(
+            "training steps (the budget)",
+            unit="steps",
+            label="training budget (steps)",
+            short="steps",
+        ),
+    ] = 5000
+    eval_every: Annotated[
+        int,
+        Doc(
+            "steps between eval points (curves' rows)", unit="steps", label="eval interval (steps)"
+        ),
+    ] = 50
+    seeds: Annotated[
+        int | tuple[int, ...], Doc("a count n (seeds 0 .. n - 1) or a list of seeds")
+    ] = 3
+    precision: Annotated[
+        Literal["default", "highest"], Doc("matmul precision: default | highest")
+    ] = "default"
+    save_params_at: Annotated[
+        tuple[int, ...], Doc("JSON list: steps whose parameters are kept besides the last")
+    ] = ()
 
 
 class AnalysisSpec(_Section):
     """The mechanistic lens (phasegrok.lens.fourier): computed at every eval point."""
 
-    fourier_top_k: int = Field(5, ge=1)
-    irrelevant_threshold: float = Field(0.05, gt=0)
+    fourier_top_k: Annotated[int, Doc("k of the Fourier lens (top-k share, key frequencies)")] = (
+        Field(5, ge=1)
+    )
+    irrelevant_threshold: Annotated[
+        float, Doc("weight above which a unit reads an irrelevant bit")
+    ] = Field(0.05, gt=0)
     # Nanda et al.'s restricted / excluded loss at the saved steps (lens.progress_measures), for
     # modular runs with p <= progress.MAX_P. Not sweepable, and not part of a run's id or the
     # sweep's identity: it decides what is measured after training, never the training.
-    progress_measures: bool = True
+    progress_measures: Annotated[bool, Doc("progress measures on (progress.parquet)")] = True
 
 
 class PlotSpec(_Section):
@@ -193,8 +325,12 @@ class SweepFile(_Section):
     # binary_cross_entropy: one output logit z, sigmoid cross-entropy; 2-class tasks only.
     # binary_cross_entropy_clipped: the same with sigmoid(z) clipped to [1e-7, 1 - 1e-7]
     # (PAIR's sparse-parity head: no gradient from an example past the clip).
-    loss: Literal[
-        "cross_entropy", "mse", "binary_cross_entropy", "binary_cross_entropy_clipped"
+    loss: Annotated[
+        Literal["cross_entropy", "mse", "binary_cross_entropy", "binary_cross_entropy_clipped"],
+        Doc(
+            "cross_entropy | mse | binary_cross_entropy | binary_cross_entropy_clipped",
+            label="loss",
+        ),
     ] = "cross_entropy"
     train: TrainSpec = TrainSpec()
     analysis: AnalysisSpec = AnalysisSpec()
@@ -256,13 +392,23 @@ REAL_KEYS = frozenset(k for k in SWEEPABLE_KEYS if key_annotation(k) is float)
 GROUP_KEYS = tuple(f"{EMBEDDING_GROUP}.{name}" for name in GroupOptimizerSpec.model_fields)
 
 
-def traced(key: str) -> Traced | None:
-    """How a dotted key is traced (its field's `Traced` declaration), or None: static."""
+def _metadata(key: str) -> list[Any]:
     *sections, name = key.split(".")
     model: Any = SweepFile
     for section in sections:
         model = model.model_fields[section].annotation
-    found = [m for m in model.model_fields[name].metadata if isinstance(m, Traced)]
+    return list(model.model_fields[name].metadata)
+
+
+def doc(key: str) -> Doc | None:
+    """A run key's `Doc` declaration, or None."""
+    found = [m for m in _metadata(key) if isinstance(m, Doc)]
+    return found[0] if found else None
+
+
+def traced(key: str) -> Traced | None:
+    """How a dotted key is traced (its field's `Traced` declaration), or None: static."""
+    found = [m for m in _metadata(key) if isinstance(m, Traced)]
     return found[0] if found else None
 
 

@@ -2,8 +2,8 @@
 
 `make_axis` orders and scales one hyperparameter's values (log where log-spaced, linear where
 evenly spaced, categorical otherwise); `grid_keys` and `plot_pairs` choose the diagrams' axes;
-`facet_panels` lays out one panel per combination of the remaining grid axes. `LABELS` and
-`SHORT` are the label tables: a new sweep key gets its axis label here.
+`facet_panels` lays out one panel per combination of the remaining grid axes. A key's axis
+label and short name are declared on its schema field (`config.schema.Doc`).
 """
 
 from __future__ import annotations
@@ -26,60 +26,23 @@ from matplotlib.ticker import FixedLocator, NullLocator
 
 from phasegrok.analysis.classify import CLASS_COLUMNS
 from phasegrok.config.axes import declared_scale
-
-LABELS = {
-    "task.kind": "task",
-    "task.op": "operation",
-    "task.p": "modulus p",
-    "task.n_bits": "input bits n",
-    "task.k": "parity order k",
-    "task.test_size": "test set size (examples)",
-    "task.path": "data file",
-    "task.encoding": "input encoding",
-    "data.train_fraction": "training fraction",
-    "data.train_size": "training set size (examples)",
-    "model.embedding": "embedding",
-    "model.embed_dim": "embedding width",
-    "model.hidden": "hidden widths",
-    "model.activation": "activation",
-    "model.init": "initialization",
-    "model.embedding_std": "embedding std (initial)",
-    "model.init_scale": "init scale α (× default)",
-    "optimizer.name": "optimizer",
-    "optimizer.lr": "learning rate",
-    "optimizer.weight_decay": "weight decay",
-    "optimizer.l1": "L1 penalty",
-    "optimizer.embedding.name": "embedding's optimizer",
-    "optimizer.embedding.lr": "embedding's learning rate",
-    "optimizer.embedding.weight_decay": "embedding's weight decay",
-    "optimizer.warmup_steps": "warmup (steps)",
-    "optimizer.batch_size": "batch size (examples)",
-    "loss": "loss",
-    "train.steps": "training budget (steps)",
-    "train.eval_every": "eval interval (steps)",
-    "seed": "seed",
-}
-SHORT = {
-    "optimizer.weight_decay": "wd",
-    "optimizer.lr": "lr",
-    "optimizer.embedding.lr": "emb lr",
-    "optimizer.embedding.weight_decay": "emb wd",
-    "data.train_fraction": "frac",
-    "model.init_scale": "α",
-    "model.hidden": "hidden",
-    "task.p": "p",
-    "train.steps": "steps",
-}
+from phasegrok.config.schema import RUN_KEYS, doc
 
 
 def label(key: str) -> str:
     """Human axis label (with units) for a dotted hyperparameter key."""
-    return LABELS.get(key, key)
+    declared = doc(key) if key in RUN_KEYS else None
+    if declared is not None and declared.label:
+        return declared.label
+    return "seed" if key == "seed" else key
 
 
 def short(key: str) -> str:
     """Short name of a key for panel titles and legends: 'wd', 'frac'."""
-    return SHORT.get(key, key.rsplit(".", 1)[-1])
+    declared = doc(key) if key in RUN_KEYS else None
+    if declared is not None and declared.short:
+        return declared.short
+    return key.rsplit(".", 1)[-1]
 
 
 def sci_text(v: float) -> str:

@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass
 
 import phasegrok.tasks as task_kinds
+from phasegrok.config.schema import RUN_KEYS, doc
 
 CURVE_COLUMNS: tuple[str, ...] = ("train_loss", "test_loss", "train_acc", "test_acc", "weight_norm")
 
@@ -61,74 +62,20 @@ def _key(name: str, meaning: str, tasks: tuple[str, ...] = TASKS, unit: str = ""
     return Column(name, "runs", meaning, unit, tasks)
 
 
-def _sweep_key(name: str, meaning: str, unit: str = "") -> Column:
-    """A sweep key's column: filled by the kinds that read it (`tasks.kinds_reading`)."""
+def _sweep_key(name: str, meaning: str = "", unit: str = "") -> Column:
+    """A run key's column: described by its schema field unless given, filled by the kinds
+    that read it (`tasks.kinds_reading`)."""
+    declared = doc(name) if name in RUN_KEYS else None
+    if declared is not None:
+        meaning, unit = declared.meaning, declared.unit
     return Column(name, "runs", meaning, unit, task_kinds.kinds_reading(name))
 
 
 # The sweep file's keys, as each run resolved them (README, "The sweep file"): a swept key holds
-# the run's grid value. In sweep-file order, then the arrays file's derived facts.
+# the run's grid value. In sweep-file order, described on the schema (`config.schema.Doc`), then
+# the arrays file's facts.
 _CONFIG = (
-    _sweep_key("task.kind", "task: modular | parity | arrays"),
-    _sweep_key("task.op", "operation: add | sub | mul | div | square_sum | add_integers"),
-    _sweep_key("task.p", "modulus"),
-    _sweep_key("task.symmetric", "only the pairs a <= b (commutative ops)"),
-    _sweep_key("task.n_bits", "input length", "bits"),
-    _sweep_key("task.k", "the label is the parity of the first k bits", "bits"),
-    _sweep_key("task.test_size", "held-out test examples (arrays: all of x_test)", COUNT),
-    _sweep_key("task.encoding", "input values: pm1 (set bit -1, clear +1) | binary (1, 0)"),
-    _sweep_key("task.path", "the .npz data file, absolute path"),
-    _sweep_key("task.sha256", "the data file's content hash (hex)"),
-    _sweep_key("data.train_fraction", "share of all pairs used for training", FRACTION),
-    _sweep_key("data.train_size", "training examples", COUNT),
-    _sweep_key("model.embedding", "token embedding: learned | one_hot | circular"),
-    _sweep_key(
-        "model.circular_freqs",
-        "JSON list: the fixed embedding's frequencies (circular embedding only)",
-    ),
-    _sweep_key("model.embed_dim", "embedding width (one_hot: p; circular: 2 x frequencies)"),
-    _sweep_key("model.combine", "operands' embeddings: concat | sum"),
-    _sweep_key("model.hidden", "JSON list: the width of each hidden layer"),
-    _sweep_key("model.activation", "relu | gelu | tanh | quadratic"),
-    _sweep_key("model.tie_output", "logits through the embedding's transpose"),
-    _sweep_key("model.bias", "layers have biases"),
-    _sweep_key("model.init", "initialization: torch | lecun"),
-    _sweep_key("model.embedding_std", "the embedding's initial std (learned embedding only)"),
-    _sweep_key("model.init_scale", "every initial parameter multiplied by this", unit="factor"),
-    _sweep_key("optimizer.name", "adamw | adam | sgd"),
-    _sweep_key("optimizer.lr", "learning rate (peak, after warmup)"),
-    _sweep_key("optimizer.weight_decay", "weight decay (adamw: decoupled; adam, sgd: L2)"),
-    _sweep_key("optimizer.l1", "L1 penalty coefficient on every parameter"),
-    _sweep_key("optimizer.b1", "Adam's first-moment decay"),
-    _sweep_key("optimizer.b2", "Adam's second-moment decay"),
-    _sweep_key("optimizer.eps", "Adam's epsilon"),
-    _sweep_key("optimizer.momentum", "SGD momentum"),
-    _sweep_key("optimizer.warmup_steps", "linear learning-rate warmup", unit=STEPS),
-    _sweep_key("optimizer.batch_size", "text: full, or the minibatch size in examples"),
-    *(
-        _sweep_key(
-            f"optimizer.embedding.{name}",
-            f"the learned embedding's own {name} as trained (inherited values filled in); "
-            "blank where the embedding has no optimizer of its own",
-        )
-        for name in ("name", "lr", "weight_decay", "b1", "b2", "eps", "momentum")
-    ),
-    _sweep_key(
-        "loss",
-        "cross_entropy | mse | binary_cross_entropy | binary_cross_entropy_clipped",
-    ),
-    _sweep_key("train.steps", "training steps (the budget)", unit=STEPS),
-    _sweep_key("train.eval_every", "steps between eval points (curves' rows)", unit=STEPS),
-    _sweep_key("train.precision", "matmul precision: default | highest"),
-    _sweep_key(
-        "train.save_params_at", "JSON list: steps whose parameters are kept besides the last"
-    ),
-    _sweep_key("analysis.fourier_top_k", "k of the Fourier lens (top-k share, key frequencies)"),
-    _sweep_key(
-        "analysis.irrelevant_threshold",
-        "weight above which a unit reads an irrelevant bit",
-    ),
-    _sweep_key("analysis.progress_measures", "progress measures on (progress.parquet)"),
+    *(_sweep_key(key) for key in RUN_KEYS if key != "train.seeds"),  # a run has one: `seed`
     _sweep_key("task.input_dim", "width of a flattened example (from the data file)"),
     _sweep_key("task.n_classes", "classes in the data file", COUNT),
 )
