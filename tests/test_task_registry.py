@@ -50,3 +50,40 @@ def test_a_runs_unread_keys_are_blank_and_its_own_are_not():
             if column.table == "runs" and column.name in run.config:
                 assert (kind in column.tasks) == (kind in kinds_reading(column.name))
     assert ARRAYS not in run.config  # the sweep's data file object never reaches a run
+
+
+class _Reads(dict):
+    """A run config that records which keys are read."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+
+@pytest.mark.parametrize("kind", ["modular", "parity"])
+def test_every_static_key_a_run_reads_reaches_its_program(kind):
+    """A static (not traced) sweepable key that `plan.static_spec` never read would let two
+    different runs share one compiled program: each key the kind reads must be read."""
+    from phasegrok.config.schema import NOT_SWEEPABLE, SWEEPABLE_KEYS, traced
+    from phasegrok.plan.runs import static_spec
+
+    section = {} if kind == "modular" else {"n_bits": 8, "k": 3, "test_size": 50}
+    sweep = {"task": {"kind": kind, **section}, "data": {"train_size": 40}}
+    sweep["train"] = {"steps": 10, "eval_every": 5, "seeds": 1}
+    run = expand(load_sweep(sweep))[0]
+    cfg = _Reads(run.config)
+    static_spec(cfg)
+    static = {
+        k
+        for k in SWEEPABLE_KEYS
+        if traced(k) is None and k not in NOT_SWEEPABLE and k not in unread_keys(kind)
+    }
+    assert static - cfg.read == set()
