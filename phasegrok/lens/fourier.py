@@ -60,10 +60,10 @@ from typing import Any, Protocol, overload
 import numpy as np
 import pandas as pd
 
+from phasegrok.config.schema import AnalysisSpec, ModelSpec, TaskSpec
 from phasegrok.tasks import TASKS
 from phasegrok.tasks.base import BITS, FOURIER, NO_LENS
 from phasegrok.tasks.cyclic import group_tokens, n_frequencies
-from phasegrok.tasks.modular import MODULAR
 
 MODULAR_METRICS = ("fourier_top_k_share", "fourier_gini")
 PARITY_METRICS = ("relevant_weight_share", "irrelevant_units")
@@ -180,7 +180,9 @@ def parity_first_kernel(params: Mapping[str, Any]) -> Any:
 # --------------------------------------------------------------------------------------------
 # One run: its model facts and the one dispatcher
 
-TOP_K, THRESHOLD = 5, 0.05  # defaults of the sweep's `analysis:` section
+# The defaults of the sweep's `analysis:` section, for rows and settings that lack them.
+TOP_K: int = AnalysisSpec().fourier_top_k
+THRESHOLD: float = AnalysisSpec().irrelevant_threshold
 
 
 @dataclass(frozen=True)
@@ -188,12 +190,12 @@ class ModelFacts:
     """What the lens needs to know about a run's model; hashable, so a compile-time constant."""
 
     lens: str = FOURIER  # which lens reads the model: its task kind's (`tasks.base.Task.lens`)
-    op: str = "add"
-    p: int = 0
+    op: str = TaskSpec().op
+    p: int = 0  # no modulus: a run of another kind (the schema's defaults otherwise)
     k: int = 0
-    embedding: str = "learned"
+    embedding: str = ModelSpec().embedding
     circular_freqs: tuple[int, ...] | None = None
-    combine: str = "concat"
+    combine: str = ModelSpec().combine
     tie_output: bool = False  # the readout reads the embedding (readout.py's unembedding)
     top_k: int = TOP_K
     threshold: float = THRESHOLD
@@ -236,14 +238,15 @@ def facts_of(row: Row, top_k: int = TOP_K, threshold: float = THRESHOLD) -> Mode
     freqs = cell(row, "model.circular_freqs")
     if isinstance(freqs, str):
         freqs = json.loads(freqs)
+    blank = ModelFacts()
     return ModelFacts(
-        lens=lens_of(str(cell(row, "task.kind", MODULAR.kind))),
-        op=str(cell(row, "task.op", "add")),
-        p=int(cell(row, "task.p", 0)),
-        k=int(cell(row, "task.k", 0)),
-        embedding=str(cell(row, "model.embedding", "learned")),
+        lens=lens_of(str(cell(row, "task.kind", TaskSpec().kind))),
+        op=str(cell(row, "task.op", blank.op)),
+        p=int(cell(row, "task.p", blank.p)),
+        k=int(cell(row, "task.k", blank.k)),
+        embedding=str(cell(row, "model.embedding", blank.embedding)),
         circular_freqs=None if freqs is None else tuple(int(f) for f in freqs),
-        combine=str(cell(row, "model.combine", "concat")),
+        combine=str(cell(row, "model.combine", blank.combine)),
         tie_output=bool(cell(row, "model.tie_output", False)),
         top_k=int(cell(row, "analysis.fourier_top_k", top_k)),
         threshold=float(cell(row, "analysis.irrelevant_threshold", threshold)),
