@@ -5,5 +5,6 @@ which runs each round adds, replayed from the stored runs, training handed in by
 the comparison with a published reference, and `Results` (a results folder read once,
 classified, holding the sweep's own runs).
 
-May import: `phasegrok.config`, `phasegrok.plan`, `phasegrok.store`.
+May import: `phasegrok.errors`, `phasegrok.tasks`, `phasegrok.config`, `phasegrok.plan`,
+`phasegrok.store`.
 """

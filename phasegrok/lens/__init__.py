@@ -3,5 +3,5 @@
 Owns the Fourier lens over the cyclic groups, the readout lens, the per-run figure data, and
 Nanda et al.'s progress measures. Imports no JAX itself: the engine hands it `jax.numpy`.
 
-May import: `phasegrok.config`.
+May import: `phasegrok.errors`, `phasegrok.tasks`, `phasegrok.config`.
 """

@@ -4,5 +4,5 @@ Owns `Run` (a grid point x a seed, with its static spec and traced values), the 
 (its shape groups and the batches cut from them), the cost model, the time estimate calibrated
 on this machine, and the limits a sweep must keep.
 
-May import: `phasegrok.config`.
+May import: `phasegrok.errors`, `phasegrok.tasks`, `phasegrok.config`.
 """

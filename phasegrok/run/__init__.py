@@ -5,5 +5,6 @@ Owns the pipeline (`pipeline`: prepare, train, finish; its typed `RunOptions` an
 (`--worker` processes sharing a folder, Ray tasks), the host set-up (devices, compile cache)
 and the progress bar.
 
-May import: `phasegrok.config`, `.plan`, `.store`, `.lens`, `.engine`, `.analysis`, `.report`.
+May import: `phasegrok.errors`, `.tasks`, `.config`, `.plan`, `.store`, `.lens`, `.engine`,
+`.analysis`, `.report`.
 """

@@ -4,5 +4,5 @@ Owns the folder's layout, the parts of each finished batch (checked before use),
 that let many workers share one folder, progress.parquet, and the names of the results'
 columns (`columns`).
 
-May import: `phasegrok.config`.
+May import: `phasegrok.errors`, `phasegrok.tasks`, `phasegrok.config`.
 """
