@@ -87,3 +87,16 @@ def test_every_static_key_a_run_reads_reaches_its_program(kind):
         if traced(k) is None and k not in NOT_SWEEPABLE and k not in unread_keys(kind)
     }
     assert static - cfg.read == set()
+
+
+def test_a_key_added_later_is_left_out_of_the_run_id_at_its_default():
+    """`Added` keys (and the data file's facts) enter a run's id only when set: the runs of a
+    folder written before them keep their ids."""
+    from phasegrok.plan.runs import ADDED_KEYS, make_run_id
+
+    assert {"task.path", "task.sha256"} <= set(ADDED_KEYS)
+    base = {"task.kind": "modular", "optimizer.lr": 0.001}
+    at_default = {**base, **{key: ADDED_KEYS[key] for key in ADDED_KEYS}}
+    assert make_run_id(at_default, 0) == make_run_id(base, 0)
+    assert make_run_id({**base, "task.sha256": "ab" * 32}, 0) != make_run_id(base, 0)
+    assert make_run_id({**base, "optimizer.lr": 0.002}, 0) != make_run_id(base, 0)

@@ -83,6 +83,16 @@ PER_SIZE_BUCKET = Traced("size bucket")
 
 
 @dataclass(frozen=True)
+class Added:
+    """Declared on a run key added after run ids were first made (`plan.make_run_id`): a run
+    at its default, or blank (None) where its kind does not read it, leaves it out of its id,
+    so the runs of folders written before the key keep their ids and are not trained again.
+    Every run key added from now on is declared so. `by`: what added it."""
+
+    by: str
+
+
+@dataclass(frozen=True)
 class Doc:
     """Declared on a run key's field: what it means and its unit (its column in runs.parquet,
     `store.columns`), and its axis label and short name in figures (`report.grid`; the key
@@ -131,10 +141,14 @@ class TaskSpec(_Section):
         Doc("input values: pm1 (set bit -1, clear +1) | binary (1, 0)", label="input encoding"),
     ] = "pm1"
     # arrays: the .npz file (`phasegrok.tasks.arrays_file`), and a hash that pins its content
-    path: Annotated[str | None, Doc("the .npz data file, absolute path", label="data file")] = None
-    sha256: Annotated[str | None, Doc("the data file's content hash (hex)")] = Field(
-        None, pattern=r"^[0-9a-f]{64}$"
-    )
+    path: Annotated[
+        str | None,
+        Added("the arrays task, #11"),
+        Doc("the .npz data file, absolute path", label="data file"),
+    ] = None
+    sha256: Annotated[
+        str | None, Added("the arrays task, #11"), Doc("the data file's content hash (hex)")
+    ] = Field(None, pattern=r"^[0-9a-f]{64}$")
 
 
 class DataSpec(_Section):
@@ -404,6 +418,19 @@ def doc(key: str) -> Doc | None:
     """A run key's `Doc` declaration, or None."""
     found = [m for m in _metadata(key) if isinstance(m, Doc)]
     return found[0] if found else None
+
+
+def added_defaults() -> dict[str, Any]:
+    """The keys declared `Added`, with their defaults: left out of a run's id at those."""
+    out = {}
+    for key in RUN_KEYS:
+        if any(isinstance(m, Added) for m in _metadata(key)):
+            *sections, name = key.split(".")
+            model: Any = SweepFile
+            for section in sections:
+                model = model.model_fields[section].annotation
+            out[key] = model.model_fields[name].default
+    return out
 
 
 def traced(key: str) -> Traced | None:

@@ -17,6 +17,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from phasegrok.config.load import DYNAMIC_KEYS, GROUP_KEYS, ConfigError, SweepSpec, iter_corners
 from phasegrok.config.rules import EMBEDDING_GROUP, ONE_LOGIT_LOSSES
+from phasegrok.config.schema import added_defaults
 from phasegrok.errors import short_repr
 from phasegrok.tasks import TASKS, TaskFields, unread_keys
 from phasegrok.tasks.arrays import ArraysFields
@@ -28,9 +29,14 @@ from phasegrok.tasks.parity import ParityFields
 # so results from the older code are never mixed with new ones on resume.
 NUMERICS_VERSION = 4
 
-# Keys added after run ids were first made, left out of an id while blank (None), so that the
-# runs that do not use them keep the ids they had before: the arrays task's data file.
-LATER_KEYS = ("task.path", "task.sha256", "task.input_dim", "task.n_classes")
+# Keys added after run ids were first made, left out of a run's id at their default or blank
+# (None), so that the runs of older folders keep their ids: those the schema declares `Added`,
+# and the data file's facts that a run records beside them.
+ADDED_KEYS: dict[str, Any] = {
+    **added_defaults(),
+    "task.input_dim": None,
+    "task.n_classes": None,
+}
 # A Hyper field's type: a number in a `Run`, an array (a run axis) in the engine.
 _V = TypeVar("_V")
 
@@ -233,9 +239,11 @@ def _jax_major() -> str:
 
 def make_run_id(cfg: dict[str, Any], seed: int) -> str:
     """Hash of the resolved config and seed (and numerics). The data file enters by its content
-    hash, not its path (moving it keeps the runs); the arrays keys, blank elsewhere, are left
-    out of other runs, whose ids are those of the versions before the arrays task."""
-    cfg = {k: v for k, v in cfg.items() if k not in LATER_KEYS or v is not None}
+    hash, not its path (moving it keeps the runs); keys added later (`ADDED_KEYS`) are left
+    out at their default or blank, so runs that do not use them keep their older ids."""
+    cfg = {
+        k: v for k, v in cfg.items() if k not in ADDED_KEYS or not (v is None or v == ADDED_KEYS[k])
+    }
     cfg.pop("task.path", None)
     cfg.pop("analysis.progress_measures", None)  # what is measured after training, not the run
     payload = json.dumps(
