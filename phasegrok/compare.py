@@ -37,6 +37,7 @@ from phasegrok.analysis.classify import classify_runs
 from phasegrok.analysis.comparison import (
     CompareError,
     Matched,
+    agreement_summary,
     frequency_summary,
     match_cells,
     numeric_agreement,
@@ -58,8 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ref", help=f"reference table (default: RESULTS_DIR/{REFERENCE_FILE})")
     parser.add_argument(
         "--rule",
-        choices=("accuracy", "pair"),
-        help="classification rule of the agreement (default: the results' own)",
+        choices=("accuracy", "pair", "liu"),
+        help="classification rule of the agreement (default: the reference's, recorded in its "
+        "`rule` column, else the results' own)",
     )
     parser.add_argument("--no-figure", action="store_true", help="print the tables only")
     return parser
@@ -86,7 +88,7 @@ def _fmt(frame: pd.DataFrame) -> str:
 def phase_lines(m: Matched, spec: ClassifySpec, curves: pd.DataFrame) -> tuple[list[str], str]:
     """The phase table and agreement lines (the primary rule's last)."""
     table = phase_agreement(m)
-    agree = f"agree {(table['agree'] == 'yes').sum()}/{len(table)} cells"
+    agree = agreement_summary(m, spec.rule)
     if spec.rule != "pair":
         return [f"phases ({spec.rule} rule):", _fmt(table)], agree
     other = spec.model_copy(update={"rule": "accuracy"})
@@ -106,9 +108,19 @@ def _rest(m: Matched) -> tuple:
     return m.ref, m.keys, m.unmatched_ref, m.unmatched_runs
 
 
+def reference_rule(ref: Reference) -> str | None:
+    """The rule the reference's source classified by (its `rule` column), if it says."""
+    if "rule" not in ref.table.columns:
+        return None
+    rules = ref.table["rule"].dropna().astype(str).unique()
+    return str(rules[0]) if len(rules) == 1 else None
+
+
 def report(results: Results, ref: Reference, rule: str | None) -> tuple[list[str], Matched]:
-    """The printed lines (last: the summary line) and the matched cells."""
+    """The printed lines (last: the summary line) and the matched cells. phasegrok's runs are
+    classified by `rule` if given, else by the reference's own rule, else the results' own."""
     spec = results.classify
+    rule = rule or reference_rule(ref)
     if rule is not None and rule != spec.rule:
         spec = spec.model_copy(update={"rule": rule})
     runs = results.runs

@@ -224,3 +224,32 @@ def test_legacy_ungrokked_column_is_dropped():
     out = classify_runs(runs.assign(ungrokked=False), curves, ClassifySpec())
     assert "ungrokked" not in out.columns and "lost_generalization" in CLASS_COLUMNS
     assert out.iloc[0].lost_generalization
+
+
+def test_liu_rule_judges_by_first_times_alone():
+    """Liu et al.'s four phases: the phases their data cannot hold (oscillate, collapse,
+    diverge) never appear; a run is judged by when train and test accuracy first reached the
+    threshold."""
+    liu = ClassifySpec(rule="liu")
+    cases = [
+        (
+            {"train_acc": dips([3000, 8000, 9500]), "test_acc": step_up(700)},
+            "oscillate",
+            "comprehend",
+        ),
+        ({"train_acc": lost_fit([], 7000), "test_acc": step_up(6000)}, "collapse", "grok"),
+        (
+            {"train_acc": step_up(500), "test_acc": generalized_then_lost()},
+            "memorize",
+            "grok",
+        ),
+        ({"train_acc": step_up(500), "test_acc": np.zeros(len(STEPS))}, "memorize", "memorize"),
+        ({"train_acc": np.zeros(len(STEPS)), "test_acc": step_up(500)}, "confuse", "confuse"),
+    ]
+    for curves_of, by_accuracy, by_liu in cases:
+        assert classify_one(**curves_of).phase == by_accuracy
+        assert classify_one(liu, **curves_of).phase == by_liu
+    tr, te = step_up(500), step_up(800)
+    loss = np.log(P) * (1 - tr) + 1e-3
+    loss[STEPS >= 5000] = np.nan
+    assert classify_one(liu, train_acc=tr, test_acc=te, train_loss=loss).phase == "comprehend"

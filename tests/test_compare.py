@@ -96,7 +96,17 @@ def test_compare_counts_agreement_cell_by_cell_and_draws(trained, tmp_path, caps
     ref.to_csv(out / REFERENCE_FILE, index=False)
     assert compare_main([str(out)]) == 0
     printed = capsys.readouterr().out.strip().splitlines()
-    assert printed[-1] == f"agree {len(cells) - 1}/{len(cells)} cells"
+    published = {cells[0]: wrong, **{c: ours[c] for c in cells[1:]}}
+    per_seed = [
+        sum(phase == published[cell] for cell, phase in _majorities(group).items())
+        for _, group in runs.groupby("seed")
+    ]
+    baseline = pd.Series(list(published.values())).value_counts().max()
+    n = len(cells)
+    assert printed[-1] == (
+        f"agree {n - 1}/{n} cells (rule: accuracy; 2 seeds, each seed "
+        f"{min(per_seed)}-{max(per_seed)}/{n}; most-common-phase baseline {baseline}/{n})"
+    )
     assert "reference cells not run: 1" in printed[0]
     assert any(f"{wrong} 3/3" in line and line.rstrip().endswith("no") for line in printed)
     png = out / f"compare__{WD}__{SIZE}.png"
@@ -183,3 +193,20 @@ def test_paper_presets_validate_with_their_reference(preset, capsys):
     assert capsys.readouterr().out.startswith(spec.name + ":")
     if not preset.stem.endswith(("-quick", "-gpu")):  # -gpu: a documented subset
         assert (preset.with_name(preset.stem + "-quick.yaml")).is_file()
+
+
+def test_compare_classifies_by_the_references_own_rule(trained, tmp_path, capsys):
+    """A reference that records its source's rule (`rule: liu`) is compared under it, so no
+    phase appears that it cannot hold; `--rule` still asks for another."""
+    out = _folder(trained, tmp_path)
+    runs = phasegrok.load(out).runs
+    ref = pd.DataFrame({WD: runs[WD], SIZE: runs[SIZE], "phase": "confuse", "rule": "liu"})
+    ref.drop_duplicates().to_csv(out / REFERENCE_FILE, index=False)
+    assert compare_main([str(out), "--no-figure"]) == 0
+    text = capsys.readouterr().out
+    assert "(rule: liu;" in text.strip().splitlines()[-1]
+    liu = {"comprehend", "grok", "memorize", "confuse"}
+    assert not {"oscillate", "collapse", "diverge"} & set(text.split())
+    assert compare_main([str(out), "--no-figure", "--rule", "accuracy"]) == 0
+    assert "(rule: accuracy;" in capsys.readouterr().out.strip().splitlines()[-1]
+    assert liu <= set(phasegrok.analysis.classify.PHASE_COLORS)

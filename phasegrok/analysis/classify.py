@@ -1,6 +1,6 @@
 """Phase classification of finished runs, from their learning curves alone (no JAX).
 
-Two rules are offered (`classify.rule`):
+Three rules are offered (`classify.rule`):
 
 ``accuracy`` (default). With ``t_fit``/``t_gen`` the first eval step where train/test accuracy
 reaches ``threshold``, the phase is the first of these that applies:
@@ -35,6 +35,14 @@ once the label's logit leads by ~17, which would make the ratio infinite and eve
 ``grok``. So each scaled loss L is replaced by max(L, 2^-23) (`LOSS_FLOOR`, float32's
 resolution, where PAIR's released losses bottom out) before the min-loss tests and the ratio:
 ratio_t = max(s L_test(t), 2^-23) / max(s L_train(t), 2^-23), s = ``pair_loss_scale``.
+
+``liu`` is Liu et al. (2022)'s four-phase rule (Omnigrok / "Towards understanding grokking",
+their `phase_diagram_plot/simple_phase_diagram.ipynb`), for comparing with their phase data like
+for like: with ``t_fit``/``t_gen`` as above, ``confuse`` where the training set was never fit,
+``memorize`` where it was and the test set never was, ``comprehend`` where
+``t_gen - t_fit < grok_gap``, else ``grok``. A run is judged by the first times alone: no
+``diverge``, ``oscillate`` or ``collapse``, which their data cannot hold, and ``generalized``
+is not used (their "reached" is ever).
 
 Extra per-run columns: ``n_relapses``, ``lost_generalization`` (test accuracy reached
 ``threshold`` and ended below it; not Varma et al.'s ungrokking, a protocol of further training
@@ -294,6 +302,12 @@ def classify_runs(
                 delay < spec.grok_gap,
             ],
             ["diverge", "confuse", "oscillate", "collapse", "memorize", "comprehend"],
+            default="grok",
+        )
+    elif spec.rule == "liu":
+        phase = np.select(
+            [~has_fit, ~has_gen, delay < spec.grok_gap],
+            ["confuse", "memorize", "comprehend"],
             default="grok",
         )
     else:

@@ -160,6 +160,42 @@ def phase_agreement(m: Matched, phase_column: str = "phase") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def published_phases(m: Matched) -> dict[Any, str]:
+    """The published majority phase of each compared cell that has one."""
+    rows = m.ref.dropna(subset=["phase"])
+    return {
+        cell: majority_phase(group["phase"], group["weight"])[0]
+        for cell, group in rows.groupby("cell", sort=False)
+    }
+
+
+def agreement_summary(m: Matched, rule: str, phase_column: str = "phase") -> str:
+    """The pinned summary line: `agree N/M cells (rule: NAME; S seeds, each seed A-B/M;
+    most-common-phase baseline C/M)`.
+
+    N: cells whose majority phase over seeds is the published one. Each seed alone: its own run
+    per cell against the same published phase (A the worst seed, B the best). The baseline is
+    a trivial predictor's: the reference's most common phase everywhere.
+    """
+    published = published_phases(m)
+    compared = m.runs[m.runs["cell"].isin(list(published))]
+    n_cells = len(published)
+
+    def agreeing(runs: pd.DataFrame) -> int:
+        ours = {c: majority_phase(g[phase_column])[0] for c, g in runs.groupby("cell", sort=False)}
+        return sum(ours.get(cell) == phase for cell, phase in published.items())
+
+    seeds = sorted(compared["seed"].dropna().unique()) if "seed" in compared else []
+    per_seed = [agreeing(compared[compared["seed"] == seed]) for seed in seeds] or [0]
+    phases = pd.Series(list(published.values()), dtype=object)
+    baseline = int(phases.value_counts().max()) if n_cells else 0
+    return (
+        f"agree {agreeing(compared)}/{n_cells} cells (rule: {rule}; {len(seeds)} seeds, each "
+        f"seed {min(per_seed)}-{max(per_seed)}/{n_cells}; most-common-phase baseline "
+        f"{baseline}/{n_cells})"
+    )
+
+
 def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     """The median of `values` each repeated `weights` times (NaN dropped; +inf kept)."""
     keep = ~np.isnan(values)

@@ -17,6 +17,8 @@ published phase with a `count`), made from the authors' released data or read of
   a blank count is 1).
 - `source`: `data` (computed from the authors' released data) or `figure` (read off a figure).
 - `note` (optional): free text, ignored.
+- `rule` (optional): the classification rule the source used (`accuracy`, `pair`, `liu`), one
+  value for the whole table; `compare` classifies phasegrok's runs by it (like for like).
 
 A sweep names its table with the top-level key `reference: ref/<name>.csv` (relative to the
 sweep file's folder); `phasegrok.sweep` checks it when the sweep is loaded and copies it into
@@ -28,15 +30,19 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pandas as pd
 
-from phasegrok.config.schema import PHASES
+from phasegrok.config.schema import PHASES, ClassifySpec
 from phasegrok.errors import ConfigError
 
 REFERENCE_FILE = "reference.csv"
-META_COLUMNS = ("seed", "count", "source", "note")
+META_COLUMNS = ("seed", "count", "source", "note", "rule")
+# `rule`: the classification rule its source used (`classify.rule`), one for the whole table;
+# `compare` classifies phasegrok's runs by it, so that the comparison is like for like.
+RULES: tuple[str, ...] = get_args(ClassifySpec.model_fields["rule"].annotation)
 SOURCES = ("data", "figure")
 FREQ_COLUMN = "key_frequencies"
 MAX_BYTES = 16 << 20  # a reference is a small table; anything larger is a mistake
@@ -110,6 +116,13 @@ def _check_columns(
         counts = pd.to_numeric(table["count"].fillna(1), errors="coerce")
         if counts.isna().any() or (counts < 1).any() or (counts % 1 != 0).any():
             raise ReferenceError(f"{path}: count must be a whole number >= 1 (blank: 1)")
+    if "rule" in table.columns:
+        rules = set(table["rule"].astype(str))
+        if len(rules) != 1 or not rules <= set(RULES):
+            raise ReferenceError(
+                f"{path}: column rule must hold one value for the whole table, one of "
+                f"{', '.join(RULES)} (got {', '.join(sorted(rules))})"
+            )
     if "source" in table.columns:
         bad = sorted(set(table["source"].dropna()) - set(SOURCES))
         if bad:

@@ -34,8 +34,10 @@ class ClassifySpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rule: Literal["accuracy", "pair"] = Field(
-        "accuracy", description="accuracy: thresholds on accuracy; pair: PAIR's loss rule"
+    rule: Literal["accuracy", "pair", "liu"] = Field(
+        "accuracy",
+        description="accuracy: thresholds on accuracy; pair: PAIR's loss rule; liu: Liu et "
+        "al.'s four phases",
     )
     threshold: float = Field(0.9, gt=0, le=1, description="accuracy that counts as fit/general")
     spike_factor: float = Field(
