@@ -18,7 +18,9 @@ from phasegrok.sweep import main
 PAPERS = Path(__file__).resolve().parents[1] / "sweeps" / "papers"
 NAMES = ["liu-toy", "omnigrok-init", "power-fraction", "omnigrok-mnist"]
 FILES = [f"{n}{v}.yaml" for n in NAMES for v in ("", "-quick")] + ["power-fraction-gpu.yaml"]
-MODEL_STEPS = 400_000  # a quick variant's runs x steps: ~3 min on a 2-core CPU at most
+# A quick variant's runs x steps: ~3 min on a 2-core CPU at most (liu-toy-quick: 48 runs of a
+# tiny MLP, 2e4 steps each; cells or steps are cut before seeds are).
+MODEL_STEPS = 1_000_000
 
 
 def _load(name: str) -> dict:
@@ -64,12 +66,20 @@ def test_every_preset_validates_and_names_its_reference(name, tmp_path, capsys):
     ref = pd.read_csv(PAPERS / sweep["reference"])
     axes = [c for c in ref.columns if c in sweep["grid"]]
     assert axes, f"{name}: no reference column is a grid axis"
-    extra = set(ref.columns) - set(axes) - {"seed", "count", "source", "phase"}
+    extra = set(ref.columns) - set(axes) - {"seed", "count", "source", "phase", "rule"}
     assert extra <= {"t_fit", "t_gen", "grok_delay", "final_test_acc"}, extra
     assert set(ref["source"]) <= {"data", "figure"}
     if "phase" in ref:
         assert set(ref["phase"]) <= set(PHASES)
     assert not ref.duplicated(axes).any()
+
+
+@pytest.mark.parametrize("path", sorted(PAPERS.glob("*-quick.yaml")), ids=lambda p: p.stem)
+def test_quick_variants_count_three_seeds_from_zero(path):
+    """Every seed counts: at least 3, numbered from 0, fixed in the file before any run."""
+    seeds = yaml.safe_load(path.read_text())["train"]["seeds"]
+    assert (seeds if isinstance(seeds, int) else len(seeds)) >= 3
+    assert isinstance(seeds, int) or list(seeds) == list(range(len(seeds)))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -105,7 +115,7 @@ def test_the_mnist_quick_preset_trains_on_a_stand_in_file(tmp_path):
     out = tmp_path / "out"
     phasegrok.run_sweep(sweep, out, progress=False, plots=False)
     runs = pd.read_parquet(out / "runs.parquet")
-    assert len(runs) == 4 and set(runs["phase"]) <= set(PHASES)
+    assert len(runs) == 4 * 3 and set(runs["phase"]) <= set(PHASES)  # 2 x 2 cells, 3 seeds
     for column in ("t_fit", "t_gen", "grok_delay", "final_test_acc", "model.init_scale"):
         assert column in runs.columns
     assert sorted(runs["model.init_scale"]) == [1.0, 1.0, 8.0, 8.0]
