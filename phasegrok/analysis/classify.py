@@ -206,6 +206,19 @@ def _masked_int(values: np.ndarray, present: np.ndarray) -> pd.arrays.IntegerArr
     return pd.arrays.IntegerArray(ints, ~present)
 
 
+def liu_phases(t_fit: npt.ArrayLike, t_gen: npt.ArrayLike, grok_gap: float) -> np.ndarray:
+    """Liu et al.'s four phases from the first times train and test accuracy reached the
+    threshold (NaN: never): what the `liu` rule decides, and all it reads, so stored runs
+    (runs.parquet's t_fit and t_gen) can be reclassified without their curves."""
+    fit, gen = np.asarray(t_fit, dtype=float), np.asarray(t_gen, dtype=float)
+    has_fit, has_gen = ~np.isnan(fit), ~np.isnan(gen)
+    with np.errstate(invalid="ignore"):
+        quick = (gen - fit) < grok_gap
+    return np.select(
+        [~has_fit, ~has_gen, quick], ["confuse", "memorize", "comprehend"], default="grok"
+    )
+
+
 def classify_runs(
     runs: pd.DataFrame,
     curves: pd.DataFrame,
@@ -305,11 +318,7 @@ def classify_runs(
             default="grok",
         )
     elif spec.rule == "liu":
-        phase = np.select(
-            [~has_fit, ~has_gen, delay < spec.grok_gap],
-            ["confuse", "memorize", "comprehend"],
-            default="grok",
-        )
+        phase = liu_phases(t_fit, t_gen, spec.grok_gap)
     else:
         min_train = np.fmin.reduce(pair_train, axis=1)
         min_test = np.fmin.reduce(pair_test, axis=1)
