@@ -73,6 +73,12 @@ def load_inputs(results_dir: Path, ref_path: str | None) -> tuple[Results, Refer
     if not path.is_file():
         where = "" if ref_path else " (the sweep had no `reference:` key)"
         raise CompareError(f"no reference: {path} does not exist{where}; pass --ref CSV")
+    problem = None if ref_path else store.copy_problem(results_dir, REFERENCE_FILE)
+    if problem:  # the sweep's copy, hashed when copied
+        raise CompareError(
+            f"{problem}: it is not the table the sweep copied; rerun the sweep from its own "
+            "file (which copies its reference anew), or pass --ref CSV"
+        )
     try:
         return load(results_dir), read_reference(path)
     except (ReferenceError, store.OutputError, ValueError) as err:

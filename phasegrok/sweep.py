@@ -47,6 +47,7 @@ from phasegrok.run.pipeline import (
 from phasegrok.store import folder as store
 from phasegrok.store.claims import DEFAULT_TIMEOUT, live_claims
 from phasegrok.store.parts import DAMAGED, check_parts, part_rows
+from phasegrok.store.verify import damaged_tables
 
 __all__ = ["check_limits", "describe", "folder_plan", "main", "run_sweep"]
 
@@ -108,6 +109,11 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run",
         action="store_true",
         help="validate, estimate, and exit (with overrides: print the resolved sweep first)",
+    )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="check every file of --out against its checksums; write nothing (exit 1: damaged)",
     )
     parser.add_argument("--yes", action="store_true", help="allow a very large sweep")
     parser.add_argument("--force", action="store_true", help="replace another sweep's results")
@@ -222,6 +228,22 @@ def _option_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _verify(identity: str, out_dir: Path) -> int:
+    """--verify: one line per damaged file, then the summary; 0 intact, 1 damaged."""
+    from phasegrok.store.verify import verify_folder
+
+    if not (out_dir / store.MANIFEST).is_file():
+        return _fail(f"--out: {out_dir} holds no phasegrok results to verify", 2)
+    try:
+        verdict = verify_folder(out_dir, identity)
+    except OSError as err:
+        return _fail(f"{out_dir} cannot be read: {err.strerror or err}", 1)
+    for line in verdict.damaged:
+        print(f"damaged: {line}")
+    print(verdict.summary())
+    return 0 if verdict.intact else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     use_host_devices()
     args = _parser().parse_intermixed_args(argv)
@@ -231,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = load_sweep(args.sweep, args.overrides)
         out_dir = Path(args.out) if args.out else default_out(spec)
+        if args.verify:
+            return _verify(spec.identity(), out_dir)
         # Another sweep's folder: refused, or (--force) emptied first, so none of its runs count.
         refusal = folder_refusal(spec, out_dir) if args.dry_run else None
         own = (out_dir / store.MANIFEST).exists() and refusal is None
@@ -242,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             for damage in scan.damaged if scan else []:
                 _warn(f"{damage}; the sweep will move it to {DAMAGED} and train its runs")
+            for line in damaged_tables(out_dir) if scan else []:
+                _warn(f"{line}; the sweep will assemble it again from the parts")
             problem = limit_problem(the_plan) or (None if args.force else refusal)
             if args.overrides:  # what the overrides made of the file
                 print(yaml.safe_dump(spec.resolved_dict(), sort_keys=False).rstrip())
