@@ -25,8 +25,14 @@ cannot (no reference, an unreadable folder or table, axes that do not match).
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+if __name__ == "__main__":  # the command: its one handler first, then the heavy imports below
+    from phasegrok.command import run_command
+
+    sys.exit(run_command("phasegrok.compare", prefix="phasegrok.compare: error: "))
+
+import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,6 +50,7 @@ from phasegrok.analysis.comparison import (
     phase_agreement,
 )
 from phasegrok.analysis.results import Results, load
+from phasegrok.command import guarded
 from phasegrok.config.reference import REFERENCE_FILE, Reference, ReferenceError, read_reference
 from phasegrok.config.schema import ClassifySpec
 from phasegrok.store import folder as store
@@ -179,6 +186,11 @@ def draw(results: Results, ref: Reference, m: Matched, text: str) -> Path | None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point; returns the exit status (130 interrupted, 1 cannot write)."""
+    return guarded(lambda: _main(argv), prefix="phasegrok.compare: error: ")
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     d = Path(args.results_dir)
     try:
@@ -194,7 +206,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     if png is not None:
         print(f"wrote {png}", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,18 +7,25 @@ with the executor the flags ask for (this process, `--worker`, `--merge`, `--exe
 
 from __future__ import annotations
 
+import sys
+
+if __name__ == "__main__":  # the command: its one handler first, then the heavy imports below
+    from phasegrok.command import run_command
+
+    sys.exit(run_command("phasegrok.sweep"))
+
 import argparse
 import math
-import signal
-import sys
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from phasegrok.analysis.results import Results
+from phasegrok.command import guarded, one_line, when_interrupted
 from phasegrok.config.load import ConfigError, load_sweep
 from phasegrok.config.overrides import GRAMMAR
 from phasegrok.plan.groups import grid_columns, plan
@@ -32,7 +39,7 @@ from phasegrok.plan.limits import (
 )
 from phasegrok.run import ray_executor, workers
 from phasegrok.run.host import use_compile_cache, use_host_devices
-from phasegrok.run.local import Interrupted, folder_plan
+from phasegrok.run.local import folder_plan
 from phasegrok.run.pipeline import (
     Executor,
     LocalExecutor,
@@ -201,13 +208,24 @@ def _warn(message: str) -> None:
 
 
 def _fail(message: str, status: int) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {one_line(message)}", file=sys.stderr)
     return status
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    # SIGTERM behaves like Ctrl-C: the batch in flight is dropped, finished ones are kept.
-    raise KeyboardInterrupt
+def _saved(spec: Any, out_dir: Path) -> str:
+    """What an interrupt leaves: the sweep's runs the whole folder holds (its grid's and its
+    refinement rounds'), against the grid and the refinement budget."""
+    from phasegrok.analysis.rounds import sweep_rounds
+
+    saved = len(sweep_rounds(spec, out_dir)) if (out_dir / store.MANIFEST).is_file() else 0
+    total = plan(spec).n_runs
+    refine = spec.file.refine
+    budget = refine.max_runs if refine is not None and refine.rounds else 0
+    of = f"{total + budget} runs (the grid's {total} and up to {budget} of refinement)"
+    return (
+        f"{saved} of {of if budget else f'{total} runs'} are saved (this folder in all) in "
+        f"{out_dir}; run the same command again to resume"
+    )
 
 
 def _executor(args: argparse.Namespace) -> Executor:
@@ -245,6 +263,11 @@ def _verify(identity: str, out_dir: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command: its status (2 bad input, 1 cannot write or damaged, 130 interrupted)."""
+    return guarded(partial(_main, argv))
+
+
+def _main(argv: list[str] | None) -> int:
     use_host_devices()
     args = _parser().parse_intermixed_args(argv)
     problem = _option_problem(args)
@@ -253,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = load_sweep(args.sweep, args.overrides)
         out_dir = Path(args.out) if args.out else default_out(spec)
+        when_interrupted(partial(_saved, spec, out_dir))
         if args.verify:
             return _verify(spec.identity(), out_dir)
         # Another sweep's folder: refused, or (--force) emptied first, so none of its runs count.
@@ -303,23 +327,15 @@ def main(argv: list[str] | None = None) -> int:
         return workers.merge(spec, options, args.allow_partial)
     try:
         warnings = prepare(spec, options)
+    except store.WriteError as err:  # cannot write: 1, wherever it happens
+        return _fail(str(err), 1)
     except store.OutputError as err:
         return _fail(str(err), 2)
-    except OSError as err:
-        return _fail(f"cannot write to {out_dir}: {err.strerror or err}", 1)
-    signal.signal(signal.SIGTERM, _terminate)
     start = time.perf_counter()
     use_compile_cache()
     executor = _executor(args)
     try:
         results = execute(spec, options, executor, warnings=warnings, summary=summary)
-    except Interrupted as stop:
-        print(
-            f"\ninterrupted: {stop.finished} of {stop.total} runs are saved in {out_dir}; "
-            f"run the same command again to resume",
-            file=sys.stderr,
-        )
-        return 130
     except (store.OutputError, ray_executor.TaskFailed) as err:
         return _fail(str(err), 1)
     except ConfigError as err:  # an arrays task's file changed while training
@@ -331,7 +347,3 @@ def main(argv: list[str] | None = None) -> int:
     phases = ", ".join(f"{k} {v}" for k, v in counts.items())
     print(f"done in {duration(elapsed)}: {len(results.runs)} runs in {out_dir} ({phases})")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

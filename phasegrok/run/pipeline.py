@@ -211,7 +211,7 @@ def finish(
         }
         record_tables(out_dir, {name: h for name, h in hashes.items() if h is not None})
     except OSError as err:
-        raise store.OutputError(f"cannot write to {out_dir}: {err.strerror or err}") from None
+        raise store.WriteError(f"cannot write to {out_dir}: {err.strerror or err}") from None
     results = with_frames(out_dir, runs_df, curves_df, spec.resolved_dict())
     if plots:
         from phasegrok.report import draw_all

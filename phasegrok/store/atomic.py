@@ -24,7 +24,8 @@ def unique_suffix() -> str:
 
 
 def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
-    """Write through `write(file)` to a temporary name, fsync, then rename over `path`."""
+    """Write through `write(file)` to a temporary name, fsync, then rename over `path`. An
+    OSError names `path` (a failed write() names no file; a failed open names the temporary)."""
     tmp = path.with_name(f".{path.name}.tmp-{unique_suffix()}")  # unique across hosts
     try:
         with open(tmp, mode) as handle:
@@ -32,6 +33,11 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> 
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        if err.errno is None or err.filename not in (None, str(tmp)):
+            raise
+        raise type(err)(err.errno, err.strerror or str(err), str(path)) from err
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

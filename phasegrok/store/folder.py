@@ -60,6 +60,7 @@ from phasegrok.store.parts import (
     READ_ERRORS,
     DamagedError,
     OutputError,
+    WriteError,
     check_parts,
     damage_reason,
     part_rows,
@@ -80,6 +81,7 @@ ASSEMBLED = (RUNS, CURVES, "progress.parquet")
 __all__ = [
     "DamagedError",
     "OutputError",
+    "WriteError",
     "atomic_write",
     "curves_frame",
     "runs_frame",
@@ -280,7 +282,7 @@ def prepare(out_dir: Path, identity: str, resolved: dict[str, Any], force: bool)
                 (out_dir / name).unlink(missing_ok=True)
         write_text(before, text)
     except OSError as err:
-        raise OutputError(f"cannot write to {out_dir}: {err.strerror or err}") from None
+        raise WriteError(f"cannot write to {out_dir}: {err.strerror or err}") from None
     return warnings
 
 
@@ -359,7 +361,7 @@ def write_batch(
         write_record(parts / f"{batch_id}{RECORD_SUFFIX}", hashes)
         write_bytes(parts / f"{batch_id}.runs.parquet", runs_bytes)
     except OSError as err:
-        raise OutputError(
+        raise WriteError(
             f"cannot write results to {out_dir}: {err.strerror or err}; "
             "earlier batches are intact, rerun the same command to resume"
         ) from None

@@ -64,6 +64,10 @@ class OutputError(Exception):
     """The results folder cannot be used (another sweep's results, unwritable, disk full)."""
 
 
+class WriteError(OutputError):
+    """The results folder cannot be written (read-only, disk full): exit status 1."""
+
+
 class DamagedError(OutputError):
     """A file of the results folder cannot be read; the message says which and what to run."""
 
