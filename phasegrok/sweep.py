@@ -30,12 +30,11 @@ from phasegrok.config.load import ConfigError, load_sweep
 from phasegrok.config.overrides import GRAMMAR
 from phasegrok.plan.groups import grid_columns, plan
 from phasegrok.plan.limits import (
-    MAX_BYTES_WITHOUT_YES,
-    MAX_RUNS_WITHOUT_YES,
     check_limits,
     describe,
     duration,
     limit_problem,
+    needs_yes,
 )
 from phasegrok.run import ray_executor, workers
 from phasegrok.run.host import use_compile_cache, use_host_devices
@@ -301,10 +300,7 @@ def _main(argv: list[str] | None) -> int:
                 print(kept_aside(aside, out_dir))
             return 0
         check_limits(the_plan)
-        est = the_plan.estimate()
-        if not args.yes and (
-            the_plan.n_runs > MAX_RUNS_WITHOUT_YES or est["bytes"] > MAX_BYTES_WITHOUT_YES
-        ):
+        if not args.yes and needs_yes(the_plan):  # the refinement budget counted too
             raise ConfigError(
                 "grid", f"{summary}; this is very large: check the grid, or pass --yes"
             )
