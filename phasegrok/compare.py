@@ -25,8 +25,14 @@ cannot (no reference, an unreadable folder or table, axes that do not match).
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+if __name__ == "__main__":  # the command: its one handler first, then the heavy imports below
+    from phasegrok.command import run_command
+
+    sys.exit(run_command("phasegrok.compare", prefix="phasegrok.compare: error: "))
+
+import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,6 +51,7 @@ from phasegrok.analysis.comparison import (
     phase_agreement,
 )
 from phasegrok.analysis.results import Results, load
+from phasegrok.command import guarded
 from phasegrok.config.reference import REFERENCE_FILE, Reference, ReferenceError, read_reference
 from phasegrok.config.schema import ClassifySpec
 from phasegrok.store import folder as store
@@ -75,6 +82,12 @@ def load_inputs(results_dir: Path, ref_path: str | None) -> tuple[Results, Refer
     if not path.is_file():
         where = "" if ref_path else " (the sweep had no `reference:` key)"
         raise CompareError(f"no reference: {path} does not exist{where}; pass --ref CSV")
+    problem = None if ref_path else store.copy_problem(results_dir, REFERENCE_FILE)
+    if problem:  # the sweep's copy, hashed when copied
+        raise CompareError(
+            f"{problem}: it is not the table the sweep copied; rerun the sweep from its own "
+            "file (which copies its reference anew), or pass --ref CSV"
+        )
     try:
         return load(results_dir), read_reference(path)
     except (ReferenceError, store.OutputError, ValueError) as err:
@@ -185,6 +198,11 @@ def draw(results: Results, ref: Reference, m: Matched, text: str) -> Path | None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point; returns the exit status (130 interrupted, 1 cannot write)."""
+    return guarded(lambda: _main(argv), prefix="phasegrok.compare: error: ")
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     d = Path(args.results_dir)
     try:
@@ -200,7 +218,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     if png is not None:
         print(f"wrote {png}", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -25,8 +25,14 @@ line on stderr naming the key (or run id) and what is allowed, exit status 2, no
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+if __name__ == "__main__":  # the command: its one handler first, then the heavy imports below
+    from phasegrok.command import run_command
+
+    sys.exit(run_command("phasegrok.plot", prefix="phasegrok.plot: error: "))
+
+import argparse
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -38,6 +44,7 @@ from pydantic import ValidationError
 
 from phasegrok.analysis.classify import classify_runs
 from phasegrok.analysis.results import load
+from phasegrok.command import guarded
 from phasegrok.config.schema import ClassifySpec
 from phasegrok.store import folder as store
 from phasegrok.store.folder import (
@@ -167,7 +174,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point; returns the exit status."""
+    """CLI entry point; returns the exit status (130 interrupted, 1 cannot write)."""
+    return guarded(lambda: _main(argv), prefix="phasegrok.plot: error: ")
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     d = Path(args.results_dir)
     try:
@@ -227,7 +238,3 @@ def _check_plot_axes(sweep: Mapping[str, Any], runs: pd.DataFrame) -> None:
                     f"plots[{i}].{axis}: '{key}' is not a column of runs.parquet; swept: "
                     + (", ".join(sweep.get("grid") or {}) or "none")
                 )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

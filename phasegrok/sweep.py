@@ -7,32 +7,38 @@ with the executor the flags ask for (this process, `--worker`, `--merge`, `--exe
 
 from __future__ import annotations
 
+import sys
+
+if __name__ == "__main__":  # the command: its one handler first, then the heavy imports below
+    from phasegrok.command import run_command
+
+    sys.exit(run_command("phasegrok.sweep"))
+
 import argparse
 import math
-import signal
-import sys
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from phasegrok.analysis.results import Results
+from phasegrok.command import guarded, one_line, when_interrupted
 from phasegrok.config.load import ConfigError, load_sweep
 from phasegrok.config.overrides import GRAMMAR
 from phasegrok.plan.groups import grid_columns, plan
 from phasegrok.plan.limits import (
-    MAX_BYTES_WITHOUT_YES,
-    MAX_RUNS_WITHOUT_YES,
     check_limits,
     describe,
     duration,
     limit_problem,
+    needs_yes,
 )
 from phasegrok.run import ray_executor, workers
 from phasegrok.run.host import use_compile_cache, use_host_devices
-from phasegrok.run.local import Interrupted, folder_plan
+from phasegrok.run.local import folder_plan
 from phasegrok.run.pipeline import (
     Executor,
     LocalExecutor,
@@ -47,6 +53,7 @@ from phasegrok.run.pipeline import (
 from phasegrok.store import folder as store
 from phasegrok.store.claims import DEFAULT_TIMEOUT, live_claims
 from phasegrok.store.parts import DAMAGED, check_parts, part_rows
+from phasegrok.store.verify import damaged_tables
 
 __all__ = ["check_limits", "describe", "folder_plan", "main", "run_sweep"]
 
@@ -108,6 +115,11 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run",
         action="store_true",
         help="validate, estimate, and exit (with overrides: print the resolved sweep first)",
+    )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="check every file of --out against its checksums; write nothing (exit 1: damaged)",
     )
     parser.add_argument("--yes", action="store_true", help="allow a very large sweep")
     parser.add_argument("--force", action="store_true", help="replace another sweep's results")
@@ -195,13 +207,24 @@ def _warn(message: str) -> None:
 
 
 def _fail(message: str, status: int) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {one_line(message)}", file=sys.stderr)
     return status
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    # SIGTERM behaves like Ctrl-C: the batch in flight is dropped, finished ones are kept.
-    raise KeyboardInterrupt
+def _saved(spec: Any, out_dir: Path) -> str:
+    """What an interrupt leaves: the sweep's runs the whole folder holds (its grid's and its
+    refinement rounds'), against the grid and the refinement budget."""
+    from phasegrok.analysis.rounds import sweep_rounds
+
+    saved = len(sweep_rounds(spec, out_dir)) if (out_dir / store.MANIFEST).is_file() else 0
+    total = plan(spec).n_runs
+    refine = spec.file.refine
+    budget = refine.max_runs if refine is not None and refine.rounds else 0
+    of = f"{total + budget} runs (the grid's {total} and up to {budget} of refinement)"
+    return (
+        f"{saved} of {of if budget else f'{total} runs'} are saved (this folder in all) in "
+        f"{out_dir}; run the same command again to resume"
+    )
 
 
 def _executor(args: argparse.Namespace) -> Executor:
@@ -222,7 +245,28 @@ def _option_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _verify(identity: str, out_dir: Path) -> int:
+    """--verify: one line per damaged file, then the summary; 0 intact, 1 damaged."""
+    from phasegrok.store.verify import verify_folder
+
+    if not (out_dir / store.MANIFEST).is_file():
+        return _fail(f"--out: {out_dir} holds no phasegrok results to verify", 2)
+    try:
+        verdict = verify_folder(out_dir, identity)
+    except OSError as err:
+        return _fail(f"{out_dir} cannot be read: {err.strerror or err}", 1)
+    for line in verdict.damaged:
+        print(f"damaged: {line}")
+    print(verdict.summary())
+    return 0 if verdict.intact else 1
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The command: its status (2 bad input, 1 cannot write or damaged, 130 interrupted)."""
+    return guarded(partial(_main, argv))
+
+
+def _main(argv: list[str] | None) -> int:
     use_host_devices()
     args = _parser().parse_intermixed_args(argv)
     problem = _option_problem(args)
@@ -231,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = load_sweep(args.sweep, args.overrides)
         out_dir = Path(args.out) if args.out else default_out(spec)
+        when_interrupted(partial(_saved, spec, out_dir))
+        if args.verify:
+            return _verify(spec.identity(), out_dir)
         # Another sweep's folder: refused, or (--force) emptied first, so none of its runs count.
         refusal = folder_refusal(spec, out_dir) if args.dry_run else None
         own = (out_dir / store.MANIFEST).exists() and refusal is None
@@ -242,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             for damage in scan.damaged if scan else []:
                 _warn(f"{damage}; the sweep will move it to {DAMAGED} and train its runs")
+            for line in damaged_tables(out_dir) if scan else []:
+                _warn(f"{line}; the sweep will assemble it again from the parts")
             problem = limit_problem(the_plan) or (None if args.force else refusal)
             if args.overrides:  # what the overrides made of the file
                 print(yaml.safe_dump(spec.resolved_dict(), sort_keys=False).rstrip())
@@ -251,10 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(kept_aside(aside, out_dir))
             return 0
         check_limits(the_plan)
-        est = the_plan.estimate()
-        if not args.yes and (
-            the_plan.n_runs > MAX_RUNS_WITHOUT_YES or est["bytes"] > MAX_BYTES_WITHOUT_YES
-        ):
+        if not args.yes and needs_yes(the_plan):  # the refinement budget counted too
             raise ConfigError(
                 "grid", f"{summary}; this is very large: check the grid, or pass --yes"
             )
@@ -277,23 +323,15 @@ def main(argv: list[str] | None = None) -> int:
         return workers.merge(spec, options, args.allow_partial)
     try:
         warnings = prepare(spec, options)
+    except store.WriteError as err:  # cannot write: 1, wherever it happens
+        return _fail(str(err), 1)
     except store.OutputError as err:
         return _fail(str(err), 2)
-    except OSError as err:
-        return _fail(f"cannot write to {out_dir}: {err.strerror or err}", 1)
-    signal.signal(signal.SIGTERM, _terminate)
     start = time.perf_counter()
     use_compile_cache()
     executor = _executor(args)
     try:
         results = execute(spec, options, executor, warnings=warnings, summary=summary)
-    except Interrupted as stop:
-        print(
-            f"\ninterrupted: {stop.finished} of {stop.total} runs are saved in {out_dir}; "
-            f"run the same command again to resume",
-            file=sys.stderr,
-        )
-        return 130
     except (store.OutputError, ray_executor.TaskFailed) as err:
         return _fail(str(err), 1)
     except ConfigError as err:  # an arrays task's file changed while training
@@ -305,7 +343,3 @@ def main(argv: list[str] | None = None) -> int:
     phases = ", ".join(f"{k} {v}" for k, v in counts.items())
     print(f"done in {duration(elapsed)}: {len(results.runs)} runs in {out_dir} ({phases})")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,6 +17,7 @@ from phasegrok.analysis.comparison import majority_phase, spearman
 from phasegrok.compare import main as compare_main
 from phasegrok.config.load import ConfigError, load_sweep
 from phasegrok.config.reference import REFERENCE_FILE
+from phasegrok.store.integrity import file_digest, record_tables
 from phasegrok.sweep import main as sweep_main
 
 WD = "optimizer.weight_decay"
@@ -48,6 +49,13 @@ def _folder(trained: Path, tmp_path: Path) -> Path:
     out = tmp_path / "results"
     shutil.copytree(trained, out)
     return out
+
+
+def _as_copied(out: Path, ref: pd.DataFrame) -> None:
+    """`ref` as the folder's reference.csv, recorded as the sweep records its copy (an edit
+    of the copy alone is refused: `test_integrity`)."""
+    ref.to_csv(out / REFERENCE_FILE, index=False)
+    record_tables(out, {REFERENCE_FILE: file_digest(out / REFERENCE_FILE)})
 
 
 def _majorities(runs: pd.DataFrame) -> dict[tuple[float, int], str]:
@@ -93,7 +101,7 @@ def test_compare_counts_agreement_cell_by_cell_and_draws(trained, tmp_path, caps
     rows.append({WD: 0.3, SIZE: 100, "phase": "grok"})  # a reference cell that was not run
     ref = pd.DataFrame(rows)
     ref[WD] = ref[WD] * (1 + 1e-9)  # floats off in the last digits still match
-    ref.to_csv(out / REFERENCE_FILE, index=False)
+    _as_copied(out, ref)
     assert compare_main([str(out)]) == 0
     printed = capsys.readouterr().out.strip().splitlines()
     published = {cells[0]: wrong, **{c: ours[c] for c in cells[1:]}}
@@ -137,7 +145,7 @@ def test_compare_reclassifies_with_pair_rule_and_reports_the_accuracy_rule(
     out = _folder(trained, tmp_path)
     runs = phasegrok.load(out).runs
     ref = pd.DataFrame({WD: runs[WD], SIZE: runs[SIZE], "phase": "confuse"})
-    ref.drop_duplicates().to_csv(out / REFERENCE_FILE, index=False)
+    _as_copied(out, ref.drop_duplicates())
     assert compare_main([str(out), "--rule", "pair", "--no-figure"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1].startswith("agree ") and lines[-2].startswith("accuracy rule: agree ")
@@ -161,7 +169,7 @@ def test_compare_exits_2_with_one_line_when_it_cannot_compare(
     out = _folder(trained, tmp_path)
     (out / REFERENCE_FILE).unlink()
     if table is not None:
-        pd.DataFrame(table).to_csv(out / REFERENCE_FILE, index=False)
+        _as_copied(out, pd.DataFrame(table))
     assert compare_main([str(out)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""

@@ -278,10 +278,13 @@ def test_parts_written_without_checksums_are_read_and_kept(reference, tmp_path, 
     for path in [*(out / "parts").glob("*.parquet"), out / "runs.parquet", out / "curves.parquet"]:
         table = pq.read_table(path)
         pq.write_table(table, path, write_page_checksum=False)  # as before checksums
+    for record in [*(out / "parts").glob("*.sha256"), out / "tables.sha256"]:
+        record.unlink()  # ... and before SHA-256 records
     assert main([str(sweep_file), "--out", str(out), *ARGS]) == 0
     err = capsys.readouterr().err
     assert "warning" not in err and "12 runs (12 already done)" in err, err
     assert not (out / "parts" / "damaged").exists()
+    assert len(list((out / "parts").glob("*.sha256"))) == 3  # checked by reading, recorded
     results = phasegrok.load(out)
     pd.testing.assert_frame_equal(results.curves, pd.read_parquet(reference[1] / "curves.parquet"))
 

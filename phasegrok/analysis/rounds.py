@@ -68,12 +68,21 @@ def round_seed(spec: SweepSpec, round_index: int) -> int:
     return spec.file.grid_seed * 1009 + round_index
 
 
+def refined_axes(spec: SweepSpec) -> tuple[str, ...]:
+    """The refined axes in the grid's order, whatever the order `refine.axes` names them in:
+    the same sweep chooses the same points, so a rerun with the axes named the other way
+    round finds its rounds' runs and trains none past `max_runs`."""
+    assert spec.file.refine is not None
+    named = refine_axes(spec.file.refine, spec.grid, SAMPLEABLE_KEYS)
+    return tuple(key for key in spec.grid if key in named)
+
+
 def plan_round(spec: SweepSpec, runs: pd.DataFrame, round_index: int) -> list[tuple[Any, ...]]:
     """The points of round `round_index`, from the runs of the rounds before it (`runs`: the
     folder's classified runs with `refine_round`). Pure: the same runs, the same points."""
     refine = spec.file.refine
     assert refine is not None  # rounds are planned for a sweep with `refine:` alone
-    axes = refine_axes(refine, spec.grid, SAMPLEABLE_KEYS)
+    axes = refined_axes(spec)
     before = runs[runs[COLUMN] < round_index]
     used = int((before[COLUMN] >= 1).sum())
     budget = round_budget(refine.max_runs, used, refine.rounds, round_index)
@@ -137,7 +146,7 @@ def run_rounds(
         return members
     if train is None and len(members) < plan(spec).n_runs:
         return members
-    axes = refine_axes(refine, spec.grid, SAMPLEABLE_KEYS)
+    axes = refined_axes(spec)
     runs = finished_runs(spec, out_dir, members)
     for round_index in range(1, refine.rounds + 1):
         points = plan_round(spec, runs, round_index)

@@ -75,15 +75,38 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3.15e7:.2g} years"
 
 
+def refine_budget(the_plan: Plan) -> int:
+    """The runs the sweep's refinement rounds may add (`refine.max_runs`; 0 without rounds)."""
+    refine = the_plan.spec.file.refine
+    return refine.max_runs if refine is not None and refine.rounds else 0
+
+
+def total_runs(the_plan: Plan) -> int:
+    """The most runs the sweep may train: its grid's and its refinement budget."""
+    return the_plan.n_runs + refine_budget(the_plan)
+
+
+def needs_yes(the_plan: Plan) -> bool:
+    """Whether the sweep, refinement budget included, is above what runs without --yes."""
+    per_run = the_plan.estimate()["bytes"] / max(1, the_plan.n_runs)
+    size = the_plan.estimate()["bytes"] + per_run * refine_budget(the_plan)
+    return total_runs(the_plan) > MAX_RUNS_WITHOUT_YES or size > MAX_BYTES_WITHOUT_YES
+
+
 def limit_problem(the_plan: Plan) -> str | None:
-    """Why the sweep is refused even with --yes: above MAX_RUNS or MAX_CURVE_POINTS, or one
-    run needs more memory than this machine has. None if it is not."""
+    """Why the sweep is refused even with --yes: above MAX_RUNS or MAX_CURVE_POINTS (its
+    refinement budget counted as runs of the grid's length), or one run needs more memory
+    than this machine has. None if it is not."""
     points = the_plan.curve_points()
-    if the_plan.n_runs > MAX_RUNS or points > MAX_CURVE_POINTS:
+    points += refine_budget(the_plan) * (points // max(1, the_plan.n_runs))
+    if total_runs(the_plan) > MAX_RUNS or points > MAX_CURVE_POINTS:
+        budget = refine_budget(the_plan)
+        runs = f"{total_runs(the_plan)} runs with its refinement budget, " if budget else ""
         return (
             f"at most {MAX_RUNS} runs and {MAX_CURVE_POINTS} curve points (runs x eval points; "
-            f"this sweep: {points}) per sweep, even with --yes, as the results are assembled "
-            "in memory: split the grid into several sweeps"
+            f"this sweep: {runs}{points} points) per sweep, even with --yes, as the results "
+            "are assembled in memory: split the grid into several sweeps"
+            + (", or lower refine.max_runs" if budget else "")
         )
     import psutil
 

@@ -24,14 +24,6 @@ from phasegrok.tasks import TASKS
 from phasegrok.tasks.base import FOURIER
 
 
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM while training: `finished` of `total` runs are saved."""
-
-    def __init__(self, finished: int, total: int):
-        super().__init__(f"{finished} of {total} runs finished")
-        self.finished, self.total = finished, total
-
-
 def folder_plan(spec: SweepSpec, out_dir: Path) -> Plan:
     """The sweep's plan against the runs already in `out_dir` (its whole batches)."""
     parts = check_parts(out_dir).whole if (out_dir / store.MANIFEST).exists() else []
@@ -138,9 +130,9 @@ def train_missing(
                 page.add(runs_part, curves_part)
             finished += len(batch.runs)
             bar.set_postfix_str(f"runs {n_done + finished}/{the_plan.n_runs}")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the command says what the folder holds (`phasegrok.command`)
         bar.close()
-        raise Interrupted(n_done + finished, the_plan.n_runs) from None
+        raise
     finally:  # what was measured calibrates the next estimate, interrupted or not
         recorder.save()
     bar.close()

@@ -25,11 +25,12 @@ from phasegrok.analysis.results import Results, with_frames
 from phasegrok.analysis.rounds import COLUMN as ROUND
 from phasegrok.analysis.rounds import run_rounds, sweep_rounds
 from phasegrok.config.load import SweepSpec
-from phasegrok.config.reference import copy_reference
+from phasegrok.config.reference import REFERENCE_FILE, copy_reference
 from phasegrok.plan.groups import grid_columns, locate, plan
 from phasegrok.run.local import train_missing
 from phasegrok.store import folder as store
 from phasegrok.store import progress as progress_store
+from phasegrok.store.integrity import file_digest, forget_tables, record_tables
 from phasegrok.store.parts import PARTS, check_parts, part_rows
 
 if TYPE_CHECKING:
@@ -104,8 +105,20 @@ def train_round(train: Callable[..., None], options: RunOptions, spec: SweepSpec
 def prepare(spec: SweepSpec, options: RunOptions) -> list[str]:
     """Make the folder ready (`store.prepare`: refuses another sweep's folder unless `force`)
     and copy the sweep's reference table into it; returns the warnings to say."""
-    warnings = store.prepare(options.out_dir, spec.identity(), spec.resolved_dict(), options.force)
-    copy_reference(spec.reference, options.out_dir)
+    out_dir = options.out_dir
+    warnings = store.prepare(out_dir, spec.identity(), spec.resolved_dict(), options.force)
+    copy = out_dir / REFERENCE_FILE
+    if spec.reference is not None and copy.is_file() and copy.resolve() == spec.reference.resolve():
+        problem = store.copy_problem(out_dir, REFERENCE_FILE)  # the folder's own copy, rerun
+        if problem:
+            raise store.OutputError(
+                f"{problem}: it is not the table the sweep copied; run the sweep from its own "
+                "file (which copies its reference anew), or copy that table there again"
+            )
+    elif spec.reference is not None:
+        copy_reference(spec.reference, out_dir)
+    if spec.reference is not None:  # recorded when copied (an older folder's copy: now)
+        record_tables(out_dir, {REFERENCE_FILE: file_digest(copy)})
     return warnings
 
 
@@ -189,12 +202,16 @@ def finish(
     own = first if batch is not None and first.is_file() else next(iter(parts), None)
     metadata = store.read_metadata(own) if own is not None else {}
     metadata["sweep"] = spec.resolved_dict()
-    try:
-        store.write_table(out_dir / store.CURVES, curves_df, metadata)
-        store.write_table(out_dir / store.RUNS, runs_df, metadata)
-        progress_store.assemble(out_dir, runs_df["run_id"], metadata)
+    try:  # recorded (tables.sha256) once written; unrecorded meanwhile, never mismatched
+        forget_tables(out_dir, list(store.ASSEMBLED))
+        hashes = {
+            store.CURVES: store.write_table(out_dir / store.CURVES, curves_df, metadata),
+            store.RUNS: store.write_table(out_dir / store.RUNS, runs_df, metadata),
+            progress_store.PROGRESS: progress_store.assemble(out_dir, runs_df["run_id"], metadata),
+        }
+        record_tables(out_dir, {name: h for name, h in hashes.items() if h is not None})
     except OSError as err:
-        raise store.OutputError(f"cannot write to {out_dir}: {err.strerror or err}") from None
+        raise store.WriteError(f"cannot write to {out_dir}: {err.strerror or err}") from None
     results = with_frames(out_dir, runs_df, curves_df, spec.resolved_dict())
     if plots:
         from phasegrok.report import draw_all

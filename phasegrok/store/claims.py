@@ -21,7 +21,6 @@ import math
 import os
 import secrets
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -30,19 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from phasegrok.store.atomic import host_name, unique_suffix
 from phasegrok.store.parts import PARTS
 
+__all__ = ["host_name", "unique_suffix"]  # defined in atomic, used here and by workers
 CLAIMS = f"{PARTS}/claims"
 DEFAULT_TIMEOUT = 600.0
-
-
-def host_name() -> str:
-    return socket.gethostname()
-
-
-def unique_suffix() -> str:
-    """host-pid-random: a temporary name no other process, on any host, uses."""
-    return f"{host_name()}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
 def pid_alive(pid: int) -> bool:

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -37,19 +36,36 @@ import pyarrow.parquet as pq
 import yaml
 
 from phasegrok.config.schema import ClassifySpec
-from phasegrok.store.claims import live_claims, unique_suffix
+from phasegrok.store.atomic import atomic_write, write_bytes, write_text
+from phasegrok.store.claims import live_claims
 from phasegrok.store.columns import CLASSIFY_META
+from phasegrok.store.frames import curves_frame, runs_frame
+from phasegrok.store.integrity import (
+    RECORD_SUFFIX,
+    TABLES_RECORD,
+    VERIFY,
+    RecordError,
+    digest,
+    file_digest,
+    forget_tables,
+    read_frame_checked,
+    record_tables,
+    table_hash,
+    write_record,
+)
 from phasegrok.store.parts import (
     DAMAGED,
     PARTS,
+    PROGRESS_SUFFIX,
     READ_ERRORS,
-    VERIFY,
     DamagedError,
     OutputError,
+    WriteError,
     check_parts,
     damage_reason,
     part_rows,
     quarantine,
+    recorded_hash,
     remove_unfinished,
 )
 
@@ -60,7 +76,18 @@ RUNS, CURVES = "runs.parquet", "curves.parquet"
 ASSEMBLED = (RUNS, CURVES, "progress.parquet")
 
 
-__all__ = ["DamagedError", "OutputError"]  # defined in parts (load_params raises one)
+# Defined elsewhere, used through folder: the errors (in parts: load_params raises one), the
+# frames of a batch, the atomic writes (the report's files).
+__all__ = [
+    "DamagedError",
+    "OutputError",
+    "WriteError",
+    "atomic_write",
+    "curves_frame",
+    "runs_frame",
+    "write_bytes",
+    "write_text",
+]
 
 
 def package_versions() -> dict[str, str]:
@@ -74,37 +101,14 @@ def package_versions() -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------------------------
-# Atomic files
+# Parquet files
 
 
-def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
-    """Write through `write(file)` to a temporary name, fsync, then rename over `path`."""
-    tmp = path.with_name(f".{path.name}.tmp-{unique_suffix()}")  # unique across hosts
-    try:
-        with open(tmp, mode) as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda f: f.write(text), mode="w")
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    atomic_write(path, lambda f: f.write(data))
-
-
-def write_table(
-    path: Path,
+def table_bytes(
     frame: pd.DataFrame,
     metadata: dict[str, Any] | None = None,
     extra: dict[bytes, bytes] | None = None,
-) -> None:
+) -> bytes:
     """Parquet with `metadata` (JSON) under the schema key b'phasegrok', plus raw `extra` keys;
     every page carries its CRC-32 checksum, which every read verifies (`read_frame`)."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -112,7 +116,21 @@ def write_table(
     if metadata is not None:
         merged[b"phasegrok"] = json.dumps(metadata).encode()
     table = table.replace_schema_metadata(merged)
-    atomic_write(path, lambda f: pq.write_table(table, f, write_page_checksum=True))
+    sink = io.BytesIO()
+    pq.write_table(table, sink, write_page_checksum=True)
+    return sink.getvalue()
+
+
+def write_table(
+    path: Path,
+    frame: pd.DataFrame,
+    metadata: dict[str, Any] | None = None,
+    extra: dict[bytes, bytes] | None = None,
+) -> str:
+    """Write `table_bytes(frame, metadata, extra)` to `path`; returns their SHA-256."""
+    data = table_bytes(frame, metadata, extra)
+    write_bytes(path, data)
+    return digest(data)
 
 
 def read_frame(path: str | Path) -> pd.DataFrame:
@@ -122,16 +140,37 @@ def read_frame(path: str | Path) -> pd.DataFrame:
 
 
 def read_assembled(out_dir: Path, name: str) -> pd.DataFrame:
-    """runs.parquet / curves.parquet of `out_dir`, verified; DamagedError (one line) where it
-    cannot be read or fails its checksums: never served."""
+    """runs.parquet / curves.parquet / progress.parquet of `out_dir`, verified (its SHA-256 in
+    tables.sha256, its page checksums); DamagedError (one line) where it cannot be read or
+    fails either: never served."""
     path = out_dir / name
     try:
-        return read_frame(path)
+        expected = table_hash(out_dir, name)
+    except RecordError:
+        raise DamagedError(
+            f"{out_dir / TABLES_RECORD} cannot be read (a changed byte); {rerun_hint(out_dir)} "
+            "to assemble the tables again"
+        ) from None
+    try:
+        return read_frame_checked(path, expected)
     except READ_ERRORS as err:
         raise DamagedError(
             f"{path} {damage_reason(err)}; {rerun_hint(out_dir)} to assemble it again from "
             "the parts"
         ) from None
+
+
+def copy_problem(out_dir: Path, name: str) -> str | None:
+    """Why the top-level file `name` (the copied reference.csv) is not as tables.sha256 says it
+    was written, or None (also where it has no record)."""
+    try:
+        expected = table_hash(out_dir, name)
+    except RecordError:
+        return f"{out_dir / TABLES_RECORD} cannot be read (a changed byte)"
+    path = out_dir / name
+    if expected is None or not path.is_file() or file_digest(path) == expected:
+        return None
+    return f"{path} fails its checksum (a changed byte)"
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
@@ -156,7 +195,8 @@ def write_runs(path: Path, runs: pd.DataFrame, classify: Mapping[str, Any] | Non
     kept.pop(CLASSIFY_META, None)
     if classify is not None:
         kept[CLASSIFY_META] = json.dumps(dict(classify)).encode()
-    write_table(path, runs, extra=kept)
+    forget_tables(path.parent, [path.name])
+    record_tables(path.parent, {path.name: write_table(path, runs, extra=kept)})
 
 
 def read_sweep(out_dir: Path) -> dict[str, Any]:
@@ -227,10 +267,13 @@ def prepare(out_dir: Path, identity: str, resolved: dict[str, Any], force: bool)
     try:
         (out_dir / PARTS).mkdir(parents=True, exist_ok=True)
         remove_unfinished(out_dir / PARTS, keep=live_claims(out_dir))
+        scan = check_parts(out_dir, full=True)
         warnings = [
             f"{damage}; moved to {out_dir / DAMAGED}, its runs will be trained again"
-            for damage in quarantine(out_dir, check_parts(out_dir, full=True).damaged)
+            for damage in quarantine(out_dir, scan.damaged)
         ]
+        for batch_id, hashes in scan.unrecorded.items():  # written before records: checked
+            write_record(out_dir / PARTS / f"{batch_id}{RECORD_SUFFIX}", hashes)
         write_text(manifest, json.dumps({"identity": identity, "name": resolved["name"]}, indent=1))
         text = yaml.safe_dump(resolved, sort_keys=False)
         before = out_dir / SWEEP_YAML
@@ -239,7 +282,7 @@ def prepare(out_dir: Path, identity: str, resolved: dict[str, Any], force: bool)
                 (out_dir / name).unlink(missing_ok=True)
         write_text(before, text)
     except OSError as err:
-        raise OutputError(f"cannot write to {out_dir}: {err.strerror or err}") from None
+        raise WriteError(f"cannot write to {out_dir}: {err.strerror or err}") from None
     return warnings
 
 
@@ -257,7 +300,7 @@ def foreign_entries(out_dir: Path) -> list[Path]:
 def clear(out_dir: Path) -> None:
     """Remove phasegrok's own files from `out_dir` (for --force)."""
     shutil.rmtree(out_dir / PARTS, ignore_errors=True)
-    for name in (MANIFEST, SWEEP_YAML, *ASSEMBLED):
+    for name in (MANIFEST, SWEEP_YAML, *ASSEMBLED, TABLES_RECORD):
         (out_dir / name).unlink(missing_ok=True)
 
 
@@ -268,55 +311,6 @@ def done_run_ids(out_dir: Path) -> set[str]:
 
 # --------------------------------------------------------------------------------------------
 # Batches
-
-
-def _json_cell(key: str, value: Any) -> Any:
-    # Lists become JSON text and batch_size ("full" or an int) text, so every column has one
-    # type and groupby / pivot work on them.
-    if isinstance(value, list | tuple):
-        return json.dumps(value)
-    return str(value) if key == "optimizer.batch_size" else value
-
-
-def runs_frame(
-    configs: list[dict[str, Any]],
-    run_ids: list[str],
-    seeds: list[int],
-    n_classes: int,
-    names: tuple[str, ...],
-    metrics: np.ndarray,
-    extra: dict[str, Any],
-) -> pd.DataFrame:
-    """One row per run: its resolved hyperparameters and final / best metrics (`names` are the
-    columns of `metrics`, shape (runs, eval points, len(names)))."""
-    rows = []
-    for cfg, run_id, seed, curve in zip(configs, run_ids, seeds, metrics, strict=True):
-        row = {"run_id": run_id, **{k: _json_cell(k, v) for k, v in cfg.items()}, "seed": seed}
-        row["n_classes"] = n_classes
-        with np.errstate(invalid="ignore"):
-            for i, name in enumerate(names):
-                row[f"final_{name}"] = float(curve[-1, i])
-            for name in ("train_loss", "test_loss"):
-                row[f"best_{name}"] = float(np.nanmin(curve[:, names.index(name)], initial=np.inf))
-            for name in ("train_acc", "test_acc"):
-                row[f"best_{name}"] = float(np.nanmax(curve[:, names.index(name)], initial=-np.inf))
-        rows.append({**row, **extra})
-    return pd.DataFrame(rows)
-
-
-def curves_frame(
-    run_ids: list[str], steps: np.ndarray, names: tuple[str, ...], metrics: np.ndarray
-) -> pd.DataFrame:
-    n_runs, n_points, _ = metrics.shape
-    frame = pd.DataFrame(
-        {
-            "run_id": np.repeat(np.asarray(run_ids, dtype=object), n_points),
-            "step": np.tile(steps.astype(np.int64), n_runs),
-        }
-    )
-    for i, name in enumerate(names):
-        frame[name] = metrics[:, :, i].reshape(-1)
-    return frame
 
 
 def _flat_params(params: dict[int, Any], run_ids: list[str]) -> dict[str, np.ndarray]:
@@ -345,18 +339,29 @@ def write_batch(
     params: dict[int, Any],
     metadata: dict[str, Any],
 ) -> None:
-    """Write one finished batch: curves, then params, then the runs part that commits it."""
+    """Write one finished batch: curves, then params, then its record (the SHA-256 of each
+    of its files, its progress part too where `store.progress` wrote one), then the runs part
+    that commits it."""
     parts = out_dir / PARTS
     run_ids = list(runs["run_id"])
+    hashes = {}
     try:
-        write_table(parts / f"{batch_id}.curves.parquet", curves, metadata)
+        name = f"{batch_id}.curves.parquet"
+        hashes[name] = write_table(parts / name, curves, metadata)
         buffer = io.BytesIO()
         # numpy's stubs take any ** mapping for the keyword `allow_pickle` too
         np.savez(buffer, **_flat_params(params, run_ids))  # type: ignore[arg-type]
-        atomic_write(parts / f"{batch_id}.params.npz", lambda f: f.write(buffer.getvalue()))
-        write_table(parts / f"{batch_id}.runs.parquet", runs, metadata)
+        hashes[f"{batch_id}.params.npz"] = digest(buffer.getvalue())
+        write_bytes(parts / f"{batch_id}.params.npz", buffer.getvalue())
+        progress = parts / f"{batch_id}{PROGRESS_SUFFIX}"
+        if progress.is_file():
+            hashes[progress.name] = file_digest(progress)
+        runs_bytes = table_bytes(runs, metadata)
+        hashes[f"{batch_id}.runs.parquet"] = digest(runs_bytes)
+        write_record(parts / f"{batch_id}{RECORD_SUFFIX}", hashes)
+        write_bytes(parts / f"{batch_id}.runs.parquet", runs_bytes)
     except OSError as err:
-        raise OutputError(
+        raise WriteError(
             f"cannot write results to {out_dir}: {err.strerror or err}; "
             "earlier batches are intact, rerun the same command to resume"
         ) from None
@@ -402,7 +407,7 @@ def assemble(
 
 def _read_part(out_dir: Path, path: Path) -> pd.DataFrame:
     try:
-        return read_frame(path)
+        return read_frame_checked(path, recorded_hash(path))
     except READ_ERRORS as err:
         raise DamagedError(
             f"{path} {damage_reason(err)}; {rerun_hint(out_dir)} "
