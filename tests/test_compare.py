@@ -209,7 +209,7 @@ def test_compare_classifies_by_the_references_own_rule(trained, tmp_path, capsys
     out = _folder(trained, tmp_path)
     runs = phasegrok.load(out).runs
     ref = pd.DataFrame({WD: runs[WD], SIZE: runs[SIZE], "phase": "confuse", "rule": "liu"})
-    ref.drop_duplicates().to_csv(out / REFERENCE_FILE, index=False)
+    _as_copied(out, ref.drop_duplicates())
     assert compare_main([str(out), "--no-figure"]) == 0
     text = capsys.readouterr().out
     assert "(rule: liu;" in text.strip().splitlines()[-1]

@@ -7,12 +7,12 @@ expands its grid; the rules across keys are in `rules`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import NoneType
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from phasegrok.config.fields import PER_RUN, PER_SIZE_BUCKET, Added, Doc, Traced, group_meaning
 from phasegrok.config.rules import EMBEDDING_GROUP
 from phasegrok.tasks import TaskKind
 
@@ -67,50 +67,6 @@ class ClassifySpec(BaseModel):
 
 
 MIN_STEP = 1 / 256  # shortest edge cut, in the [0, 1] scale of each axis
-
-
-@dataclass(frozen=True)
-class Traced:
-    """Declared on a schema field: the key is traced (a value per run on the run axis of one
-    compiled program), not static (a change of it is another program). `within`: "run" for any
-    value, "size bucket" for the train-set size (traced among runs whose train sets pad to the
-    same rows). Every rule on a traced key is an interval, so a grid is valid for all its values
-    once it is at their smallest and largest: a traced axis may be of any length."""
-
-    within: Literal["run", "size bucket"] = "run"
-
-
-PER_RUN = Traced("run")
-PER_SIZE_BUCKET = Traced("size bucket")
-
-
-@dataclass(frozen=True)
-class Added:
-    """Declared on a run key added after run ids were first made (`plan.make_run_id`): a run
-    at its default, or blank (None) where its kind does not read it, leaves it out of its id,
-    so the runs of folders written before the key keep their ids and are not trained again.
-    Every run key added from now on is declared so. `by`: what added it."""
-
-    by: str
-
-
-@dataclass(frozen=True)
-class Doc:
-    """Declared on a run key's field: what it means and its unit (its column in runs.parquet,
-    `store.columns`), and its axis label and short name in figures (`report.grid`; the key
-    itself, or its last part, where none is given)."""
-
-    meaning: str
-    unit: str = ""
-    label: str = ""
-    short: str = ""
-
-
-def group_meaning(name: str) -> str:
-    return (
-        f"the learned embedding's own {name} as trained (inherited values filled in); "
-        "blank where the embedding has no optimizer of its own"
-    )
 
 
 class _Section(BaseModel):
