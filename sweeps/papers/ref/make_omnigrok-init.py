@@ -56,8 +56,15 @@ def table(lr: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-if __name__ == "__main__":
+def build(out_dir: Path = Path(__file__).parent) -> list[Path]:
+    """Write omnigrok-init.csv and omnigrok-init-quick.csv into `out_dir`."""
+    outs = []
     for name, lr in LR.items():
-        out = Path(__file__).with_name(f"{name}.csv")
-        table(lr).to_csv(out, index=False)
+        outs.append(out_dir / f"{name}.csv")
+        table(lr).to_csv(outs[-1], index=False)
+    return outs
+
+
+if __name__ == "__main__":
+    for out in build():
         print(out.name, "\n", out.read_text())

@@ -32,8 +32,14 @@ ROWS = [
     (8.0, 0.01, "grok"),
 ]
 
-if __name__ == "__main__":
-    out = Path(__file__).with_name("omnigrok-mnist.csv")
+
+def build(out_dir: Path = Path(__file__).parent) -> list[Path]:
+    """Write omnigrok-mnist.csv into `out_dir` (no input: the rows above are the source)."""
+    out = out_dir / "omnigrok-mnist.csv"
     cols = ["model.init_scale", "optimizer.weight_decay", "phase"]
     pd.DataFrame(ROWS, columns=cols).assign(source="figure").to_csv(out, index=False)
-    print(out.read_text())
+    return [out]
+
+
+if __name__ == "__main__":
+    print(build()[0].read_text())

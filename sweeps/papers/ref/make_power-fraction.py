@@ -42,7 +42,12 @@ def table() -> pd.DataFrame:
     return pd.DataFrame(rows).assign(source="figure")
 
 
-if __name__ == "__main__":
-    out = Path(__file__).with_name("power-fraction.csv")
+def build(out_dir: Path = Path(__file__).parent) -> list[Path]:
+    """Write power-fraction.csv into `out_dir` (no input: the paper's text above is the source)."""
+    out = out_dir / "power-fraction.csv"
     table().to_csv(out, index=False)
-    print(out.read_text())
+    return [out]
+
+
+if __name__ == "__main__":
+    print(build()[0].read_text())

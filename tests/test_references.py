@@ -1,0 +1,96 @@
+"""The reference tables (sweeps/papers/ref/*.csv) are what their scripts build, byte for byte.
+
+Every `make_*.py` has a `build(out_dir)` that reads nothing but its committed extract in
+`sources/` (or, for a table read off a figure, the values in the script itself); it is run here
+in-process into a temporary folder, so a table edited by hand, or a script changed without its
+table, fails. Scripts made from the authors' files also record the repository, commit, path and
+SHA-256 of the file they read (`SOURCE`), listed again in sources/README.md. Re-extracting needs
+the authors' repositories (not run here, unless PHASEGROK_REF_ORIGINALS names a folder holding
+the original files, by their base names).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REF = Path(__file__).resolve().parents[1] / "sweeps" / "papers" / "ref"
+SCRIPTS = sorted(REF.glob("make_*.py"))
+COMMIT = re.compile(r"\b[0-9a-f]{40}\b")
+
+
+def _load(script: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(REF))  # the scripts import pair_rule and provenance
+    name = "ref_" + script.stem.replace("-", "_")
+    spec = importlib.util.spec_from_file_location(name, script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_there_are_scripts():
+    assert len(SCRIPTS) >= 8
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_build_regenerates_the_committed_table(script, tmp_path, monkeypatch):
+    outs = _load(script, monkeypatch).build(out_dir=tmp_path)
+    assert outs, f"{script.name} built nothing"
+    for out in outs:
+        assert out.parent == tmp_path
+        committed = REF / out.name
+        assert committed.is_file(), f"{script.name} builds {out.name}, which is not committed"
+        assert out.read_bytes() == committed.read_bytes(), (
+            f"{out.name} differs from what {script.name} builds: regenerate it with the script "
+            "(a reference is never edited by hand)"
+        )
+
+
+def test_every_table_has_a_script(tmp_path, monkeypatch):
+    built = set()
+    for script in SCRIPTS:
+        built |= {p.name for p in _load(script, monkeypatch).build(out_dir=tmp_path)}
+    assert built == {p.name for p in REF.glob("*.csv")}
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_every_script_names_the_commit_it_read(script, monkeypatch):
+    doc = _load(script, monkeypatch).__doc__ or ""
+    assert COMMIT.search(doc), f"{script.name}: its docstring names no 40-digit commit"
+
+
+def _data_scripts(monkeypatch) -> list[ModuleType]:
+    modules = [_load(s, monkeypatch) for s in SCRIPTS]
+    return [m for m in modules if hasattr(m, "SOURCE")]
+
+
+def test_data_scripts_record_their_source(monkeypatch):
+    readme = (REF / "sources" / "README.md").read_text()
+    modules = _data_scripts(monkeypatch)
+    assert len(modules) == 3  # liu-toy, pair-parity, pair-modular
+    for m in modules:
+        src, doc = m.SOURCE, m.__doc__ or ""
+        assert COMMIT.fullmatch(src.commit) and re.fullmatch(r"[0-9a-f]{64}", src.sha256)
+        for fact in (src.commit, src.sha256, src.path):
+            assert fact in doc.replace("\n", " ") or fact in doc, (m.__name__, fact)
+            assert fact in readme, (m.__name__, fact)
+        assert m.EXTRACT.parent == REF / "sources" and m.EXTRACT.is_file()
+        assert m.EXTRACT.name in readme
+
+
+def test_extracts_are_what_the_originals_give(tmp_path, monkeypatch):
+    originals = os.environ.get("PHASEGROK_REF_ORIGINALS")
+    if not originals:
+        pytest.skip("set PHASEGROK_REF_ORIGINALS to a folder with the authors' files to re-extract")
+    for m in _data_scripts(monkeypatch):
+        if m.SOURCE.path.endswith(".h5"):
+            pytest.importorskip("h5py")
+        out = tmp_path / m.EXTRACT.name
+        m.extract(str(Path(originals) / Path(m.SOURCE.path).name), out)
+        assert out.read_bytes() == m.EXTRACT.read_bytes(), m.EXTRACT.name
