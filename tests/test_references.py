@@ -19,6 +19,15 @@ from types import ModuleType
 
 import pytest
 
+from phasegrok.config.reference import (
+    RULES,
+    ReferenceError,
+    check_reference,
+    read_reference,
+    reference_rule,
+)
+from phasegrok.errors import ConfigError
+
 REF = Path(__file__).resolve().parents[1] / "sweeps" / "papers" / "ref"
 SCRIPTS = sorted(REF.glob("make_*.py"))
 COMMIT = re.compile(r"\b[0-9a-f]{40}\b")
@@ -94,3 +103,61 @@ def test_extracts_are_what_the_originals_give(tmp_path, monkeypatch):
         out = tmp_path / m.EXTRACT.name
         m.extract(str(Path(originals) / Path(m.SOURCE.path).name), out)
         assert out.read_bytes() == m.EXTRACT.read_bytes(), m.EXTRACT.name
+
+
+# The `rule` column: the rule each source classified by, one value a file.
+EXPECTED_RULE = {
+    "liu-toy": "liu",
+    "liu-toy-quick": "liu",
+    "pair-parity": "pair",
+    "pair-modular": "pair",
+    "pair-modular-reverse": "accuracy",
+    "pair-modular-regrok": "accuracy",
+    "omnigrok-init": "accuracy",
+    "omnigrok-init-quick": "accuracy",
+    "omnigrok-mnist": "accuracy",
+    "power-fraction": "accuracy",
+}
+
+
+def test_every_reference_records_its_source_rule():
+    tables = {p.stem: p for p in REF.glob("*.csv")}
+    assert set(tables) == set(EXPECTED_RULE)
+    for name, path in tables.items():
+        ref = read_reference(path)
+        assert ref.rule == EXPECTED_RULE[name], name
+        assert reference_rule(ref.table) == ref.rule
+        assert "rule" not in ref.numeric and "rule" not in ref.grid
+
+
+def _write(tmp_path: Path, rules: list[str]) -> Path:
+    path = tmp_path / "ref.csv"
+    rows = "".join(f"{i}.0,grok,figure,{r}\n" for i, r in enumerate(rules))
+    path.write_text("optimizer.weight_decay,phase,source,rule\n" + rows)
+    return path
+
+
+def test_a_reference_without_rule_has_none(tmp_path):
+    path = tmp_path / "ref.csv"
+    path.write_text("optimizer.weight_decay,phase\n1.0,grok\n")
+    assert read_reference(path).rule is None
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_each_allowed_rule_is_read(tmp_path, rule):
+    assert read_reference(_write(tmp_path, [rule, rule])).rule == rule
+
+
+@pytest.mark.parametrize(
+    "rules", [["accuracy", "pair"], ["liu", ""], ["oscillation"], ["Accuracy"]], ids=str
+)
+def test_a_bad_rule_column_is_one_line_naming_the_column_and_the_rules(tmp_path, rules):
+    path = _write(tmp_path, rules)
+    with pytest.raises(ReferenceError) as err:
+        read_reference(path)
+    message = str(err.value)
+    assert "\n" not in message and "column rule" in message
+    assert "accuracy, pair, liu" in message
+    with pytest.raises(ConfigError) as config_err:
+        check_reference(str(path), tmp_path)
+    assert "\n" not in str(config_err.value) and "column rule" in str(config_err.value)

@@ -15,6 +15,8 @@ names: both reached and test - train < 1e3 steps: comprehend; both reached and t
 grok; train reached, test not: memorize; neither: confuse. A cell where only test accuracy
 reached 0.9 falls in none of their four sets (their figure paints it as comprehension, code 0);
 phasegrok would call it confuse (never fit), and so does this table (none occur in the file).
+The table's `rule` column is `liu`: compare classifies phasegrok's runs by this same rule (no
+`oscillate` or `collapse`, which their rule cannot give).
 
 Steps: their index `epoch` is counted before the update of that epoch was applied? No: the
 accuracy is measured after `optimizer.step()` of epoch e, i.e. after e + 1 updates, so
@@ -111,6 +113,7 @@ def table(cells: pd.DataFrame, budget: int = 100000) -> pd.DataFrame:
                 "t_gen": t_gen,
                 "count": 1,
                 "source": "data",
+                "rule": "liu",
             }
         )
     return pd.DataFrame(rows)

@@ -51,6 +51,7 @@ def table(lr: float) -> pd.DataFrame:
                     "phase": "grok" if wd > 0 else "memorize",
                     "grok_delay": delay,
                     "source": "figure",
+                    "rule": "accuracy",
                 }
             )
     return pd.DataFrame(rows)

@@ -16,6 +16,8 @@ so phasegrok's default threshold (0.9) sits near their ceiling; a cell can flip 
 `memorize` and `grok` / `comprehend` on it. The agreement is unmeasured until the preset is run
 on real MNIST.
 
+The table's `rule` column is `accuracy`: Figure 3 and the notebook plot train and test accuracy.
+
     python sweeps/papers/ref/make_omnigrok-mnist.py
 """
 
@@ -37,7 +39,9 @@ def build(out_dir: Path = Path(__file__).parent) -> list[Path]:
     """Write omnigrok-mnist.csv into `out_dir` (no input: the rows above are the source)."""
     out = out_dir / "omnigrok-mnist.csv"
     cols = ["model.init_scale", "optimizer.weight_decay", "phase"]
-    pd.DataFrame(ROWS, columns=cols).assign(source="figure").to_csv(out, index=False)
+    pd.DataFrame(ROWS, columns=cols).assign(source="figure", rule="accuracy").to_csv(
+        out, index=False
+    )
     return [out]
 
 

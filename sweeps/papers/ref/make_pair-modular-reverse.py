@@ -10,6 +10,12 @@ no value is read off the curves: the one row is the text's outcome, source=figur
 hyperparameters are the commented-out "# Reverse grokking" cell of
 `server-side/grokking/MLP_Modular_Addition.ipynb` (see sweeps/papers/pair-modular-reverse.yaml).
 
+Rule: the text describes the run's course (generalizing, then memorizing ...), which PAIR's
+loss rule (min and max over all steps, as their sweeps' colouring) cannot express, and the
+chart is not the released per-run data that rule was applied to. So the table's `rule` is
+`accuracy`: phasegrok's accuracy rule, which the presets read with `generalized: final` (how
+the run ends), the closest reading of the text; the source itself states no numeric rule.
+
 The row has no grid column: the outcome of one published run (seed 68), the one cell.
 
     python sweeps/papers/ref/make_pair-modular-reverse.py   # writes pair-modular-reverse.csv
@@ -29,7 +35,9 @@ NOTE = (
 def build(out_dir: Path = Path(__file__).parent) -> list[Path]:
     """Write pair-modular-reverse.csv into `out_dir` (no input: the text above is the source)."""
     out = out_dir / "pair-modular-reverse.csv"
-    pd.DataFrame([{"phase": "memorize", "source": "figure", "note": NOTE}]).to_csv(out, index=False)
+    pd.DataFrame(
+        [{"phase": "memorize", "source": "figure", "rule": "accuracy", "note": NOTE}]
+    ).to_csv(out, index=False)
     return [out]
 
 

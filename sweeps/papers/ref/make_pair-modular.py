@@ -13,7 +13,8 @@ hidden unit's largest DFT coefficient sits at with a value above 10, stored 0-ba
 
 The phase is the explorable's colouring of its sweeps (`sweep-mod/init.js`, `circleFillFn`:
 losses against 1e-5, ratio against 5e4; see make_pair-parity.py). The reference has no grid
-column: every row is one seed of the one cell, so `count` is left out (1 each).
+column: every row is one seed of the one cell, so `count` is left out (1 each). The table's
+`rule` column is `pair`: compare classifies phasegrok's runs by the same rule.
 
 Two steps (see provenance.py). Extraction copies the columns the build reads (minTrainLoss,
 minEvalLoss, maxRatio, freqs; each value's text unchanged, rows in the file's order) into
@@ -67,6 +68,7 @@ def build(extract_path: Path = EXTRACT, out_dir: Path = Path(__file__).parent) -
             "max_loss_ratio": data["maxRatio"].map(lambda v: float(f"{v:.6g}")),
             "key_frequencies": freqs,
             "source": "data",
+            "rule": "pair",
         }
     )
     out.to_csv(out_dir / "pair-modular.csv", index=False)

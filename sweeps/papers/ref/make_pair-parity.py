@@ -12,6 +12,7 @@ Each model's phase is the explorable's own colouring (`sweep-sparse-parity/init.
 it: min train loss > 1e-5 "high train loss" -> confuse; else min test loss > 1e-5 "high test
 loss" -> memorize; else max ratio < 5e4 "train/test drop together" -> comprehend; else grokking
 -> grok. `max_loss_ratio` (their maxRatio) compares with runs.parquet's column of that name.
+The table's `rule` column is `pair`: compare classifies phasegrok's runs by the same rule.
 
 Two steps (see provenance.py). Extraction copies the columns the build reads (weight_decay,
 train_size, hidden_size, seed, minTrainLoss, minEvalLoss, maxRatio; each value's text unchanged,
@@ -73,6 +74,7 @@ def build(extract_path: Path = EXTRACT, out_dir: Path = Path(__file__).parent) -
             "phase": data.apply(pair_phase, axis=1),
             "max_loss_ratio": data["maxRatio"].map(lambda v: float(f"{v:.6g}")),
             "source": "data",
+            "rule": "pair",
         }
     )
     out = out.sort_values(KEYS).reset_index(drop=True)
