@@ -18,6 +18,13 @@ on real MNIST.
 
 The table's `rule` column is `accuracy`: Figure 3 and the notebook plot train and test accuracy.
 
+NOT YET UNDER THE RULES OF EVIDENCE (README, "Rules of evidence"; checked 2026-12-08, table
+unchanged): of the four rows only (alpha 8, wd 0.01) is a run a figure shows here, the
+notebook's output (cell 10's PNG: train accuracy 1.0 by ~2e3 steps, test accuracy rising from
+~1e4 steps to about 0.89 at 1e5, just under the 0.9 threshold). The other three rows are the
+paper's stated claims placed on the grid, not values read off Figure 3 (whose panels were not
+read here); they need the figure's reading, or removal, as omnigrok-init had.
+
     python sweeps/papers/ref/make_omnigrok-mnist.py
 """
 
