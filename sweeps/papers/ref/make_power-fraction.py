@@ -23,6 +23,13 @@ absolute steps. Their operation there is the product in S5; ours is x / y mod 97
 The table's `rule` column is `accuracy`: the paper's measure is validation accuracy (99%, the
 presets' classify.threshold 0.99).
 
+NOT YET UNDER THE RULES OF EVIDENCE (README, "Rules of evidence"; table unchanged): the `t_gen`
+values are a formula's output (the assumed anchor times the text's growth rate), not values
+read off Figure 1, yet they sit in `t_gen`, a compared column; under the rules they belong in a
+column of their own (a `predicted_` column, which config.reference does not yet set apart
+from targets) or are replaced by values read off the figure, with how each was read. The
+phases are the paper's text (Section 3.1.1), not a reading of the figure either.
+
     python sweeps/papers/ref/make_power-fraction.py
 """
 
