@@ -121,19 +121,11 @@ def _rest(m: Matched) -> tuple:
     return m.ref, m.keys, m.unmatched_ref, m.unmatched_runs
 
 
-def reference_rule(ref: Reference) -> str | None:
-    """The rule the reference's source classified by (its `rule` column), if it says."""
-    if "rule" not in ref.table.columns:
-        return None
-    rules = ref.table["rule"].dropna().astype(str).unique()
-    return str(rules[0]) if len(rules) == 1 else None
-
-
 def report(results: Results, ref: Reference, rule: str | None) -> tuple[list[str], Matched]:
     """The printed lines (last: the summary line) and the matched cells. phasegrok's runs are
     classified by `rule` if given, else by the reference's own rule, else the results' own."""
     spec = results.classify
-    rule = rule or reference_rule(ref)
+    rule = rule or ref.rule
     if rule is not None and rule != spec.rule:
         spec = spec.model_copy(update={"rule": rule})
     runs = results.runs

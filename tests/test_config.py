@@ -258,7 +258,9 @@ def test_unwritable_output_folder(tmp_path, capsys):
     path.write_text(yaml.safe_dump(TINY))
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    assert main([str(path), "--out", str(blocker / "out")]) == 1  # cannot write: one status, 1, wherever it happens
+    assert (
+        main([str(path), "--out", str(blocker / "out")]) == 1
+    )  # cannot write: one status, 1, wherever it happens
     err = capsys.readouterr().err
     assert "cannot write" in err and len(err.strip().splitlines()) == 1
 

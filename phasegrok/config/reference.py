@@ -16,9 +16,12 @@ published phase with a `count`), made from the authors' released data or read of
   seven seeds that grokked; a numeric target is then their aggregate, weighted by the count;
   a blank count is 1).
 - `source`: `data` (computed from the authors' released data) or `figure` (read off a figure).
+- `rule` (optional): the classification rule the source itself used, one value for the whole
+  file, so that phasegrok's runs can be classified like for like: `liu` (Liu et al.'s four
+  phases from the first steps train and test accuracy reach 0.9 and a 1e3-step gap), `pair`
+  (the PAIR explorable's loss rule) or `accuracy` (phasegrok's accuracy rule, for a figure read
+  by accuracy). `Reference.rule` (or `reference_rule(table)`) gives it; None where absent.
 - `note` (optional): free text, ignored.
-- `rule` (optional): the classification rule the source used (`accuracy`, `pair`, `liu`), one
-  value for the whole table; `compare` classifies phasegrok's runs by it (like for like).
 
 A sweep names its table with the top-level key `reference: ref/<name>.csv` (relative to the
 sweep file's folder); `phasegrok.sweep` checks it when the sweep is loaded and copies it into
@@ -39,11 +42,10 @@ from phasegrok.config.schema import PHASES, ClassifySpec
 from phasegrok.errors import ConfigError
 
 REFERENCE_FILE = "reference.csv"
-META_COLUMNS = ("seed", "count", "source", "note", "rule")
-# `rule`: the classification rule its source used (`classify.rule`), one for the whole table;
-# `compare` classifies phasegrok's runs by it, so that the comparison is like for like.
-RULES: tuple[str, ...] = get_args(ClassifySpec.model_fields["rule"].annotation)
+META_COLUMNS = ("seed", "count", "source", "rule", "note")
 SOURCES = ("data", "figure")
+# A reference's `rule`, the rule its source classified by: one of classify's (`ClassifySpec`).
+RULES: tuple[str, ...] = get_args(ClassifySpec.model_fields["rule"].annotation)
 FREQ_COLUMN = "key_frequencies"
 MAX_BYTES = 16 << 20  # a reference is a small table; anything larger is a mistake
 
@@ -62,6 +64,7 @@ class Reference:
     has_phase: bool
     has_freqs: bool
     path: Path
+    rule: str | None = None  # the `rule` column's one value: what the source classified by
 
     @property
     def counts(self) -> np.ndarray:
@@ -79,7 +82,7 @@ def read_reference(path: str | Path) -> Reference:
     if path.stat().st_size > MAX_BYTES:
         raise ReferenceError(f"{path}: more than {MAX_BYTES >> 20} MiB; a reference is small")
     try:
-        table = pd.read_csv(path, comment="#", dtype={FREQ_COLUMN: str, "source": str})
+        table = pd.read_csv(path, comment="#", dtype={FREQ_COLUMN: str, "source": str, "rule": str})
     except (ValueError, OSError, UnicodeDecodeError) as err:
         raise ReferenceError(f"{path}: not a readable CSV ({err})") from None
     if not len(table):
@@ -94,7 +97,27 @@ def read_reference(path: str | Path) -> Reference:
             "column such as t_gen"
         )
     _check_columns(path, table, grid, numeric, has_phase)
-    return Reference(table, grid, numeric, has_phase, has_freqs, path)
+    try:
+        rule = reference_rule(table)
+    except ValueError as err:
+        raise ReferenceError(f"{path}: {err}") from None
+    return Reference(table, grid, numeric, has_phase, has_freqs, path, rule)
+
+
+def reference_rule(table: pd.DataFrame) -> str | None:
+    """The classification rule a reference table records (its `rule` column: one value, one
+    of RULES, in every row), or None if it has no such column; ValueError (one line) else."""
+    if "rule" not in table.columns:
+        return None
+    values = table["rule"]
+    found = sorted(set(values.dropna().astype(str)))
+    if values.isna().any() or len(found) != 1 or found[0] not in RULES:
+        shown = ", ".join(found + (["(blank)"] if values.isna().any() else [])) or "(blank)"
+        raise ValueError(
+            f"column rule must hold one value for the whole file, one of "
+            f"{', '.join(RULES)}; found {shown}"
+        )
+    return found[0]
 
 
 def _check_columns(
@@ -116,13 +139,6 @@ def _check_columns(
         counts = pd.to_numeric(table["count"].fillna(1), errors="coerce")
         if counts.isna().any() or (counts < 1).any() or (counts % 1 != 0).any():
             raise ReferenceError(f"{path}: count must be a whole number >= 1 (blank: 1)")
-    if "rule" in table.columns:
-        rules = set(table["rule"].astype(str))
-        if len(rules) != 1 or not rules <= set(RULES):
-            raise ReferenceError(
-                f"{path}: column rule must hold one value for the whole table, one of "
-                f"{', '.join(RULES)} (got {', '.join(sorted(rules))})"
-            )
     if "source" in table.columns:
         bad = sorted(set(table["source"].dropna()) - set(SOURCES))
         if bad:

@@ -13,12 +13,24 @@ hidden unit's largest DFT coefficient sits at with a value above 10, stored 0-ba
 
 The phase is the explorable's colouring of its sweeps (`sweep-mod/init.js`, `circleFillFn`:
 losses against 1e-5, ratio against 5e4; see make_pair-parity.py). The reference has no grid
-column: every row is one seed of the one cell, so `count` is left out (1 each).
+column: every row is one seed of the one cell, so `count` is left out (1 each). The table's
+`rule` column is `pair`: compare classifies phasegrok's runs by the same rule.
 
-    python sweeps/papers/ref/make_pair-modular.py \
-        PATH/TO/data__hypers_mlp_modular_addition_sweep.csv
+Two steps (see provenance.py). Extraction copies the columns the build reads (minTrainLoss,
+minEvalLoss, maxRatio, freqs; each value's text unchanged, rows in the file's order) into
+sources/pair-modular.csv; it needs a clone of their repository and is not run by the tests:
 
-(a local copy of the file; no network is used). Writes pair-modular.csv beside this script.
+    git clone https://github.com/PAIR-code/ai-explorables && \
+        git -C ai-explorables checkout 64ac8eb842b97a00ee62b100b53e01e5296f26cd
+    python sweeps/papers/ref/make_pair-modular.py extract \
+        ai-explorables/source/grokking/mod-bot/seeds/data__hypers_mlp_modular_addition_sweep.csv
+
+The build (no network; tests/test_references.py runs it) reads only that extract:
+
+    python sweeps/papers/ref/make_pair-modular.py      # writes pair-modular.csv
+
+Source file: 50,767 bytes, SHA-256
+3a2740ff21ea120fb158975379628f4608b2222d31d1972bb42ffc3791926b5e.
 """
 
 import sys
@@ -26,10 +38,25 @@ from pathlib import Path
 
 import pandas as pd
 from pair_rule import pair_phase  # beside this script
+from provenance import SOURCES, Source, copy_columns
+
+SOURCE = Source(
+    repo="PAIR-code/ai-explorables",
+    commit="64ac8eb842b97a00ee62b100b53e01e5296f26cd",
+    path="source/grokking/mod-bot/seeds/data__hypers_mlp_modular_addition_sweep.csv",
+    sha256="3a2740ff21ea120fb158975379628f4608b2222d31d1972bb42ffc3791926b5e",
+)
+EXTRACT = SOURCES / "pair-modular.csv"
+COLUMNS = ["minTrainLoss", "minEvalLoss", "maxRatio", "freqs"]
 
 
-def main(source: str) -> None:
-    data = pd.read_csv(source, dtype={"freqs": str})
+def extract(original: str, out: Path = EXTRACT) -> None:
+    copy_columns(SOURCE.check(original), out, COLUMNS)
+
+
+def build(extract_path: Path = EXTRACT, out_dir: Path = Path(__file__).parent) -> list[Path]:
+    """Write pair-modular.csv into `out_dir` from the extract."""
+    data = pd.read_csv(extract_path, dtype={"freqs": str})
     freqs = (
         data["freqs"]
         .fillna("")
@@ -41,12 +68,16 @@ def main(source: str) -> None:
             "max_loss_ratio": data["maxRatio"].map(lambda v: float(f"{v:.6g}")),
             "key_frequencies": freqs,
             "source": "data",
+            "rule": "pair",
         }
     )
-    out.to_csv(Path(__file__).with_name("pair-modular.csv"), index=False)
-    print(out["phase"].value_counts().to_string())
-    print(out["key_frequencies"].str.split().map(len).describe().to_string())
+    out.to_csv(out_dir / "pair-modular.csv", index=False)
+    return [out_dir / "pair-modular.csv"]
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1:2] == ["extract"]:
+        extract(sys.argv[2])
+    out = pd.read_csv(build()[0], dtype={"key_frequencies": str})
+    print(out["phase"].value_counts().to_string())
+    print(out["key_frequencies"].fillna("").str.split().map(len).describe().to_string())

@@ -12,10 +12,24 @@ Each model's phase is the explorable's own colouring (`sweep-sparse-parity/init.
 it: min train loss > 1e-5 "high train loss" -> confuse; else min test loss > 1e-5 "high test
 loss" -> memorize; else max ratio < 5e4 "train/test drop together" -> comprehend; else grokking
 -> grok. `max_loss_ratio` (their maxRatio) compares with runs.parquet's column of that name.
+The table's `rule` column is `pair`: compare classifies phasegrok's runs by the same rule.
 
-    python sweeps/papers/ref/make_pair-parity.py PATH/TO/data__hypers_sparse_parity_v4.csv
+Two steps (see provenance.py). Extraction copies the columns the build reads (weight_decay,
+train_size, hidden_size, seed, minTrainLoss, minEvalLoss, maxRatio; each value's text unchanged,
+rows in the file's order) into sources/pair-parity.csv; it needs a clone of their repository
+and is not run by the tests:
 
-(a local copy of the file; no network is used). Writes pair-parity.csv beside this script.
+    git clone https://github.com/PAIR-code/ai-explorables && \
+        git -C ai-explorables checkout 64ac8eb842b97a00ee62b100b53e01e5296f26cd
+    python sweeps/papers/ref/make_pair-parity.py extract \
+        ai-explorables/source/grokking/sweep-sparse-parity/data__hypers_sparse_parity_v4.csv
+
+The build (no network; tests/test_references.py runs it) reads only that extract:
+
+    python sweeps/papers/ref/make_pair-parity.py      # writes pair-parity.csv
+
+Source file: 103,478 bytes, SHA-256
+bd16e17985ab1df55af9f3bf78fb665a10dc436290c1b2ae25055906e2f19c5e.
 """
 
 import sys
@@ -23,10 +37,34 @@ from pathlib import Path
 
 import pandas as pd
 from pair_rule import pair_phase  # beside this script
+from provenance import SOURCES, Source, copy_columns
+
+SOURCE = Source(
+    repo="PAIR-code/ai-explorables",
+    commit="64ac8eb842b97a00ee62b100b53e01e5296f26cd",
+    path="source/grokking/sweep-sparse-parity/data__hypers_sparse_parity_v4.csv",
+    sha256="bd16e17985ab1df55af9f3bf78fb665a10dc436290c1b2ae25055906e2f19c5e",
+)
+EXTRACT = SOURCES / "pair-parity.csv"
+COLUMNS = [
+    "weight_decay",
+    "train_size",
+    "hidden_size",
+    "seed",
+    "minTrainLoss",
+    "minEvalLoss",
+    "maxRatio",
+]
+KEYS = ["optimizer.weight_decay", "data.train_size", "model.hidden", "seed"]
 
 
-def main(source: str) -> None:
-    data = pd.read_csv(source)
+def extract(original: str, out: Path = EXTRACT) -> None:
+    copy_columns(SOURCE.check(original), out, COLUMNS)
+
+
+def build(extract_path: Path = EXTRACT, out_dir: Path = Path(__file__).parent) -> list[Path]:
+    """Write pair-parity.csv into `out_dir` from the extract."""
+    data = pd.read_csv(extract_path)
     out = pd.DataFrame(
         {
             "optimizer.weight_decay": data["weight_decay"],
@@ -36,13 +74,16 @@ def main(source: str) -> None:
             "phase": data.apply(pair_phase, axis=1),
             "max_loss_ratio": data["maxRatio"].map(lambda v: float(f"{v:.6g}")),
             "source": "data",
+            "rule": "pair",
         }
     )
-    keys = ["optimizer.weight_decay", "data.train_size", "model.hidden", "seed"]
-    out = out.sort_values(keys).reset_index(drop=True)
-    out.to_csv(Path(__file__).with_name("pair-parity.csv"), index=False)
-    print(out.groupby(keys[:3])["phase"].agg(lambda s: s.mode()[0]).value_counts().to_string())
+    out = out.sort_values(KEYS).reset_index(drop=True)
+    out.to_csv(out_dir / "pair-parity.csv", index=False)
+    return [out_dir / "pair-parity.csv"]
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1:2] == ["extract"]:
+        extract(sys.argv[2])
+    out = pd.read_csv(build()[0])
+    print(out.groupby(KEYS[:3])["phase"].agg(lambda s: s.mode()[0]).value_counts().to_string())
