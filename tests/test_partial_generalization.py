@@ -193,6 +193,7 @@ def test_old_folder_reclassified_with_overrides_keeps_its_record(tmp_path):
     runs = pd.read_parquet(d / "runs.parquet")
     table = pq.read_table(d / "runs.parquet")  # its metadata records the --classify thresholds
     pq.write_table(table.drop_columns(["partial_generalization"]), d / "runs.parquet")
+    (d / "tables.sha256").unlink()  # an old folder: written before tables were hashed
     res = phasegrok.load(d)
     assert res.classify_recorded and res.classify.threshold == 0.5
     done = res.classified()
