@@ -55,6 +55,7 @@ from phasegrok.command import guarded
 from phasegrok.config.reference import REFERENCE_FILE, Reference, ReferenceError, read_reference
 from phasegrok.config.schema import ClassifySpec
 from phasegrok.store import folder as store
+from phasegrok.store.atomic import path_problem
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def load_inputs(results_dir: Path, ref_path: str | None) -> tuple[Results, Reference]:
     """The folder's results and the reference table; CompareError (one line) if unusable."""
+    problem = path_problem(results_dir)
+    if problem:
+        raise CompareError(problem)
     if not (results_dir / store.RUNS).exists():
         raise CompareError(f"{results_dir / store.RUNS} does not exist (not a results folder)")
     path = Path(ref_path) if ref_path else results_dir / REFERENCE_FILE

@@ -47,6 +47,7 @@ from phasegrok.analysis.results import load
 from phasegrok.command import guarded
 from phasegrok.config.schema import ClassifySpec
 from phasegrok.store import folder as store
+from phasegrok.store.atomic import path_problem
 from phasegrok.store.folder import (
     CURVES,
     PARTS,
@@ -109,6 +110,9 @@ def _folder_sweep(results_dir: Path) -> dict[str, Any]:
 
 
 def _check_folder(d: Path) -> None:
+    problem = path_problem(d)
+    if problem:
+        raise UsageError(problem)
     if d.exists() and not d.is_dir():
         raise UsageError(f"'{d}' is a file, not a results folder (the folder --out names)")
     if not d.is_dir():

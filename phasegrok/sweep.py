@@ -51,6 +51,7 @@ from phasegrok.run.pipeline import (
     prepare,
 )
 from phasegrok.store import folder as store
+from phasegrok.store.atomic import path_problem
 from phasegrok.store.claims import DEFAULT_TIMEOUT, live_claims
 from phasegrok.store.parts import DAMAGED, check_parts, part_rows
 from phasegrok.store.verify import damaged_tables
@@ -242,7 +243,8 @@ def _option_problem(args: argparse.Namespace) -> str | None:
         return f"--batch-runs: must be an integer >= 1 (got {args.batch_runs})"
     if not (math.isfinite(args.claim_timeout) and args.claim_timeout > 0):
         return f"--claim-timeout: must be a number of seconds > 0 (got {args.claim_timeout})"
-    return None
+    problem = path_problem(args.out) if args.out else None
+    return f"--out: {problem}" if problem else None
 
 
 def _verify(identity: str, out_dir: Path) -> int:

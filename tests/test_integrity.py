@@ -192,3 +192,23 @@ def test_a_legacy_folder_is_verified_by_reading_and_recorded_by_the_rerun(
     assert main([str(sweep_file), "--out", str(out), *ARGS]) == 0
     assert "12 runs (12 already done)" in capsys.readouterr().err  # nothing retrained
     assert len(list((out / "parts").glob("*.sha256"))) == 3 and (out / "tables.sha256").exists()
+
+
+def test_a_folder_name_that_is_not_utf8_is_refused_in_one_line(tmp_path, capsys):
+    """pyarrow cannot encode such a path: the sweep trained, then read every healthy part as
+    damaged, for ever. Now the name is refused first, nothing written, by every command."""
+    import os
+
+    from phasegrok.compare import main as compare_main
+    from phasegrok.plot import main as plot_main
+    from phasegrok.sweep import main as sweep_main
+
+    bad = os.fsdecode(os.fsencode(str(tmp_path)) + b"/bad\xff\xfename")
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("task: {kind: parity, n_bits: 8, k: 3, test_size: 40}\n")
+    assert sweep_main([str(sweep), "--out", bad]) == 2
+    assert not os.path.exists(bad)
+    for command in (plot_main, compare_main):
+        assert command([bad]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all("bad\\xff\\xfename is not valid UTF-8" in line for line in err)

@@ -49,3 +49,17 @@ def write_text(path: Path, text: str) -> None:
 
 def write_bytes(path: Path, data: bytes) -> None:
     atomic_write(path, lambda f: f.write(data))
+
+
+def path_problem(path: str | Path) -> str | None:
+    """Why a results folder cannot live at `path`, or None: a name that is not valid UTF-8 (a
+    shell's $'\\xff'), which pyarrow cannot encode, so no parquet file could be written or read
+    under it."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+        return (
+            f"{shown} is not valid UTF-8, which parquet needs of a path; use a UTF-8 name"
+        )
+    return None
