@@ -50,6 +50,11 @@ def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _prose(text: Any) -> str:
+    """A table cell of prose (a help text, a meaning): `<name>` shown, not taken for HTML."""
+    return _cell(str(text).replace("<", "&lt;").replace(">", "&gt;"))
+
+
 def type_name(annotation: Any) -> str:
     """A field's type as a reader writes it: int, float, list of int, text, one of the values."""
     origin = get_origin(annotation)
@@ -130,7 +135,7 @@ def run_keys_table() -> str:
         rows.append(
             f"| `{key}` | {_cell(type_name(schema.key_annotation(key)))} | "
             f"{_cell(default_text(default))} | {_cell(allowed(annotation, metadata))} | {how} | "
-            f"{sweepable} | {_cell(meaning)} | {_cell(unit)} |"
+            f"{sweepable} | {_prose(meaning)} | {_prose(unit)} |"
         )
     return "\n".join(rows) + "\n"
 
@@ -154,7 +159,7 @@ def section_table(section: str) -> str:
         default_cell = "required" if field.is_required() else default_text(default)
         rows.append(
             f"| `{prefix}{name}` | {_cell(type_name(annotation))} | {_cell(default_cell)} | "
-            f"{_cell(allowed(annotation, metadata))} | {_cell(field.description or '')} |"
+            f"{_cell(allowed(annotation, metadata))} | {_prose(field.description or '')} |"
         )
     return "\n".join(rows) + "\n"
 
@@ -186,7 +191,7 @@ def cli_table(command: str) -> str:
                 value += " ..."
         default = action.default
         shown = "" if default in (None, False, argparse.SUPPRESS) else f"`{default}`"
-        lines.append(f"| {names} | {value} | {shown} | {_cell(action.help or '')} |")
+        lines.append(f"| {names} | {value} | {shown} | {_prose(action.help or '')} |")
     if parser.epilog:
         lines += ["", "```text", parser.epilog.strip("\n"), "```"]
     return "\n".join(lines) + "\n"
