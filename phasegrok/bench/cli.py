@@ -202,7 +202,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m phasegrok.bench", description=__doc__.split("\n")[0]
     )
@@ -231,6 +231,11 @@ def main(argv: list[str] | None = None) -> int:
         help="with --workers: the workers' --batch-runs (default 32: parity-small in 8 batches)",
     )
     parser.add_argument("--one", choices=CONFIGS, help=argparse.SUPPRESS)  # child process
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(measure(args.one, args.quick)))

@@ -270,30 +270,36 @@ class AnalysisSpec(_Section):
 
 
 class PlotSpec(_Section):
-    x: str
-    y: str
+    x: str = Field(description="the grid key on the figure's x axis")
+    y: str = Field(description="the grid key on the figure's y axis")
 
 
 class RefineSpec(_Section):
     """Adaptive refinement after the initial grid (`phasegrok.analysis.refine`)."""
 
-    axes: tuple[str, ...] | None = None  # default: the first two grid axes
-    rounds: int = Field(3, ge=0, le=100)
-    max_runs: int = Field(ge=0)  # all rounds together, seeds included
+    axes: tuple[str, ...] | None = Field(None, description="grid keys refined; null: the first two")
+    rounds: int = Field(3, ge=0, le=100, description="rounds after the initial grid")
+    max_runs: int = Field(ge=0, description="runs of all rounds together, seeds included")
     # The resolution asked for: edges shorter than this share of each refined axis (its range
     # in the grid, log10 for a log axis) are not cut. A boundary that keeps showing structure
     # at every scale (the confuse edge) otherwise takes the points of every round.
-    min_step: float = Field(MIN_STEP, gt=0, lt=1)
+    min_step: float = Field(
+        MIN_STEP, gt=0, lt=1, description="shortest edge cut, as a share of each axis's range"
+    )
 
 
 class SweepFile(_Section):
     """The whole sweep file as written, before the grid is expanded."""
 
-    name: str = Field("sweep", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    task: TaskSpec = TaskSpec()
-    data: DataSpec = DataSpec()
-    model: ModelSpec = ModelSpec()
-    optimizer: OptimizerSpec = OptimizerSpec()
+    name: str = Field(
+        "sweep",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="results go to results/<name>/ unless --out is given",
+    )
+    task: TaskSpec = Field(TaskSpec(), description="what is learned (run keys task.*)")
+    data: DataSpec = Field(DataSpec(), description="the train set's size (data.*)")
+    model: ModelSpec = Field(ModelSpec(), description="the MLP (model.*)")
+    optimizer: OptimizerSpec = Field(OptimizerSpec(), description="how it trains (optimizer.*)")
     # binary_cross_entropy: one output logit z, sigmoid cross-entropy; 2-class tasks only.
     # binary_cross_entropy_clipped: the same with sigmoid(z) clipped to [1e-7, 1 - 1e-7]
     # (PAIR's sparse-parity head: no gradient from an example past the clip).
@@ -304,17 +310,17 @@ class SweepFile(_Section):
             label="loss",
         ),
     ] = "cross_entropy"
-    train: TrainSpec = TrainSpec()
-    analysis: AnalysisSpec = AnalysisSpec()
-    grid: dict[str, Any] = {}
+    train: TrainSpec = Field(TrainSpec(), description="budget, evaluation, seeds (train.*)")
+    analysis: AnalysisSpec = Field(AnalysisSpec(), description="the mechanistic lens")
+    grid: dict[str, Any] = Field({}, description="axes: dotted run key -> list, range, sampler")
     # The seed of the sampled axes' draws (`config.sampling`): the same seed, the same points.
-    grid_seed: int = Field(0, ge=0, le=2**31 - 1)
-    classify: ClassifySpec = ClassifySpec()
-    plots: tuple[PlotSpec, ...] = ()
-    refine: RefineSpec | None = None
+    grid_seed: int = Field(0, ge=0, le=2**31 - 1, description="seed of the sampled axes' draws")
+    classify: ClassifySpec = Field(ClassifySpec(), description="phase thresholds and rule")
+    plots: tuple[PlotSpec, ...] = Field((), description="axis pairs drawn; []: first two axes")
+    refine: RefineSpec | None = Field(None, description="adaptive refinement rounds; null: none")
     # A published outcome to compare with (`config.reference`): a CSV path, relative to the
     # sweep file's folder; the sweep copies it into its results folder as reference.csv.
-    reference: str | None = None
+    reference: str | None = Field(None, description="a published outcome's CSV, for compare")
 
 
 # The sections that describe one run; `grid` keys are dotted paths into these.
