@@ -218,3 +218,13 @@ def test_compare_classifies_by_the_references_own_rule(trained, tmp_path, capsys
     assert compare_main([str(out), "--no-figure", "--rule", "accuracy"]) == 0
     assert "(rule: accuracy;" in capsys.readouterr().out.strip().splitlines()[-1]
     assert liu <= set(phasegrok.analysis.classify.PHASE_COLORS)
+
+
+def test_a_predicted_column_is_kept_but_never_compared(tmp_path):
+    """A formula's prediction (`predicted_t_gen`) sits in its own column: not a target."""
+    from phasegrok.config.reference import read_reference
+
+    path = tmp_path / "ref.csv"
+    pd.DataFrame({WD: [0.1], "phase": ["grok"], "predicted_t_gen": [100.0]}).to_csv(path, index=False)
+    ref = read_reference(path)
+    assert "predicted_t_gen" in ref.table and "predicted_t_gen" not in ref.numeric

@@ -67,7 +67,7 @@ def test_every_preset_validates_and_names_its_reference(name, tmp_path, capsys):
     axes = [c for c in ref.columns if c in sweep["grid"]]
     assert axes, f"{name}: no reference column is a grid axis"
     extra = set(ref.columns) - set(axes) - {"seed", "count", "source", "rule", "note", "phase"}
-    assert extra <= {"t_fit", "t_gen", "grok_delay", "final_test_acc"}, extra
+    assert extra <= {"t_fit", "t_gen", "grok_delay", "final_test_acc", "predicted_t_gen"}, extra
     assert set(ref["source"]) <= {"data", "figure"}
     if "phase" in ref:
         assert set(ref["phase"]) <= set(PHASES)

@@ -21,6 +21,8 @@ published phase with a `count`), made from the authors' released data or read of
   phases from the first steps train and test accuracy reach 0.9 and a 1e3-step gap), `pair`
   (the PAIR explorable's loss rule) or `accuracy` (phasegrok's accuracy rule, for a figure read
   by accuracy). `Reference.rule` (or `reference_rule(table)`) gives it; None where absent.
+- `predicted_<column>` (optional): a formula's prediction of a target (the rules of evidence
+  keep it out of the compared columns): read, never compared.
 - `note` (optional): free text, ignored.
 
 A sweep names its table with the top-level key `reference: ref/<name>.csv` (relative to the
@@ -47,6 +49,7 @@ SOURCES = ("data", "figure")
 # A reference's `rule`, the rule its source classified by: one of classify's (`ClassifySpec`).
 RULES: tuple[str, ...] = get_args(ClassifySpec.model_fields["rule"].annotation)
 FREQ_COLUMN = "key_frequencies"
+PREDICTED = "predicted_"  # the prefix of a column that holds a formula's prediction
 MAX_BYTES = 16 << 20  # a reference is a small table; anything larger is a mistake
 
 
@@ -89,7 +92,8 @@ def read_reference(path: str | Path) -> Reference:
         raise ReferenceError(f"{path}: no rows")
     grid = tuple(c for c in table.columns if "." in c)
     skip = {*META_COLUMNS, *grid, "phase", FREQ_COLUMN}
-    numeric = tuple(c for c in table.columns if c not in skip)
+    # A formula's prediction sits in a `predicted_*` column of its own: kept, never compared.
+    numeric = tuple(c for c in table.columns if c not in skip and not c.startswith(PREDICTED))
     has_phase, has_freqs = "phase" in table.columns, FREQ_COLUMN in table.columns
     if not (has_phase or has_freqs or numeric):
         raise ReferenceError(

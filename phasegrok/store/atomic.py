@@ -59,7 +59,5 @@ def path_problem(path: str | Path) -> str | None:
         str(path).encode("utf-8")
     except UnicodeEncodeError:
         shown = os.fsencode(str(path)).decode("utf-8", "backslashreplace")
-        return (
-            f"{shown} is not valid UTF-8, which parquet needs of a path; use a UTF-8 name"
-        )
+        return f"{shown} is not valid UTF-8, which parquet needs of a path; use a UTF-8 name"
     return None

@@ -23,12 +23,11 @@ absolute steps. Their operation there is the product in S5; ours is x / y mod 97
 The table's `rule` column is `accuracy`: the paper's measure is validation accuracy (99%, the
 presets' classify.threshold 0.99).
 
-NOT YET UNDER THE RULES OF EVIDENCE (README, "Rules of evidence"; table unchanged): the `t_gen`
-values are a formula's output (the assumed anchor times the text's growth rate), not values
-read off Figure 1, yet they sit in `t_gen`, a compared column; under the rules they belong in a
-column of their own (a `predicted_` column, which config.reference does not yet set apart
-from targets) or are replaced by values read off the figure, with how each was read. The
-phases are the paper's text (Section 3.1.1), not a reading of the figure either.
+The steps are a formula's output (the assumed anchor times the text's growth rate), not values
+read off Figure 1, so they sit in `predicted_t_gen`, a column of their own that compare reads
+but never counts (2026-12-08; before, they sat in `t_gen`, compared). The phases are the
+paper's text about its Figure 1 (Section 3.1.1), not points read off the plot: still to be
+replaced by a reading of the figure, with how each value was read.
 
     python sweeps/papers/ref/make_power-fraction.py
 """
@@ -45,10 +44,12 @@ CRITICAL = 0.25
 
 
 def table() -> pd.DataFrame:
-    rows = [{"data.train_fraction": 0.2, "phase": "memorize", "t_gen": float("nan")}]
+    rows = [{"data.train_fraction": 0.2, "phase": "memorize", "predicted_t_gen": float("nan")}]
     for f in (0.25, 0.3):
         t_gen = BUDGET * GROWTH ** (-100 * (f - CRITICAL))
-        rows.append({"data.train_fraction": f, "phase": "grok", "t_gen": round(t_gen, -2)})
+        rows.append(
+            {"data.train_fraction": f, "phase": "grok", "predicted_t_gen": round(t_gen, -2)}
+        )
     return pd.DataFrame(rows).assign(source="figure", rule="accuracy")
 
 
