@@ -225,6 +225,8 @@ def test_a_predicted_column_is_kept_but_never_compared(tmp_path):
     from phasegrok.config.reference import read_reference
 
     path = tmp_path / "ref.csv"
-    pd.DataFrame({WD: [0.1], "phase": ["grok"], "predicted_t_gen": [100.0]}).to_csv(path, index=False)
+    pd.DataFrame({WD: [0.1], "phase": ["grok"], "predicted_t_gen": [100.0]}).to_csv(
+        path, index=False
+    )
     ref = read_reference(path)
     assert "predicted_t_gen" in ref.table and "predicted_t_gen" not in ref.numeric
