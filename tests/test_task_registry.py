@@ -68,25 +68,32 @@ class _Reads(dict):
         return super().get(key, default)
 
 
-@pytest.mark.parametrize("kind", ["modular", "parity"])
-def test_every_static_key_a_run_reads_reaches_its_program(kind):
+@pytest.mark.parametrize(
+    ("kind", "model"), [("modular", "mlp"), ("parity", "mlp"), ("modular", "transformer")]
+)
+def test_every_static_key_a_run_reads_reaches_its_program(kind, model):
     """A static (not traced) sweepable key that `plan.static_spec` never read would let two
-    different runs share one compiled program: each key the kind reads must be read."""
+    different runs share one compiled program: each key the kind (task and model) reads must
+    be read."""
+    from phasegrok.config.model import model_unread_keys
     from phasegrok.config.schema import NOT_SWEEPABLE, SWEEPABLE_KEYS, traced
     from phasegrok.plan.runs import static_spec
 
     section = {} if kind == "modular" else {"n_bits": 8, "k": 3, "test_size": 50}
     sweep = {"task": {"kind": kind, **section}, "data": {"train_size": 40}}
+    sweep["model"] = {"kind": model}
     sweep["train"] = {"steps": 10, "eval_every": 5, "seeds": 1}
     run = expand(load_sweep(sweep))[0]
     cfg = _Reads(run.config)
     static_spec(cfg)
+    unread = unread_keys(kind) | model_unread_keys(model)
     static = {
         k
         for k in SWEEPABLE_KEYS
-        if traced(k) is None and k not in NOT_SWEEPABLE and k not in unread_keys(kind)
+        if traced(k) is None and k not in NOT_SWEEPABLE and k not in unread
     }
     assert static - cfg.read == set()
+    assert all(run.config[k] is None for k in unread if k in run.config)
 
 
 def test_a_key_added_later_is_left_out_of_the_run_id_at_its_default():

@@ -1,13 +1,24 @@
 """What a schema field declares besides its type and default (`config.schema`): whether its key
-is traced per run (`Traced`), what it means and how figures label it (`Doc`), and whether it was
-added after run ids were first made (`Added`). Each is read off the schema by one function of
-`config.schema` (`traced`, `doc`, `added_defaults`), never listed a second time.
+is traced per run (`Traced`), what it means and how figures label it (`Doc`), whether it was
+added after run ids were first made (`Added`), and which model kinds read it (`ReadBy`). Each is
+read off the schema by one function of `config.schema` (`traced`, `doc`, `added_defaults`) or
+`config.model` (`model_unread_keys`), never listed a second time. `Section` is the base of the
+schema's sections.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Section(BaseModel):
+    """A section of the sweep file: frozen, no unknown keys. NaN and infinity are refused
+    everywhere: no rule or estimate means anything with them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,20 @@ class Added:
     Every run key added from now on is declared so. `by`: what added it."""
 
     by: str
+
+
+@dataclass(frozen=True)
+class ReadBy:
+    """Declared on a `model.*` key that only some model kinds read (`model.kind`): blank (None)
+    in the runs of the other kinds (`plan.resolve`), as a task kind's own keys are blank in the
+    other task kinds' runs, so that a run's id and its row hold only what decided it. A model
+    key without it is read by every model kind."""
+
+    models: tuple[str, ...]
+
+
+MLP_ONLY = ReadBy(("mlp",))
+TRANSFORMER_ONLY = ReadBy(("transformer",))
 
 
 @dataclass(frozen=True)

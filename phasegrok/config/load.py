@@ -56,11 +56,16 @@ from phasegrok.config.schema import (
     SweepFile,
     TaskSpec,
     TrainSpec,
+    added_defaults,
     key_annotation,
 )
 from phasegrok.errors import ConfigError, short_repr
 from phasegrok.tasks.arrays import ARRAYS_TASK
 from phasegrok.tasks.arrays_file import ARRAYS, ArraysFile, inspect_file
+
+# The run keys declared `Added` with their defaults, as the sweep file's JSON dump writes them:
+# left out of a sweep's identity at those, so that older folders keep theirs.
+ADDED = {k: json.loads(json.dumps(v)) for k, v in added_defaults().items()}
 
 # The schema's names, re-exported: `config` is where a sweep's keys are looked up.
 __all__ = [
@@ -146,6 +151,9 @@ class SweepSpec:
         run_part = {k: "<swept>" if k in self.grid else v for k, v in run_part.items()}
         for key in ("train.seeds", "task.path", "task.sha256", "analysis.progress_measures"):
             del run_part[key]
+        for key, default in ADDED.items():  # a key added later, at its default: as before it
+            if key in run_part and run_part[key] == default:
+                del run_part[key]
         if self.arrays is not None:
             run_part["task.sha256"] = self.arrays.sha256
         payload = json.dumps(run_part, sort_keys=True, default=str)

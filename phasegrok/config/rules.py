@@ -31,6 +31,8 @@ def check_run(cfg: Mapping[str, Any]) -> None:
         raise ConfigError(
             "model.hidden", f"one width >= 1 per hidden layer (got {cfg['model.hidden']})"
         )
+    if cfg["model.kind"] == "transformer":
+        _check_transformer(cfg)
     for group in ("optimizer", EMBEDDING_GROUP):
         _check_optimizer(cfg, group)
     if cfg["optimizer.l1"] < 0:  # the main optimizer's only: the penalty covers every parameter
@@ -62,6 +64,28 @@ def check_run(cfg: Mapping[str, Any]) -> None:
                 "optimizer.batch_size",
                 f"{batch} is larger than the training set ({n_train} examples)",
             )
+
+
+TRANSFORMER_TASKS = ("modular",)  # the task kinds whose examples a transformer reads as tokens
+
+
+def _check_transformer(cfg: Mapping[str, Any]) -> None:
+    """A transformer reads token sequences: modular tasks only; its sizes >= 1, d_model a
+    multiple of heads (each head d_model // heads wide)."""
+    kind = cfg["task.kind"]
+    if kind not in TRANSFORMER_TASKS:
+        raise ConfigError(
+            "model.kind",
+            f"transformer is for task.kind modular only (token pairs); this task is {kind}",
+        )
+    for key in ("model.layers", "model.d_model", "model.heads", "model.d_mlp"):
+        if cfg[key] < 1:
+            raise ConfigError(key, f"must be >= 1 (got {cfg[key]})")
+    d_model, heads = cfg["model.d_model"], cfg["model.heads"]
+    if d_model % heads:
+        raise ConfigError(
+            "model.heads", f"must divide model.d_model ({d_model}) into equal heads; got {heads}"
+        )
 
 
 def _check_loss(cfg: Mapping[str, Any]) -> None:

@@ -12,7 +12,16 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from phasegrok.config.fields import PER_RUN, PER_SIZE_BUCKET, Added, Doc, Traced, group_meaning
+from phasegrok.config.fields import (
+    PER_RUN,
+    PER_SIZE_BUCKET,
+    Added,
+    Doc,
+    Section,
+    Traced,
+    group_meaning,
+)
+from phasegrok.config.model import ModelSpec
 from phasegrok.config.rules import EMBEDDING_GROUP
 from phasegrok.tasks import TaskKind
 
@@ -69,12 +78,7 @@ class ClassifySpec(BaseModel):
 MIN_STEP = 1 / 256  # shortest edge cut, in the [0, 1] scale of each axis
 
 
-class _Section(BaseModel):
-    # NaN and infinity are refused everywhere: no rule or estimate means anything with them.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class TaskSpec(_Section):
+class TaskSpec(Section):
     kind: Annotated[TaskKind, Doc("task: modular | parity | arrays", label="task")] = "modular"
     op: Annotated[
         Literal["add", "sub", "mul", "div", "square_sum", "add_integers"],
@@ -109,7 +113,7 @@ class TaskSpec(_Section):
     ] = Field(None, pattern=r"^[0-9a-f]{64}$")
 
 
-class DataSpec(_Section):
+class DataSpec(Section):
     train_fraction: Annotated[
         float,
         PER_SIZE_BUCKET,
@@ -127,54 +131,7 @@ class DataSpec(_Section):
     ] = 1000
 
 
-class ModelSpec(_Section):
-    embedding: Annotated[
-        Literal["learned", "one_hot", "circular"],
-        Doc("token embedding: learned | one_hot | circular", label="embedding"),
-    ] = "learned"
-    circular_freqs: Annotated[
-        tuple[int, ...],
-        Doc("JSON list: the fixed embedding's frequencies (circular embedding only)"),
-    ] = (1, 2, 3)
-    embed_dim: Annotated[
-        int, Doc("embedding width (one_hot: p; circular: 2 x frequencies)", label="embedding width")
-    ] = 64
-    combine: Annotated[Literal["concat", "sum"], Doc("operands' embeddings: concat | sum")] = (
-        "concat"
-    )
-    hidden: Annotated[
-        tuple[int, ...],
-        Doc("JSON list: the width of each hidden layer", label="hidden widths", short="hidden"),
-    ] = (128,)
-    activation: Annotated[
-        Literal["relu", "gelu", "tanh", "quadratic"],
-        Doc("relu | gelu | tanh | quadratic", label="activation"),
-    ] = "relu"
-    tie_output: Annotated[bool, Doc("logits through the embedding's transpose")] = False
-    bias: Annotated[bool, Doc("layers have biases")] = True
-    init: Annotated[
-        Literal["torch", "lecun"], Doc("initialization: torch | lecun", label="initialization")
-    ] = "torch"
-    embedding_std: Annotated[
-        float,
-        PER_RUN,
-        Doc(
-            "the embedding's initial std (learned embedding only)", label="embedding std (initial)"
-        ),
-    ] = 1.0
-    init_scale: Annotated[
-        float,
-        PER_RUN,
-        Doc(
-            "every initial parameter multiplied by this",
-            unit="factor",
-            label="init scale α (× default)",
-            short="α",
-        ),
-    ] = 1.0
-
-
-class GroupOptimizerSpec(_Section):
+class GroupOptimizerSpec(Section):
     """A parameter group's own optimizer settings (`optimizer.embedding`): a key left out (None)
     inherits the main optimizer's value, swept values included (`plan.resolve`)."""
 
@@ -198,7 +155,7 @@ class GroupOptimizerSpec(_Section):
     momentum: Annotated[float | None, PER_RUN, Doc(group_meaning("momentum"))] = None
 
 
-class OptimizerSpec(_Section):
+class OptimizerSpec(Section):
     name: Annotated[
         Literal["adamw", "adam", "sgd"], Doc("adamw | adam | sgd", label="optimizer")
     ] = "adamw"
@@ -227,7 +184,7 @@ class OptimizerSpec(_Section):
     embedding: GroupOptimizerSpec = GroupOptimizerSpec()
 
 
-class TrainSpec(_Section):
+class TrainSpec(Section):
     steps: Annotated[
         int,
         Doc(
@@ -254,7 +211,7 @@ class TrainSpec(_Section):
     ] = ()
 
 
-class AnalysisSpec(_Section):
+class AnalysisSpec(Section):
     """The mechanistic lens (phasegrok.lens.fourier): computed at every eval point."""
 
     fourier_top_k: Annotated[int, Doc("k of the Fourier lens (top-k share, key frequencies)")] = (
@@ -269,12 +226,12 @@ class AnalysisSpec(_Section):
     progress_measures: Annotated[bool, Doc("progress measures on (progress.parquet)")] = True
 
 
-class PlotSpec(_Section):
+class PlotSpec(Section):
     x: str = Field(description="the grid key on the figure's x axis")
     y: str = Field(description="the grid key on the figure's y axis")
 
 
-class RefineSpec(_Section):
+class RefineSpec(Section):
     """Adaptive refinement after the initial grid (`phasegrok.analysis.refine`)."""
 
     axes: tuple[str, ...] | None = Field(None, description="grid keys refined; null: the first two")
@@ -288,7 +245,7 @@ class RefineSpec(_Section):
     )
 
 
-class SweepFile(_Section):
+class SweepFile(Section):
     """The whole sweep file as written, before the grid is expanded."""
 
     name: str = Field(
@@ -298,7 +255,9 @@ class SweepFile(_Section):
     )
     task: TaskSpec = Field(TaskSpec(), description="what is learned (run keys task.*)")
     data: DataSpec = Field(DataSpec(), description="the train set's size (data.*)")
-    model: ModelSpec = Field(ModelSpec(), description="the MLP (model.*)")
+    model: ModelSpec = Field(
+        ModelSpec(), description="the model: an MLP or a transformer (model.*)"
+    )
     optimizer: OptimizerSpec = Field(OptimizerSpec(), description="how it trains (optimizer.*)")
     # binary_cross_entropy: one output logit z, sigmoid cross-entropy; 2-class tasks only.
     # binary_cross_entropy_clipped: the same with sigmoid(z) clipped to [1e-7, 1 - 1e-7]

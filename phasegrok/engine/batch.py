@@ -25,12 +25,13 @@ from phasegrok.engine.training import (
     init_state,
     lens_metrics,
     metric_names,
+    model_facts,
     train_segment,
 )
 from phasegrok.plan.batching import segment_evals
 from phasegrok.plan.runs import Batch, Hyper, StaticSpec
 from phasegrok.tasks import TASKS
-from phasegrok.tasks.base import TaskData, data_axes
+from phasegrok.tasks.base import FOURIER, TaskData, data_axes
 from phasegrok.tasks.cyclic import n_frequencies
 from phasegrok.tasks.modular import ModularFields
 
@@ -124,8 +125,11 @@ class Strategy:
     def example_chunks(self, static: StaticSpec) -> int:
         """How many equal slices a modular step's examples are taken in (see `gradient`):
         enough that a slice's widest activations fit `example_chunk_bytes`, 1 if no divisor
-        of the step's examples is near that (or the step is small, or not modular)."""
-        if self.example_chunk_bytes is None or static.inputs != "pairs":
+        of the step's examples is near that (or the step is small, or not the modular MLP)."""
+        if self.example_chunk_bytes is None or (static.inputs, static.model_kind) != (
+            "pairs",
+            "mlp",
+        ):
             return 1
         rows = static.batch_size or static.train_pad
         target = max(1, self.example_chunk_bytes // (4 * max(*static.hidden, static.out_dim)))
@@ -360,7 +364,11 @@ def execute_batch(
             on_steps(n_real * n_evals * static.eval_every)
     trim = {step: jax.tree.map(lambda a: np.asarray(a[:n_real]), p) for step, p in saved.items()}
     keys = None
-    if isinstance(static.task, ModularFields) and n_frequencies(static.task.op, static.task.p):
+    if (
+        isinstance(static.task, ModularFields)
+        and n_frequencies(static.task.op, static.task.p)
+        and model_facts(static).lens == FOURIER
+    ):
         keys = np.asarray(final_key_frequencies(static, state.params), dtype=np.int64)[:n_real]
     return BatchResult(
         run_ids=[r.run_id for r in runs],

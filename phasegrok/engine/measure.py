@@ -79,9 +79,10 @@ def train_mask(static: StaticSpec, run: Run, pairs: np.ndarray) -> np.ndarray:
 
 def wanted(static: StaticSpec) -> bool:
     """Whether a batch's runs get progress measures: modular with a cyclic group, p <= MAX_P
-    and `analysis.progress_measures` on (the default)."""
+    and `analysis.progress_measures` on (the default), read by the Fourier lens (an MLP: a
+    transformer has no lens yet)."""
     return (
-        TASKS[static.task_kind].lens == FOURIER
+        model_facts(static).lens == FOURIER
         and static.progress_measures
         and static.modular.p <= MAX_P
         and cyclic.n_frequencies(static.modular.op, static.modular.p) > 0
@@ -232,7 +233,8 @@ def progress_frame(batch: Batch, params: dict[int, Any], keys: np.ndarray) -> pd
 def batch_measures(batch: Batch, result: BatchResult) -> tuple[dict[str, list], pd.DataFrame]:
     """(runs.parquet columns by name, one value per run; the batch's progress rows).
 
-    Non-modular batches get no columns and an empty frame.
+    Non-modular batches get no columns and an empty frame; a transformer's (no lens yet) get
+    the lens columns blank, as a modular MLP's without a cyclic group.
     """
     static = batch.static
     if TASKS[static.task_kind].lens != FOURIER:

@@ -240,7 +240,10 @@ def facts_of(row: Row, top_k: int = TOP_K, threshold: float = THRESHOLD) -> Mode
         freqs = json.loads(freqs)
     blank = ModelFacts()
     return ModelFacts(
-        lens=lens_of(str(cell(row, "task.kind", TaskSpec().kind))),
+        lens=lens_of(
+            str(cell(row, "task.kind", TaskSpec().kind)),
+            str(cell(row, "model.kind", ModelSpec().kind)),  # blank before transformers: mlp
+        ),
         op=str(cell(row, "task.op", blank.op)),
         p=int(cell(row, "task.p", blank.p)),
         k=int(cell(row, "task.k", blank.k)),
@@ -253,10 +256,11 @@ def facts_of(row: Row, top_k: int = TOP_K, threshold: float = THRESHOLD) -> Mode
     )
 
 
-def lens_of(kind: str) -> str:
-    """The lens of a task kind's models; none for a kind this version does not know."""
+def lens_of(kind: str, model_kind: str = ModelSpec().kind) -> str:
+    """The lens of a task kind's models of `model_kind` (`model.kind`): none for a kind this
+    version does not know, and none yet for a transformer."""
     task = TASKS.get(kind)
-    return NO_LENS if task is None else task.lens
+    return NO_LENS if task is None or model_kind != ModelSpec().kind else task.lens
 
 
 def as_facts(facts: ModelFacts | Mapping[str, Any]) -> ModelFacts:

@@ -13,8 +13,14 @@ from collections.abc import Sequence
 from phasegrok.config.load import SweepSpec
 from phasegrok.plan.runs import Batch, Run, StaticSpec, need
 
+# The transformer's sequence: (a, b, =) (`engine.models.transformer`).
+SEQUENCE = 3
+
 
 def n_params(static: StaticSpec) -> int:
+    """Parameters of one run's model (a transformer's: `transformer_params`)."""
+    if static.model_kind == "transformer":
+        return transformer_params(static)
     widths = list(static.hidden)
     count = 0
     if static.inputs == "pairs":
@@ -31,9 +37,56 @@ def n_params(static: StaticSpec) -> int:
     return count
 
 
+def transformer_params(static: StaticSpec) -> int:
+    """A transformer's parameters, with p the modulus, d = d_model, m = d_mlp, L layers, C
+    classes (out_dim), T = 3 positions:
+
+        d (p + 1) + T d                  token embedding W_E, positions W_pos
+        + L (4 d^2 + 2 d m)              per block W_Q, W_K, W_V (heads x d_head = d), W_O,
+                                         W_in, W_out
+        + L (m + d)       if bias        b_in, b_out
+        + L 4 d           if pre-LN      two LayerNorms' weights and biases
+        + d C                            W_U
+    """
+    p, d, m, layers = (
+        static.modular.p,
+        need(static.d_model),
+        need(static.d_mlp),
+        need(static.layers),
+    )
+    block = 4 * d * d + 2 * d * m + (m + d if static.bias else 0)
+    block += 4 * d if static.layer_norm == "pre" else 0
+    return d * (p + 1) + SEQUENCE * d + layers * block + d * static.out_dim
+
+
+def transformer_forward_flops(static: StaticSpec) -> float:
+    """A transformer's forward FLOPs per example: the matrix products, 2 FLOPs a multiply-add,
+    with d, m, L, C, T as in `transformer_params`:
+
+        (L - 1) (8 T d^2 + 4 T^2 d + 4 T d m)     blocks before the last: Q, K, V and O
+                                                  projections, scores and weighted values
+                                                  over all T x T pairs, the MLP
+        + 4 T d^2 + 4 d^2 + 4 T d + 4 d m         the last block, at the last position only:
+                                                  K and V at every position, Q and O, one
+                                                  query's scores and values, the MLP
+        + 2 d C                                   the unembedding
+
+    (the embedding is a lookup; softmax, norms and activations are not counted).
+    """
+    d, m, layers, t = need(static.d_model), need(static.d_mlp), need(static.layers), SEQUENCE
+    full = 8 * t * d * d + 4 * t * t * d + 4 * t * d * m
+    last = 4 * t * d * d + 4 * d * d + 4 * t * d + 4 * d * m
+    return float((layers - 1) * full + last + 2 * d * static.out_dim)
+
+
 def step_flops(static: StaticSpec, n: int) -> tuple[float, float]:
     """(training FLOPs of one step on n examples, forward FLOPs of n examples) for one run:
-    the minimal dense work, formula in `phasegrok.bench`'s docstring."""
+    the minimal dense work, formula in `phasegrok.bench`'s docstring; a transformer's is 3x
+    its forward on the n examples (`transformer_forward_flops`: the backward pass's two
+    products per forward product)."""
+    if static.model_kind == "transformer":
+        forward = n * transformer_forward_flops(static)
+        return 3 * forward, forward
     widths = list(static.hidden)
     forward = 0.0
     train = 0.0
@@ -68,11 +121,23 @@ def run_bytes(static: StaticSpec) -> int:
     """Device bytes one run needs while training: params, optimizer state, data, activations."""
     params = 4 * n_params(static) * 5  # params, grads, two moments, updates
     rows = static.train_pad + static.n_eval_examples
-    activations = 4 * rows * (sum(static.hidden) * 3 + static.out_dim * 2)
+    activations = 4 * rows * activation_width(static)
     # An example is input_width 4-byte values (a token pair: 2); a shared test set is counted
     # per run too (conservative).
     data = rows * static.input_width * 4
     return params + activations + data
+
+
+def activation_width(static: StaticSpec) -> int:
+    """Float32 activations one example keeps for the backward pass (an estimate): an MLP's
+    hidden layers 3x and its logits 2x; a transformer's, per block and position, its residual
+    stream, norms, queries, keys, values and attention output (~6 d_model), its MLP (3 d_mlp)
+    and its attention weights (2 heads T), and its logits 2x."""
+    if static.model_kind == "transformer":
+        d, m, heads = need(static.d_model), need(static.d_mlp), need(static.heads)
+        per_position = 6 * d + 3 * m + 2 * heads * SEQUENCE
+        return need(static.layers) * SEQUENCE * per_position + 2 * static.out_dim
+    return sum(static.hidden) * 3 + static.out_dim * 2
 
 
 def batch_cap(

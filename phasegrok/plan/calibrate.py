@@ -56,9 +56,11 @@ def cache_dir() -> Path:
 
 
 def shape_class(static: StaticSpec) -> str:
-    """'<task kind>:<half decade of one run's FLOPs per step>', e.g. 'modular:6.5'."""
+    """'<task kind>:<half decade of one run's FLOPs per step>', e.g. 'modular:6.5'; a model
+    kind other than the MLP after the task kind ('modular-transformer:6.5')."""
     decade = math.floor(2 * math.log10(max(flops_per_step(static), 1.0))) / 2
-    return f"{static.task_kind}:{decade:g}"
+    model = "" if static.model_kind == "mlp" else f"-{static.model_kind}"
+    return f"{static.task_kind}{model}:{decade:g}"
 
 
 def read_cache(folder: Path | None = None) -> dict[str, Any]:

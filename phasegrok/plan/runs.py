@@ -16,6 +16,7 @@ from importlib.metadata import version
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from phasegrok.config.load import DYNAMIC_KEYS, GROUP_KEYS, ConfigError, SweepSpec, iter_corners
+from phasegrok.config.model import model_unread_keys
 from phasegrok.config.rules import EMBEDDING_GROUP, ONE_LOGIT_LOSSES
 from phasegrok.config.schema import added_defaults
 from phasegrok.errors import short_repr
@@ -48,6 +49,8 @@ class StaticSpec:
     task_kind: str
     task: TaskFields  # the kind's own fields (`phasegrok.tasks`): what its data depend on
     inputs: str  # what the model reads: "pairs" of tokens or "vectors" (`tasks.base.Task`)
+    model_kind: str  # mlp | transformer (`config.model`); the MLP's keys below are blank
+    # (None, `hidden` empty) for a transformer, the transformer's for an MLP
     input_width: int  # values of one example's input (a token pair: 2)
     n_classes: int
     n_eval_examples: int  # examples one evaluation reads
@@ -59,7 +62,12 @@ class StaticSpec:
     activation: str
     tie_output: bool
     bias: bool
-    init: str  # torch | lecun: the initializers of the dense layers
+    init: str | None  # torch | lecun: the initializers of the MLP's dense layers
+    layers: int | None  # the transformer's blocks, widths and norm (`engine.models.transformer`)
+    d_model: int | None
+    heads: int | None
+    d_mlp: int | None
+    layer_norm: str | None
     optimizer: str
     # The learned embedding's own optimizer (optax.partition with the main one for the rest);
     # None: one optimizer for every parameter, as before parameter groups existed.
@@ -188,17 +196,18 @@ class Batch:
 
 
 def resolve(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Blank the keys that do not affect this run (`unread_keys`), fill in those its task kind
-    derives (`tasks.base.Task.derived`: the embedding's width, the data file's facts)."""
+    """Blank the keys that do not affect this run (`unread_keys` of its task kind,
+    `config.model.model_unread_keys` of its model kind), fill in those its task kind derives
+    (`tasks.base.Task.derived`: the embedding's width, the data file's facts)."""
     kind = cfg["task.kind"]
-    unread = unread_keys(kind)
+    unread = unread_keys(kind) | model_unread_keys(cfg["model.kind"])
     out: dict[str, Any] = {}
     for key, value in cfg.items():
         if key != ARRAYS:
             out[key] = None if key in unread else value
         if key == "task.sha256":  # the data file's facts (not sweep-file keys), next to its hash
             out["task.input_dim"] = out["task.n_classes"] = None
-    out.update(TASKS[kind].derived(cfg))
+    out.update({k: v for k, v in TASKS[kind].derived(cfg).items() if k not in unread})
     out.update(resolve_group(cfg))
     out = {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
     del out["train.seeds"]
@@ -225,6 +234,7 @@ def resolve_group(cfg: dict[str, Any]) -> dict[str, Any]:
     """
     in_use = (
         "model.embedding" in TASKS[cfg["task.kind"]].keys
+        and "model.embedding" not in model_unread_keys(cfg["model.kind"])
         and cfg["model.embedding"] == "learned"
         and any(cfg[key] is not None for key in GROUP_KEYS)
     )
@@ -282,6 +292,7 @@ def static_spec(cfg: dict[str, Any]) -> StaticSpec:
         task_kind=task.kind,
         task=task.fields(cfg),
         inputs=task.inputs,
+        model_kind=cfg["model.kind"],
         input_width=task.input_width(cfg),
         n_classes=task.n_classes(cfg),
         n_eval_examples=task.n_eval_examples(cfg, pad),
@@ -289,11 +300,16 @@ def static_spec(cfg: dict[str, Any]) -> StaticSpec:
         circular_freqs=tuple(freqs) if freqs is not None else None,
         embed_dim=cfg["model.embed_dim"],
         combine=cfg["model.combine"],
-        hidden=tuple(cfg["model.hidden"]),
+        hidden=tuple(cfg["model.hidden"] or ()),
         activation=cfg["model.activation"],
         tie_output=bool(cfg["model.tie_output"]),
         bias=cfg["model.bias"],
         init=cfg["model.init"],
+        layers=cfg["model.layers"],
+        d_model=cfg["model.d_model"],
+        heads=cfg["model.heads"],
+        d_mlp=cfg["model.d_mlp"],
+        layer_norm=cfg["model.layer_norm"],
         optimizer=cfg["optimizer.name"],
         embedding_optimizer=cfg[f"{EMBEDDING_GROUP}.name"],
         batch_size=None if batch == "full" else batch,
@@ -345,7 +361,9 @@ def check_effects(spec: SweepSpec) -> None:
             if _as_lists(resolved[key]) != _as_lists(cfg[key]):
                 axis = spec.grid[key]
                 where = f"task.kind {cfg['task.kind']!r}"
-                if "model.embedding" in TASKS[cfg["task.kind"]].keys:  # else none to name
+                if cfg["model.kind"] != "mlp":
+                    where += f" / model.kind {cfg['model.kind']!r}"
+                elif "model.embedding" in TASKS[cfg["task.kind"]].keys:  # else none to name
                     where += f" / model.embedding {cfg['model.embedding']!r}"
                 raise ConfigError(
                     f"grid.{key}",

@@ -230,8 +230,11 @@ def draw_run(results: Results, run_id: str, asked: bool, keys: Sequence[str]) ->
     head = f"{row.get('phase', '?')} run, {run_labeller(runs, keys)(row)} (run {run_id})"
     if facts.blank:  # no spectrum, star, weights or lens curve to show
         if asked:
+            model = row.get("model.kind")
             why = (
-                f"task.kind {row.get('task.kind')} has no lens"
+                f"model.kind {model} has no lens yet"
+                if facts.lens == NO_LENS and isinstance(model, str) and model != "mlp"
+                else f"task.kind {row.get('task.kind')} has no lens"
                 if facts.lens == NO_LENS
                 else f"op '{facts.op}' mod {facts.p} has no cyclic group for the Fourier lens"
             )

@@ -5,8 +5,10 @@ them and is tested on the rest, so train sets are nested across train fractions 
 seed, and a row of a phase diagram differs only in the swept value. The test arrays are all the
 pairs, shared by every run, each run's own test set being a mask over them.
 
-Its model reads token pairs ("pairs": the embedding MLP, `engine.models`), so the embedding's
-keys (`model.embedding`, ...) are this kind's too, and so is the Fourier lens (`analysis.*`).
+Its model reads token pairs ("pairs": the embedding MLP or the transformer, `engine.models`), so
+the embedding's keys (`model.embedding`, ...) and the transformer's (`model.layers`, ...; a
+transformer is for modular tasks only) are this kind's too, and so is the Fourier lens
+(`analysis.*`).
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ class Modular:
         "model.embedding_std",
         "model.combine",
         "model.tie_output",
+        *(f"model.{name}" for name in ("layers", "d_model", "heads", "d_mlp", "layer_norm")),
         "analysis.fourier_top_k",
         "analysis.progress_measures",
         # The learned embedding's own optimizer (`config.GROUP_KEYS`).

@@ -30,7 +30,7 @@ class ModularMLP(nn.Module):
 
     def setup(self) -> None:
         s, p = self.static, self.static.modular.p
-        embed_dim = need(s.embed_dim)
+        embed_dim, init = need(s.embed_dim), need(s.init)
         if s.embedding == "learned":
             self.table = self.param("embedding", nn.initializers.normal(stddev=1.0), (p, embed_dim))
         elif s.embedding == "one_hot":
@@ -42,14 +42,14 @@ class ModularMLP(nn.Module):
         first_in = embed_dim if s.combine == "sum" else 2 * embed_dim
         width = s.hidden[0]
         self.first_kernel = self.param(
-            "first_kernel", kernel_init(s.init, in_axis=-2, out_axis=-1), (first_in, width)
+            "first_kernel", kernel_init(init, in_axis=-2, out_axis=-1), (first_in, width)
         )
         self.first_bias = (
-            self.param("first_bias", bias_init(s.init, first_in), (width,)) if s.bias else None
+            self.param("first_bias", bias_init(init, first_in), (width,)) if s.bias else None
         )
-        self.layers = [Dense(w, use_bias=s.bias, initializer=s.init) for w in s.hidden[1:]]
+        self.layers = [Dense(w, use_bias=s.bias, initializer=init) for w in s.hidden[1:]]
         out_dim = embed_dim if s.tie_output else s.out_dim
-        self.readout = Dense(out_dim, use_bias=s.bias, initializer=s.init)
+        self.readout = Dense(out_dim, use_bias=s.bias, initializer=init)
 
     def token_maps(self) -> tuple[jax.Array, jax.Array]:
         """The (p, width) first-layer tables of the left and right operand."""

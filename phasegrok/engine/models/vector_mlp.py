@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from phasegrok.engine.models.layers import ACTIVATIONS, Dense
-from phasegrok.plan.runs import StaticSpec
+from phasegrok.plan.runs import StaticSpec, need
 
 
 class VectorMLP(nn.Module):
@@ -27,7 +27,7 @@ class VectorMLP(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         act = ACTIVATIONS[self.static.activation]
-        bias, init = self.static.bias, self.static.init
+        bias, init = self.static.bias, need(self.static.init)
         h = x.astype(jnp.float32)
         for i, width in enumerate(self.static.hidden):
             weight_grad = "transposed_input" if i == 0 else "transposed_grad"
