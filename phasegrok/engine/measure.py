@@ -79,10 +79,12 @@ def train_mask(static: StaticSpec, run: Run, pairs: np.ndarray) -> np.ndarray:
 
 def wanted(static: StaticSpec) -> bool:
     """Whether a batch's runs get progress measures: modular with a cyclic group, p <= MAX_P
-    and `analysis.progress_measures` on (the default), read by the Fourier lens (an MLP: a
-    transformer has no lens yet)."""
+    and `analysis.progress_measures` on (the default), read by the Fourier lens, of an MLP
+    (a transformer's progress measures are not computed yet)."""
+    facts = model_facts(static)
     return (
-        model_facts(static).lens == FOURIER
+        facts.lens == FOURIER
+        and facts.mlp
         and static.progress_measures
         and static.modular.p <= MAX_P
         and cyclic.n_frequencies(static.modular.op, static.modular.p) > 0
@@ -173,7 +175,7 @@ def readout_columns(
     """`readout.run_columns` of every run of `final` (a leading run axis), by column name."""
     facts = model_facts(static)
     n_runs = jax.tree.leaves(final)[0].shape[0]
-    if facts.lens != FOURIER or facts.blank or input_keys is None:
+    if facts.lens != FOURIER or not facts.mlp or facts.blank or input_keys is None:
         found = [readout.blank_columns()] * n_runs
     else:
         per_run = 4 * sum(np.asarray(a[0]).size for a in jax.tree.leaves(final)) * GRID_ARRAYS
@@ -233,8 +235,9 @@ def progress_frame(batch: Batch, params: dict[int, Any], keys: np.ndarray) -> pd
 def batch_measures(batch: Batch, result: BatchResult) -> tuple[dict[str, list], pd.DataFrame]:
     """(runs.parquet columns by name, one value per run; the batch's progress rows).
 
-    Non-modular batches get no columns and an empty frame; a transformer's (no lens yet) get
-    the lens columns blank, as a modular MLP's without a cyclic group.
+    Non-modular batches get no columns and an empty frame; a transformer's get the readout
+    columns and progress measures blank (not computed for it yet), as a modular MLP's
+    without a cyclic group.
     """
     static = batch.static
     if TASKS[static.task_kind].lens != FOURIER:

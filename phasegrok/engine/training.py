@@ -173,13 +173,14 @@ def model_facts(static: StaticSpec) -> lens.ModelFacts:
     """The lens's view of a run's static spec (hashable: a compile-time constant).
 
     Fields the task kind leaves None (p for parity, k for modular) take the facts' defaults.
-    A transformer has no lens yet (`lens.lens_of`): its lens columns are blank.
+    A transformer's is read over its embedding (`lens.model_token_maps`).
     """
     default = lens.ModelFacts()
     modular = static.task if isinstance(static.task, ModularFields) else None
     parity = static.task if isinstance(static.task, ParityFields) else None
     return lens.ModelFacts(
         lens=lens.lens_of(static.task_kind, static.model_kind),
+        model=static.model_kind,
         op=default.op if modular is None else modular.op,
         p=default.p if modular is None else modular.p,
         k=default.k if parity is None else parity.k,

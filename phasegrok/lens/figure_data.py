@@ -49,10 +49,10 @@ def power_spectrum(facts: ModelFacts | Mapping[str, Any], params: Mapping[str, A
 def operand_maps(
     facts: ModelFacts | Mapping[str, Any], params: Mapping[str, Any]
 ) -> dict[str, np.ndarray]:
-    """Group maps by operand: left and right, or one "both" for combine: sum."""
+    """Group maps by operand: left and right, or one "both" for combine: sum and a transformer."""
     facts = as_facts(facts)
     left, right = group_token_maps(facts, params)
-    if facts.combine == "sum":
+    if facts.shared_maps:
         return {"both": np.asarray(left)}
     return {"left": np.asarray(left), "right": np.asarray(right)}
 

@@ -5,7 +5,10 @@ these inside its compiled evaluation and the figures recompute them from stored 
 without JAX.
 
 Modular tasks. For each operand the *token map* is the first hidden layer's input as a function
-of the token, `E @ W` (p x width; learned, one-hot and circular embeddings alike). The lens
+of the token, `E @ W` (p x width; learned, one-hot and circular embeddings alike); a
+transformer's (`model.kind: transformer`) is its token embedding's operand rows, W_E[:p]
+(p x d_model, the columns of Nanda et al.'s W_E for the tokens 0 .. p - 1, `=` left out),
+shared by both operands, as Nanda et al. 2023 read the embedding in the Fourier basis. The lens
 reads it over the cyclic group whose operation labels the pairs (`group_maps`): row j of the
 *group map* is the token at index j of that group,
 
@@ -41,8 +44,8 @@ Parity. With W the first layer's (n_bits x width) kernel,
 
 Weight decay prunes the n_bits - k irrelevant rows as the model generalizes (PAIR).
 
-`ModelFacts` holds what the lens needs to know about a run's model (task kind, op, p, k,
-embedding, combine, analysis settings); `metrics` is the one dispatcher from facts and
+`ModelFacts` holds what the lens needs to know about a run's model (task kind, model kind, op,
+p, k, embedding, combine, analysis settings); `metrics` is the one dispatcher from facts and
 parameters to the lens values, used inside the engine's compiled evaluation (xp = jax.numpy)
 and by the report (NumPy). The per-run figures' data (`power_spectrum`, `star_points`,
 `token_circle`) is `lens_data`'s, built on these functions.
@@ -60,6 +63,7 @@ from typing import Any, Protocol, overload
 import numpy as np
 import pandas as pd
 
+from phasegrok.config.model import MODEL_KINDS
 from phasegrok.config.schema import AnalysisSpec, ModelSpec, TaskSpec
 from phasegrok.tasks import TASKS
 from phasegrok.tasks.base import BITS, FOURIER, NO_LENS
@@ -190,6 +194,7 @@ class ModelFacts:
     """What the lens needs to know about a run's model; hashable, so a compile-time constant."""
 
     lens: str = FOURIER  # which lens reads the model: its task kind's (`tasks.base.Task.lens`)
+    model: str = ModelSpec().kind  # which model it reads (`model.kind`): mlp | transformer
     op: str = TaskSpec().op
     p: int = 0  # no modulus: a run of another kind (the schema's defaults otherwise)
     k: int = 0
@@ -211,6 +216,18 @@ class ModelFacts:
     def names(self) -> tuple[str, ...]:
         """The lens metric names of this run's task kind (none for an arrays task)."""
         return {FOURIER: MODULAR_METRICS, BITS: PARITY_METRICS}.get(self.lens, ())
+
+    @property
+    def mlp(self) -> bool:
+        """Whether the model is an MLP: the readout lens's units, the progress measures and the
+        star and trajectory figures read an MLP's hidden units, which a transformer's lens
+        (its embedding alone) does not have."""
+        return self.model == ModelSpec().kind
+
+    @property
+    def shared_maps(self) -> bool:
+        """Whether both operands have one token map: combine sum, or a transformer's W_E."""
+        return self.combine == "sum" or not self.mlp
 
 
 class Row(Protocol):
@@ -239,11 +256,10 @@ def facts_of(row: Row, top_k: int = TOP_K, threshold: float = THRESHOLD) -> Mode
     if isinstance(freqs, str):
         freqs = json.loads(freqs)
     blank = ModelFacts()
+    model = str(cell(row, "model.kind", blank.model))  # blank before transformers: mlp
     return ModelFacts(
-        lens=lens_of(
-            str(cell(row, "task.kind", TaskSpec().kind)),
-            str(cell(row, "model.kind", ModelSpec().kind)),  # blank before transformers: mlp
-        ),
+        lens=lens_of(str(cell(row, "task.kind", TaskSpec().kind)), model),
+        model=model,
         op=str(cell(row, "task.op", blank.op)),
         p=int(cell(row, "task.p", blank.p)),
         k=int(cell(row, "task.k", blank.k)),
@@ -257,10 +273,13 @@ def facts_of(row: Row, top_k: int = TOP_K, threshold: float = THRESHOLD) -> Mode
 
 
 def lens_of(kind: str, model_kind: str = ModelSpec().kind) -> str:
-    """The lens of a task kind's models of `model_kind` (`model.kind`): none for a kind this
-    version does not know, and none yet for a transformer."""
+    """The lens of a task kind's models of `model_kind` (`model.kind`): none for a kind or a
+    model kind this version does not know; a transformer (modular tasks) is read by the
+    Fourier lens over its embedding."""
     task = TASKS.get(kind)
-    return NO_LENS if task is None or model_kind != ModelSpec().kind else task.lens
+    if task is None or model_kind not in MODEL_KINDS:
+        return NO_LENS
+    return task.lens
 
 
 def as_facts(facts: ModelFacts | Mapping[str, Any]) -> ModelFacts:
@@ -271,7 +290,12 @@ def as_facts(facts: ModelFacts | Mapping[str, Any]) -> ModelFacts:
 def model_token_maps(
     facts: ModelFacts, params: Mapping[str, Any], xp: ModuleType = np
 ) -> tuple[Any, Any]:
-    """(p, width) token maps of the left and right operand of a modular model."""
+    """(p, width) token maps of the left and right operand of a modular model: an MLP's
+    first-layer inputs, a transformer's embedding rows W_E[:p] (stored (d_model, p + 1)) for
+    both."""
+    if not facts.mlp:
+        table = params["W_E"][:, : facts.p].T
+        return table, table
     table = embedding_table(params, facts.embedding, facts.p, facts.circular_freqs, xp)
     return token_maps(table, params["first_kernel"], facts.combine)
 

@@ -58,7 +58,10 @@ def metric_names(facts: ModelFacts) -> tuple[str, ...]:
 
 
 def unembedding(facts: ModelFacts, params: Mapping[str, Any], xp: ModuleType = np) -> Any:
-    """The (classes, width) matrix U with logit_c = h . U[c] + bias (tied: E @ K)."""
+    """The (classes, width) matrix U with logit_c = h . U[c] + bias (tied: E @ K; a
+    transformer's: its W_U, stored (d_model, classes), transposed)."""
+    if not facts.mlp:
+        return params["W_U"].T
     kernel = params["readout"]["kernel"]
     if not facts.tie_output:
         return kernel
@@ -172,9 +175,16 @@ def run_columns(
 ) -> dict[str, Any]:
     """The runs.parquet columns of one run's final parameters: ``readout_key_frequencies`` (a
     list, strongest first, as ``key_frequencies``), ``key_frequency_overlap`` and
-    ``units_per_frequency`` (JSON text); None / NaN where the lens is blank or the parameters
-    are not finite. NumPy, float64 (`phasegrok.engine.measure` computes a batch's on its device)."""
-    if facts.lens != FOURIER or facts.blank or input_keys is None or not lens.finite(params):
+    ``units_per_frequency`` (JSON text); None / NaN where the lens is blank, the parameters
+    are not finite or the model is a transformer (no hidden units of the MLP's kind yet).
+    NumPy, float64 (`phasegrok.engine.measure` computes a batch's on its device)."""
+    if (
+        facts.lens != FOURIER
+        or not facts.mlp
+        or facts.blank
+        or input_keys is None
+        or not lens.finite(params)
+    ):
         return blank_columns()
     params = lens.as_float64(params)
     power = readout_power(facts, params)

@@ -251,9 +251,11 @@ def draw_run(results: Results, run_id: str, asked: bool, keys: Sequence[str]) ->
             last = params[max(params)]
             fig = spectrum_figure(facts, last, row, runs, head)
             drawn.append((save(fig, d / f"spectrum__{stem}.png"), captions["spectrum"]))
+        if params and facts.lens == FOURIER and facts.mlp:  # the star: an MLP's hidden units
             fig = star_figure(facts, last, row, runs, head)
             drawn.append((save(fig, d / f"star__{stem}.png"), captions["star"]))
-        if len(params) > 1 and facts.lens == FOURIER:  # a trajectory needs two saved steps
+        # A trajectory needs two saved steps (and an MLP's units and progress measures).
+        if len(params) > 1 and facts.lens == FOURIER and facts.mlp:
             curve = curves.loc[curves["run_id"].astype(str) == run_id]
             fig = trajectory_figure(
                 facts, params, row, curve, run_progress(results, run_id), runs, head
