@@ -16,7 +16,7 @@ from phasegrok.config.schema import PHASES
 from phasegrok.sweep import main
 
 PAPERS = Path(__file__).resolve().parents[1] / "sweeps" / "papers"
-NAMES = ["liu-toy", "omnigrok-init", "power-fraction", "omnigrok-mnist"]
+NAMES = ["liu-toy", "omnigrok-init", "power-fraction", "omnigrok-mnist", "nanda-p113"]
 FILES = [f"{n}{v}.yaml" for n in NAMES for v in ("", "-quick")] + ["power-fraction-gpu.yaml"]
 # A quick variant's runs x steps: ~3 min on a 2-core CPU at most (liu-toy-quick: 48 runs of a
 # tiny MLP, 2e4 steps each; cells or steps are cut before seeds are).

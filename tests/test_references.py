@@ -116,6 +116,7 @@ EXPECTED_RULE = {
     "omnigrok-init-quick": "accuracy",
     "omnigrok-mnist": "accuracy",
     "power-fraction": "accuracy",
+    "nanda-p113": "accuracy",
 }
 
 
