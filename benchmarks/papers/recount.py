@@ -33,11 +33,6 @@ PRESET = {
 }
 
 
-def reference_rule(table: pd.DataFrame, fallback: str) -> str:
-    rules = table["rule"].dropna().unique() if "rule" in table else []
-    return str(rules[0]) if len(rules) == 1 else fallback
-
-
 def recount(stored: Path) -> str:
     name = stored.name.removesuffix(".runs.parquet")
     preset = PRESET.get(name, name)
@@ -46,7 +41,7 @@ def recount(stored: Path) -> str:
         return f"{name}: no reference"
     ref = read_reference(PAPERS / sweep["reference"])
     own = ClassifySpec(**(sweep.get("classify") or {}))
-    rule = reference_rule(ref.table, own.rule)
+    rule = ref.rule or own.rule  # the rule the reference's source used, else the preset's
     runs = pd.read_parquet(stored)
     if rule == "liu" and own.rule != "liu":
         runs = runs.assign(phase=liu_phases(runs["t_fit"], runs["t_gen"], own.grok_gap))
